@@ -1,0 +1,9 @@
+"""The Fivetran connector: schema() and update() come from connector_accel's Rust core."""
+from fivetran_connector_sdk import Connector
+
+from connector_accel.sdk import schema, update
+
+connector = Connector(update=update, schema=schema)
+
+if __name__ == "__main__":
+    connector.debug()

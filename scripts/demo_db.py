@@ -1,0 +1,16 @@
+"""Starts the demo's embedded PostgreSQL (files/demo-pg, port 54329, as configuration.json says) and loads the
+sample shop into it."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import embedded_pg  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if __name__ == "__main__":
+    config = json.loads((ROOT / "configuration.json").read_text())
+    settings = embedded_pg.start(ROOT / "files" / "demo-pg", int(config["port"]))
+    embedded_pg.psql(settings, (Path(__file__).parent / "sample_data.sql").read_text())
+    print(f"demo database ready on {settings['host']}:{settings['port']} (schema shop)")

@@ -1,0 +1,168 @@
+"""A real PostgreSQL server for the demo, the tests and the benchmarks, from the binaries the `pgserver` wheel
+ships (nothing else is installed on a fresh machine), or from PG_BIN. It listens on 127.0.0.1 with password
+(SCRAM) logins, on a unix socket in its data directory, and with TLS when the binaries are built with it
+(pgserver's are not; Debian's are).
+
+    python scripts/embedded_pg.py start DATADIR PORT   # prints the connection settings as JSON
+    python scripts/embedded_pg.py stop DATADIR
+"""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+USER = "postgres"
+PASSWORD = "demo-password"
+SERVICE_USER = "pgserver"  # postgres refuses to run as root
+
+
+def _bin_dir() -> Path:
+    """pgserver's binaries, or the directory PG_BIN names (e.g. Debian's, which are built with TLS)."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH
+
+
+def _bin(name: str) -> str:
+    return str(_bin_dir() / name)
+
+
+def supports_tls() -> bool:
+    configure = subprocess.run([_bin("pg_config"), "--configure"], capture_output=True, text=True).stdout
+    return "--with-openssl" in configure or "--with-ssl=openssl" in configure
+
+
+def _as_service_user() -> dict:
+    """subprocess arguments that run a command as the service user when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    import stat
+
+    ensure_user_exists(SERVICE_USER)
+    if os.environ.get("PG_BIN"):
+        return {"user": SERVICE_USER}
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    return {"user": SERVICE_USER}
+
+
+def _chown(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        for p in path.rglob("*"):
+            shutil.chown(p, SERVICE_USER, SERVICE_USER)
+
+
+def _write_certificates(datadir: Path) -> None:
+    """A CA and a server certificate for `localhost` (deliberately not for 127.0.0.1, so that verify-full fails
+    and verify-ca passes when connecting by IP)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def make(subject, issuer, key, signer, ca):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connector_accel test CA")])
+    ca_cert = make(ca_name, ca_name, ca_key, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]), ca_name, key, ca_key, False)
+    pem = serialization.Encoding.PEM
+    (datadir / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
+    (datadir / "server.crt").write_bytes(cert.public_bytes(pem))
+    key_path = datadir / "server.key"
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.chmod(0o600)
+
+
+def start(datadir: Path, port: int) -> dict:
+    """Initialises `datadir` if needed and starts the server; returns the connection settings."""
+    datadir = datadir.resolve()
+    run_as = _as_service_user()
+    if not (datadir / "PG_VERSION").exists():
+        datadir.mkdir(parents=True, exist_ok=True)
+        pwfile = datadir.parent / f".{datadir.name}.pw"
+        pwfile.write_text(PASSWORD)
+        _chown(datadir)
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, SERVICE_USER, SERVICE_USER)
+        subprocess.run(
+            [_bin("initdb"), "-D", str(datadir), "-U", USER, "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C",
+             "--auth-local=trust", "--auth-host=scram-sha-256"],
+            check=True, capture_output=True, **run_as,
+        )
+        pwfile.unlink()
+        tls = supports_tls()
+        if tls:
+            _write_certificates(datadir)
+        with open(datadir / "postgresql.conf", "a") as conf:
+            conf.write(f"\nssl = {'on' if tls else 'off'}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                       "max_connections = 200\nshared_buffers = 256MB\n")
+        _chown(datadir)
+    if not _running(datadir):
+        subprocess.run(
+            [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", "60", "-l", str(datadir / "server.log"),
+             "-o", f"-h 127.0.0.1 -p {port} -k {datadir}", "start"],
+            check=True, capture_output=True, **run_as,
+        )
+    return {"host": "127.0.0.1", "port": str(port), "user": USER, "password": PASSWORD, "database": "postgres",
+            "socket_dir": str(datadir), "ca_file": str(datadir / "ca.crt") if (datadir / "ca.crt").exists() else None}
+
+
+def _running(datadir: Path) -> bool:
+    result = subprocess.run([_bin("pg_ctl"), "-D", str(datadir), "status"], capture_output=True, **_as_service_user())
+    return result.returncode == 0
+
+
+def stop(datadir: Path) -> None:
+    if (datadir / "PG_VERSION").exists() and _running(datadir):
+        subprocess.run([_bin("pg_ctl"), "-D", str(datadir.resolve()), "-m", "fast", "-w", "stop"],
+                       check=True, capture_output=True, **_as_service_user())
+
+
+def psql(settings: dict, sql: str, database: str = None) -> None:
+    """Runs SQL through the bundled psql (used to load sample data)."""
+    env = dict(os.environ, PGPASSWORD=settings["password"])
+    result = subprocess.run(
+        [_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", settings["host"], "-p", settings["port"],
+         "-U", settings["user"], "-d", database or settings["database"]],
+        input=sql.encode(), env=env, capture_output=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"psql failed: {result.stderr.decode(errors='replace').strip()}")
+
+
+if __name__ == "__main__":
+    command, datadir = sys.argv[1], Path(sys.argv[2])
+    if command == "start":
+        print(json.dumps(start(datadir, int(sys.argv[3]))))
+    elif command == "stop":
+        stop(datadir)
+    else:
+        sys.exit(f"unknown command {command}; use start or stop")

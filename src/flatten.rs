@@ -1,0 +1,279 @@
+//! JSON flattening: an object column `c` becomes columns `c_key`, `c_key_sub`, … down to a set depth; lists and
+//! deeper objects stay JSON. The types of the flattened columns come from a sample of rows; a value read later
+//! that does not fit its column's type stops the sync with a message, rather than being dropped or mangled.
+
+use crate::error::{Error, Result};
+use crate::model::{Cell, FivetranType, FlatColumn};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What kind of JSON leaf a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Null,
+    Bool,
+    Int,
+    BigInt,
+    Float,
+    Str,
+    Nested,
+}
+
+fn leaf(value: &Value) -> Leaf {
+    match value {
+        Value::Null => Leaf::Null,
+        Value::Bool(_) => Leaf::Bool,
+        Value::Number(n) => {
+            let text = n.to_string();
+            if text.contains(['.', 'e', 'E']) {
+                Leaf::Float
+            } else if text.parse::<i64>().is_ok() {
+                Leaf::Int
+            } else {
+                Leaf::BigInt
+            }
+        }
+        Value::String(_) => Leaf::Str,
+        Value::Array(_) | Value::Object(_) => Leaf::Nested,
+    }
+}
+
+/// The type a column gets from the kinds its sampled values had (nulls say nothing).
+fn infer(kinds: &[Leaf]) -> Option<FivetranType> {
+    let seen: Vec<Leaf> = kinds.iter().copied().filter(|k| *k != Leaf::Null).collect();
+    if seen.is_empty() {
+        return None;
+    }
+    let all = |k: &[Leaf]| seen.iter().all(|s| k.contains(s));
+    Some(if all(&[Leaf::Bool]) {
+        FivetranType::Boolean
+    } else if all(&[Leaf::Int]) {
+        FivetranType::Long
+    } else if all(&[Leaf::Int, Leaf::Float]) {
+        FivetranType::Double
+    } else if all(&[Leaf::Str]) {
+        FivetranType::String
+    } else {
+        FivetranType::Json
+    })
+}
+
+/// Turns JSON object values into flattened cells, for one table.
+pub struct Flattener {
+    separator: String,
+    depth: usize,
+    declared: HashMap<String, FivetranType>,
+    names: HashMap<String, Arc<str>>,
+    sample_rows: i64,
+}
+
+impl Flattener {
+    pub fn new(separator: &str, depth: usize, declared: &[FlatColumn], sample_rows: i64) -> Self {
+        Flattener {
+            separator: separator.to_string(),
+            depth,
+            declared: declared
+                .iter()
+                .map(|c| (c.name.clone(), c.fivetran_type))
+                .collect(),
+            names: HashMap::new(),
+            sample_rows,
+        }
+    }
+
+    /// The columns, with their types, that `samples` of column `column` flatten into, in order of first appearance.
+    pub fn sample(
+        &self,
+        column: &str,
+        samples: impl IntoIterator<Item = Value>,
+    ) -> Vec<FlatColumn> {
+        let mut order: Vec<String> = Vec::new();
+        let mut kinds: HashMap<String, Vec<Leaf>> = HashMap::new();
+        for value in samples {
+            if let Value::Object(map) = value {
+                self.walk(column, &map, 1, &mut |name, v| {
+                    if !kinds.contains_key(&name) {
+                        order.push(name.clone());
+                    }
+                    kinds.entry(name).or_default().push(leaf(v));
+                });
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|name| {
+                let t = infer(&kinds[&name])?;
+                Some(FlatColumn {
+                    name,
+                    fivetran_type: t,
+                })
+            })
+            .collect()
+    }
+
+    /// The cell of one value of column `column`: flattened columns for an object, the JSON itself otherwise.
+    pub fn cell(&mut self, table: &str, column: &str, value: Value) -> Result<Cell> {
+        let Value::Object(map) = value else {
+            return Ok(Cell::Json(value));
+        };
+        let mut leaves: Vec<(String, &Value)> = Vec::new();
+        self.walk(column, &map, 1, &mut |name, v| leaves.push((name, v)));
+        let mut out = Vec::with_capacity(leaves.len());
+        for (name, v) in leaves {
+            let cell = self.convert(table, &name, v)?;
+            let key = match self.names.get(&name) {
+                Some(k) => k.clone(),
+                None => {
+                    let k: Arc<str> = Arc::from(name.as_str());
+                    self.names.insert(name, k.clone());
+                    k
+                }
+            };
+            out.push((key, cell));
+        }
+        Ok(Cell::Flat(out))
+    }
+
+    fn walk<'v>(
+        &self,
+        prefix: &str,
+        map: &'v Map<String, Value>,
+        level: usize,
+        emit: &mut dyn FnMut(String, &'v Value),
+    ) {
+        for (key, value) in map {
+            let name = format!("{prefix}{}{key}", self.separator);
+            match value {
+                Value::Object(inner) if level < self.depth => {
+                    self.walk(&name, inner, level + 1, emit)
+                }
+                _ => emit(name, value),
+            }
+        }
+    }
+
+    fn convert(&self, table: &str, name: &str, value: &Value) -> Result<Cell> {
+        let kind = leaf(value);
+        if kind == Leaf::Null {
+            return Ok(Cell::Null);
+        }
+        let declared = self.declared.get(name).copied();
+        let cell = match (declared, kind, value) {
+            (None | Some(FivetranType::Boolean), Leaf::Bool, Value::Bool(b)) => Cell::Bool(*b),
+            (None | Some(FivetranType::Long), Leaf::Int, Value::Number(n)) => {
+                Cell::Int(n.as_i64().unwrap_or_default())
+            }
+            (Some(FivetranType::Long), Leaf::Float, Value::Number(n)) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Cell::Int(f as i64),
+                _ => return Err(self.mismatch(table, name, kind, "LONG")),
+            },
+            (
+                None | Some(FivetranType::Double),
+                Leaf::Float | Leaf::Int | Leaf::BigInt,
+                Value::Number(n),
+            ) if declared.is_some() || kind == Leaf::Float => {
+                Cell::Double(n.as_f64().unwrap_or(f64::NAN))
+            }
+            (None | Some(FivetranType::String), Leaf::Str, Value::String(s)) => {
+                Cell::Text(s.clone())
+            }
+            (Some(FivetranType::String), _, v) => Cell::Text(v.to_string()),
+            (None | Some(FivetranType::Json), _, v) => Cell::Json(v.clone()),
+            (Some(t), _, _) => return Err(self.mismatch(table, name, kind, t.name())),
+        };
+        Ok(cell)
+    }
+
+    fn mismatch(&self, table: &str, name: &str, kind: Leaf, declared: &str) -> Error {
+        Error::Conversion(format!(
+            "table {table}: a JSON {kind:?} value in flattened column '{name}' does not fit the {declared} type \
+             its column was given from a sample of {} rows; raise 'flatten_sample_rows' or set 'flatten_json' to false",
+            self.sample_rows
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_flatten_to_the_depth_and_lists_stay_json() {
+        let f = Flattener::new("_", 2, &[], 10);
+        let cols = f.sample(
+            "attrs",
+            vec![json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]})],
+        );
+        let names: Vec<_> = cols
+            .iter()
+            .map(|c| (c.name.as_str(), c.fivetran_type))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("attrs_color", FivetranType::String),
+                ("attrs_size_w", FivetranType::Long),
+                ("attrs_size_h", FivetranType::Json),
+                ("attrs_tags", FivetranType::Json),
+            ]
+        );
+    }
+
+    #[test]
+    fn sampled_types_widen_and_nulls_say_nothing() {
+        let f = Flattener::new("__", 3, &[], 10);
+        let cols = f.sample(
+            "j",
+            vec![
+                json!({"a": 1, "b": null, "c": true}),
+                json!({"a": 2.5, "c": "x"}),
+            ],
+        );
+        let got: HashMap<_, _> = cols
+            .into_iter()
+            .map(|c| (c.name, c.fivetran_type))
+            .collect();
+        assert_eq!(got["j__a"], FivetranType::Double);
+        assert_eq!(got["j__c"], FivetranType::Json);
+        assert!(!got.contains_key("j__b"));
+    }
+
+    #[test]
+    fn values_convert_to_their_declared_type_or_fail_loudly() {
+        let declared = [
+            FlatColumn {
+                name: "j_n".into(),
+                fivetran_type: FivetranType::Long,
+            },
+            FlatColumn {
+                name: "j_s".into(),
+                fivetran_type: FivetranType::String,
+            },
+        ];
+        let mut f = Flattener::new("_", 3, &declared, 10);
+        let Cell::Flat(cells) = f
+            .cell(
+                "t",
+                "j",
+                json!({"n": 7, "s": 5, "new": 1.5, "big": 123456789012345678901234u128}),
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(cells[0].1, Cell::Int(7));
+        assert_eq!(cells[1].1, Cell::Text("5".into()));
+        assert_eq!(cells[2].1, Cell::Double(1.5));
+        assert_eq!(cells[3].1, Cell::Json(json!(123456789012345678901234u128)));
+        let err = f.cell("t", "j", json!({"n": "seven"})).unwrap_err();
+        assert!(
+            err.to_string().contains("'j_n'") && err.to_string().contains("flatten_sample_rows")
+        );
+        assert_eq!(
+            f.cell("t", "j", json!([1, 2])).unwrap(),
+            Cell::Json(json!([1, 2]))
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! connector_accel's Rust core: PostgreSQL (and later SQL Server) sources that discover, read and convert
+//! tables for the Fivetran Connector SDK, exposed to Python as `connector_accel._core`.
+
+pub mod config;
+pub mod error;
+pub mod flatten;
+pub mod model;
+pub mod postgres;
+pub mod runtime;
+
+mod py;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py::exceptions::register(m)?;
+    m.add_class::<py::source::PostgresSource>()?;
+    m.add_class::<py::reader::BatchReader>()?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Tables, columns, Fivetran types and cells: the values every source converts into, once.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use std::sync::Arc;
+
+/// A Fivetran column type, as `schema()` declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FivetranType {
+    Boolean,
+    Short,
+    Int,
+    Long,
+    Float,
+    Double,
+    Decimal { precision: u8, scale: u8 },
+    NaiveDate,
+    NaiveDatetime,
+    UtcDatetime,
+    Binary,
+    Xml,
+    String,
+    Json,
+}
+
+impl FivetranType {
+    /// The name the Connector SDK takes in `schema()`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FivetranType::Boolean => "BOOLEAN",
+            FivetranType::Short => "SHORT",
+            FivetranType::Int => "INT",
+            FivetranType::Long => "LONG",
+            FivetranType::Float => "FLOAT",
+            FivetranType::Double => "DOUBLE",
+            FivetranType::Decimal { .. } => "DECIMAL",
+            FivetranType::NaiveDate => "NAIVE_DATE",
+            FivetranType::NaiveDatetime => "NAIVE_DATETIME",
+            FivetranType::UtcDatetime => "UTC_DATETIME",
+            FivetranType::Binary => "BINARY",
+            FivetranType::Xml => "XML",
+            FivetranType::String => "STRING",
+            FivetranType::Json => "JSON",
+        }
+    }
+}
+
+/// One column of a source table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The source's own spelling of the type, e.g. `numeric(12,2)`.
+    pub source_type: String,
+    pub fivetran_type: FivetranType,
+    /// How the source reader fetches and decodes it (meaning is the source's).
+    pub decoder: u8,
+    /// Set when the column is emitted as flattened JSON rather than as itself.
+    pub flattened: bool,
+}
+
+/// A column made by flattening a JSON object column, typed from a sample of rows.
+#[derive(Debug, Clone)]
+pub struct FlatColumn {
+    pub name: String,
+    pub fivetran_type: FivetranType,
+}
+
+/// A source table as discovered from the catalog.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary key column names, in key order, from the real constraint (empty when the table has none).
+    pub primary_key: Vec<String>,
+    /// Rows according to catalog statistics; None when the table was never analysed.
+    pub row_estimate: Option<i64>,
+    pub flat_columns: Vec<FlatColumn>,
+}
+
+impl Table {
+    /// `schema.table`, as configuration and state name it.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// One value, converted from the driver's row once, then turned into a Python object or an Arrow value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f32),
+    Double(f64),
+    Text(String),
+    /// An exact decimal number as text.
+    Decimal(String),
+    Bytes(Vec<u8>),
+    Date(NaiveDate),
+    /// A timestamp without time zone.
+    Timestamp(NaiveDateTime),
+    /// An instant, in UTC.
+    TimestampUtc(NaiveDateTime),
+    Json(serde_json::Value),
+    /// The columns a flattened JSON object became, with interned names.
+    Flat(Vec<(Arc<str>, Cell)>),
+}

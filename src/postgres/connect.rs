@@ -1,0 +1,173 @@
+//! Opening a session: DSN or separate keys, TLS, and the session settings the decoders rely on.
+
+use super::tls;
+use crate::config::{Connection, SslMode};
+use crate::error::{Error, Result};
+use std::time::Duration;
+use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::{Client, Config};
+
+/// Settings every session gets: UTC and ISO text forms for the types that are read as text.
+const SESSION_SETUP: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
+     SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'";
+
+/// Connects and prepares the session. The connection task runs on the shared runtime until the client is dropped.
+pub async fn connect(conn: &Connection) -> Result<Client> {
+    let (config, target) = pg_config(conn)?;
+    let timeout = Duration::from_secs(conn.connect_timeout_s);
+    let attempt = async {
+        match tls::client_config(conn.sslmode, conn.sslrootcert.as_deref())? {
+            None => {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| Error::connect(&target, e))?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+            Some(tls_config) => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+                let (client, connection) = config
+                    .connect(tls)
+                    .await
+                    .map_err(|e| Error::connect(&target, e))?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+        }
+    };
+    let client: Client = tokio::time::timeout(timeout, attempt).await.map_err(|_| Error::Connect {
+        message: format!(
+            "cannot connect to {target}: no answer within {}s; check 'host' and 'port' or raise 'connect_timeout'",
+            conn.connect_timeout_s
+        ),
+        sqlstate: None,
+    })??;
+    client
+        .batch_execute(SESSION_SETUP)
+        .await
+        .map_err(|e| Error::query("setting up the session", e))?;
+    Ok(client)
+}
+
+/// The driver configuration and a description of the target for messages (never the password).
+fn pg_config(conn: &Connection) -> Result<(Config, String)> {
+    let mut config = match &conn.dsn {
+        Some(dsn) => dsn_config(dsn)?,
+        None => Config::new(),
+    };
+    if let Some(host) = &conn.host {
+        config.host(host);
+    }
+    if let Some(port) = conn.port {
+        config.port(port);
+    }
+    if let Some(db) = &conn.database {
+        config.dbname(db);
+    }
+    if let Some(user) = &conn.user {
+        config.user(user);
+    }
+    if let Some(password) = &conn.password {
+        config.password(password);
+    }
+    config.application_name("connector_accel");
+    config.ssl_mode(match conn.sslmode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Prefer => PgSslMode::Prefer,
+        _ => PgSslMode::Require,
+    });
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let target = format!(
+        "{}:{port}/{}",
+        hosts.join(","),
+        config.get_dbname().or(config.get_user()).unwrap_or("")
+    );
+    Ok((config, target))
+}
+
+/// Parses a DSN. Its `sslmode` and `sslrootcert` were already taken out by the configuration (the driver knows
+/// fewer modes than libpq); the parser's own message may quote the DSN, so it is not passed on.
+fn dsn_config(dsn: &str) -> Result<Config> {
+    dsn.parse::<Config>().map_err(|_| {
+        Error::config(
+            "dsn",
+            "is not a valid connection string; use postgresql://user@host:port/database or host=… dbname=… user=…",
+        )
+    })
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a DSN (URL or key=value form): returns the rest and the two values.
+pub fn split_tls_params(dsn: &str) -> (String, Option<String>, Option<String>) {
+    let wanted = |k: &str| k == "sslmode" || k == "sslrootcert";
+    let mut mode = None;
+    let mut root = None;
+    let mut take = |k: &str, v: &str| {
+        if k == "sslmode" {
+            mode = Some(v.to_string())
+        } else {
+            root = Some(v.to_string())
+        }
+    };
+    if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
+        let Some((base, query)) = dsn.split_once('?') else {
+            return (dsn.to_string(), None, None);
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if wanted(k) {
+                    take(k, v);
+                    return false;
+                }
+                true
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, mode, root);
+    }
+    let kept: Vec<&str> = dsn
+        .split_whitespace()
+        .filter(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if wanted(k.trim()) {
+                take(k.trim(), v.trim_matches('\''));
+                return false;
+            }
+            true
+        })
+        .collect();
+    (kept.join(" "), mode, root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_params_leave_the_dsn() {
+        let (rest, mode, root) = split_tls_params(
+            "postgresql://u@h:5/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem",
+        );
+        assert_eq!(rest, "postgresql://u@h:5/db?application_name=x");
+        assert_eq!(mode.as_deref(), Some("verify-full"));
+        assert_eq!(root.as_deref(), Some("/ca.pem"));
+        let (rest, mode, _) = split_tls_params("host=h dbname=d sslmode=verify-ca user=u");
+        assert_eq!(rest, "host=h dbname=d user=u");
+        assert_eq!(mode.as_deref(), Some("verify-ca"));
+    }
+}

@@ -1,0 +1,391 @@
+//! Binary wire values -> cells, and -> key text for resuming. Each decoder reads the format PostgreSQL sends for
+//! the select expression `types::Decoder` chose.
+
+use super::types::Decoder;
+use crate::model::{Cell, FivetranType};
+use chrono::{Days, NaiveDate, NaiveDateTime, TimeDelta};
+
+/// Why a value did not arrive as itself; the reader warns once per column and kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Note {
+    /// ±infinity date or timestamp, written as the last or first moment the destination holds.
+    Clamped,
+    /// A date or timestamp outside years 1 to 9999, written as NULL.
+    OutOfRange,
+    /// NaN or ±Infinity in a DECIMAL column, written as NULL.
+    NotANumber,
+}
+
+impl Note {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Note::Clamped => "infinity / -infinity are written as 9999-12-31 23:59:59.999999 / 0001-01-01 00:00:00",
+            Note::OutOfRange => "values outside years 1 to 9999 are written as NULL",
+            Note::NotANumber => "NaN and Infinity do not fit a DECIMAL column and are written as NULL",
+        }
+    }
+}
+
+type Decoded = Result<(Cell, Option<Note>), String>;
+
+fn fixed<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
+    raw.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", raw.len()))
+}
+
+fn i16_at(raw: &[u8], at: usize) -> Result<i16, String> {
+    Ok(i16::from_be_bytes(fixed(
+        raw.get(at..at + 2).ok_or("numeric value is truncated")?,
+    )?))
+}
+
+fn epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2000, 1, 1)
+        .unwrap_or_default()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+}
+
+fn in_python_range(year: i32) -> bool {
+    (1..=9999).contains(&year)
+}
+
+/// A value of column type `declared`, decoded with `d`.
+pub fn decode(d: Decoder, declared: FivetranType, raw: &[u8]) -> Decoded {
+    let plain = |c: Cell| Ok((c, None));
+    match d {
+        Decoder::Bool => plain(Cell::Bool(fixed::<1>(raw)?[0] != 0)),
+        Decoder::Int2 => plain(Cell::Int(i16::from_be_bytes(fixed(raw)?) as i64)),
+        Decoder::Int4 => plain(Cell::Int(i32::from_be_bytes(fixed(raw)?) as i64)),
+        Decoder::Int8 => plain(Cell::Int(i64::from_be_bytes(fixed(raw)?))),
+        Decoder::Oid => plain(Cell::Int(u32::from_be_bytes(fixed(raw)?) as i64)),
+        Decoder::Float4 => plain(Cell::Float(f32::from_be_bytes(fixed(raw)?))),
+        Decoder::Float8 => plain(Cell::Double(f64::from_be_bytes(fixed(raw)?))),
+        Decoder::Numeric | Decoder::Money => match (numeric_text(raw)?, declared) {
+            (Ok(text), _) => plain(Cell::Decimal(text)),
+            (Err(_), FivetranType::Decimal { .. }) => Ok((Cell::Null, Some(Note::NotANumber))),
+            (Err(special), _) => plain(Cell::Text(special.to_string())),
+        },
+        Decoder::Text | Decoder::CastText => plain(Cell::Text(utf8(raw)?)),
+        Decoder::Uuid => plain(Cell::Text(
+            uuid::Uuid::from_bytes(fixed(raw)?).hyphenated().to_string(),
+        )),
+        Decoder::Date => date(i32::from_be_bytes(fixed(raw)?)),
+        Decoder::Time => plain(Cell::Text(time_text(i64::from_be_bytes(fixed(raw)?)))),
+        Decoder::Timestamp | Decoder::TimestampTz => {
+            timestamp(i64::from_be_bytes(fixed(raw)?), d == Decoder::TimestampTz)
+        }
+        Decoder::Bytea => plain(Cell::Bytes(raw.to_vec())),
+        Decoder::Json => plain(Cell::Json(json(raw)?)),
+        Decoder::Jsonb | Decoder::Array => plain(Cell::Json(json(jsonb_body(raw)?)?)),
+    }
+}
+
+fn utf8(raw: &[u8]) -> Result<String, String> {
+    String::from_utf8(raw.to_vec()).map_err(|_| "text is not valid UTF-8".to_string())
+}
+
+fn json(raw: &[u8]) -> Result<serde_json::Value, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("JSON cannot be parsed: {e}"))
+}
+
+fn jsonb_body(raw: &[u8]) -> Result<&[u8], String> {
+    match raw.split_first() {
+        Some((1, body)) => Ok(body),
+        _ => Err("unknown jsonb format version".into()),
+    }
+}
+
+fn date(days: i32) -> Decoded {
+    let max = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
+    match days {
+        i32::MAX => Ok((Cell::Date(max), Some(Note::Clamped))),
+        i32::MIN => Ok((
+            Cell::Date(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()),
+            Some(Note::Clamped),
+        )),
+        _ => match date_from_days(days) {
+            Some(d) if in_python_range(chrono::Datelike::year(&d)) => Ok((Cell::Date(d), None)),
+            _ => Ok((Cell::Null, Some(Note::OutOfRange))),
+        },
+    }
+}
+
+fn date_from_days(days: i32) -> Option<NaiveDate> {
+    let base = epoch().date();
+    if days >= 0 {
+        base.checked_add_days(Days::new(days as u64))
+    } else {
+        base.checked_sub_days(Days::new(days.unsigned_abs() as u64))
+    }
+}
+
+fn timestamp(micros: i64, utc: bool) -> Decoded {
+    let wrap = |t: NaiveDateTime| {
+        if utc {
+            Cell::TimestampUtc(t)
+        } else {
+            Cell::Timestamp(t)
+        }
+    };
+    let max = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999));
+    let min = NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+    match micros {
+        i64::MAX => Ok((wrap(max.unwrap_or_default()), Some(Note::Clamped))),
+        i64::MIN => Ok((wrap(min.unwrap_or_default()), Some(Note::Clamped))),
+        _ => match epoch().checked_add_signed(TimeDelta::microseconds(micros)) {
+            Some(t) if in_python_range(chrono::Datelike::year(&t)) => Ok((wrap(t), None)),
+            _ => Ok((Cell::Null, Some(Note::OutOfRange))),
+        },
+    }
+}
+
+/// `HH:MM:SS[.ffffff]` with trailing zeros of the fraction dropped, as PostgreSQL writes it.
+fn time_text(micros: i64) -> String {
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let base = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    if frac == 0 {
+        return base;
+    }
+    format!("{base}.{}", format!("{frac:06}").trim_end_matches('0'))
+}
+
+/// The exact decimal text of a binary numeric with its display scale, or the name of a special value.
+pub fn numeric_text(raw: &[u8]) -> Result<Result<String, &'static str>, String> {
+    let ndigits = i16_at(raw, 0)? as i32;
+    let weight = i16_at(raw, 2)? as i32;
+    let sign = i16_at(raw, 4)? as u16;
+    let dscale = i16_at(raw, 6)? as u16 as usize;
+    match sign {
+        0xC000 => return Ok(Err("NaN")),
+        0xD000 => return Ok(Err("Infinity")),
+        0xF000 => return Ok(Err("-Infinity")),
+        _ => {}
+    }
+    let digit = |i: i32| -> Result<i16, String> {
+        if i < 0 || i >= ndigits {
+            Ok(0)
+        } else {
+            i16_at(raw, 8 + 2 * i as usize)
+        }
+    };
+    let mut out = String::with_capacity(8 + 4 * ndigits.max(0) as usize + dscale);
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out.push_str(&digit(0)?.to_string());
+        for i in 1..=weight {
+            out.push_str(&format!("{:04}", digit(i)?));
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", digit(i)?));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        out.push_str(&frac);
+    }
+    Ok(Ok(out))
+}
+
+/// A key value as text that the column's type parses back, for resuming after it.
+pub fn key_text(d: Decoder, raw: &[u8]) -> Result<String, String> {
+    Ok(match d {
+        Decoder::Bool => (fixed::<1>(raw)?[0] != 0).to_string(),
+        Decoder::Int2 | Decoder::Int4 | Decoder::Int8 | Decoder::Oid => {
+            match decode(d, FivetranType::Long, raw)?.0 {
+                Cell::Int(i) => i.to_string(),
+                _ => unreachable!("integers decode to Int"),
+            }
+        }
+        Decoder::Float4 => float_text(f32::from_be_bytes(fixed(raw)?) as f64, true),
+        Decoder::Float8 => float_text(f64::from_be_bytes(fixed(raw)?), false),
+        Decoder::Numeric | Decoder::Money => numeric_text(raw)?.unwrap_or_else(|s| s.to_string()),
+        Decoder::Text | Decoder::CastText | Decoder::Json => utf8(raw)?,
+        Decoder::Jsonb | Decoder::Array => utf8(jsonb_body(raw)?)?,
+        Decoder::Uuid => uuid::Uuid::from_bytes(fixed(raw)?).hyphenated().to_string(),
+        Decoder::Date => match i32::from_be_bytes(fixed(raw)?) {
+            i32::MAX => "infinity".into(),
+            i32::MIN => "-infinity".into(),
+            days => date_from_days(days)
+                .map(|d| era(d.format("%Y-%m-%d").to_string()))
+                .ok_or("date out of range")?,
+        },
+        Decoder::Time => time_text(i64::from_be_bytes(fixed(raw)?)),
+        Decoder::Timestamp | Decoder::TimestampTz => match i64::from_be_bytes(fixed(raw)?) {
+            i64::MAX => "infinity".into(),
+            i64::MIN => "-infinity".into(),
+            us => {
+                let t = epoch()
+                    .checked_add_signed(TimeDelta::microseconds(us))
+                    .ok_or("timestamp out of range")?;
+                let zone = if d == Decoder::TimestampTz { "+00" } else { "" };
+                format!(
+                    "{}{zone}",
+                    era(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+                )
+            }
+        },
+        Decoder::Bytea => raw.iter().fold(String::from("\\x"), |mut s, b| {
+            s.push_str(&format!("{b:02x}"));
+            s
+        }),
+    })
+}
+
+/// chrono writes year 0 and earlier with a sign; PostgreSQL reads `YYYY-… BC`.
+fn era(text: String) -> String {
+    if let Some(rest) = text.strip_prefix('-').or_else(|| text.strip_prefix("+")) {
+        let (year, tail) = rest.split_once('-').unwrap_or((rest, ""));
+        let year: i64 = year.parse().unwrap_or(0);
+        return format!("{:04}-{tail} BC", year + 1);
+    }
+    if let Some(tail) = text.strip_prefix("0000-") {
+        return format!("0001-{tail} BC");
+    }
+    text
+}
+
+fn float_text(v: f64, single: bool) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
+    } else if single {
+        format!("{:?}", v as f32)
+    } else {
+        format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [ndigits, weight, sign as i16, dscale as i16]
+            .iter()
+            .chain(digits)
+        {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_keep_every_digit_and_their_scale() {
+        // 12345678.9012 -> digits 1234 5678 9012, weight 1
+        assert_eq!(
+            numeric_text(&numeric(3, 1, 0, 4, &[1234, 5678, 9012]))
+                .unwrap()
+                .unwrap(),
+            "12345678.9012"
+        );
+        // -0.0001230 (scale 7)
+        assert_eq!(
+            numeric_text(&numeric(2, -1, 0x4000, 7, &[1, 2300]))
+                .unwrap()
+                .unwrap(),
+            "-0.0001230"
+        );
+        // 100000000 (weight 2, trailing zero groups not sent)
+        assert_eq!(
+            numeric_text(&numeric(1, 2, 0, 0, &[1])).unwrap().unwrap(),
+            "100000000"
+        );
+        assert_eq!(
+            numeric_text(&numeric(0, 0, 0, 2, &[])).unwrap().unwrap(),
+            "0.00"
+        );
+        assert_eq!(
+            numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap(),
+            Err("NaN")
+        );
+    }
+
+    #[test]
+    fn special_numbers_do_not_enter_decimal_columns() {
+        let nan = numeric(0, 0, 0xC000, 0, &[]);
+        let decimal = FivetranType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        assert_eq!(
+            decode(Decoder::Numeric, decimal, &nan).unwrap(),
+            (Cell::Null, Some(Note::NotANumber))
+        );
+        assert_eq!(
+            decode(Decoder::Numeric, FivetranType::String, &nan)
+                .unwrap()
+                .0,
+            Cell::Text("NaN".into())
+        );
+    }
+
+    #[test]
+    fn infinite_and_out_of_range_moments() {
+        let (cell, note) = decode(
+            Decoder::TimestampTz,
+            FivetranType::UtcDatetime,
+            &i64::MAX.to_be_bytes(),
+        )
+        .unwrap();
+        assert_eq!(note, Some(Note::Clamped));
+        assert_eq!(
+            cell,
+            Cell::TimestampUtc("9999-12-31T23:59:59.999999".parse().unwrap())
+        );
+        // 4713 BC is far before year 1
+        let us = -(2000i64 * 366 + 4713 * 366) * 86_400_000_000;
+        assert_eq!(
+            decode(
+                Decoder::Timestamp,
+                FivetranType::NaiveDatetime,
+                &us.to_be_bytes()
+            )
+            .unwrap(),
+            (Cell::Null, Some(Note::OutOfRange))
+        );
+        let (cell, _) = decode(
+            Decoder::Date,
+            FivetranType::NaiveDate,
+            &(-1i32).to_be_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            cell,
+            Cell::Date(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap())
+        );
+    }
+
+    #[test]
+    fn key_text_parses_back() {
+        assert_eq!(
+            key_text(Decoder::Timestamp, &1_500_000i64.to_be_bytes()).unwrap(),
+            "2000-01-01 00:00:01.500000"
+        );
+        assert_eq!(key_text(Decoder::Bytea, &[0, 255]).unwrap(), "\\x00ff");
+        assert_eq!(
+            key_text(Decoder::Float8, &0.1f64.to_be_bytes()).unwrap(),
+            "0.1"
+        );
+        assert_eq!(
+            key_text(Decoder::Date, &(-730_120i32).to_be_bytes()).unwrap(),
+            "0001-12-31 BC"
+        );
+        assert_eq!(time_text(45_296_500_000), "12:34:56.5");
+    }
+}

@@ -1,0 +1,240 @@
+//! Catalog discovery: tables, columns with their real types, primary keys from constraints, row estimates from
+//! statistics (never a COUNT(*)), and the flattened columns of JSON objects from a sample.
+
+use super::decode;
+use super::sql;
+use super::types::{map_type, Decoder, PgType};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::flatten::Flattener;
+use crate::model::{Column, Table};
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text,
+       CASE WHEN c.relkind = 'p' THEN (SELECT sum(GREATEST(ch.reltuples, 0))::float8 FROM pg_inherits i
+                                       JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
+            ELSE c.reltuples::float8 END,
+       has_table_privilege(c.oid, 'SELECT')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+ ORDER BY 2, 3";
+
+const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod),
+       COALESCE(b.oid, t.oid), COALESCE(b.typname, t.typname)::text, COALESCE(b.typtype, t.typtype)::text,
+       COALESCE(b.typcategory, t.typcategory)::text, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
+ WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attrelid, a.attnum";
+
+const PRIMARY_KEYS: &str = "SELECT c.conrelid, a.attname::text
+  FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+ WHERE c.contype = 'p' AND c.conrelid = ANY($1)
+ ORDER BY c.conrelid, k.ord";
+
+fn first_char(s: &str) -> char {
+    s.chars().next().unwrap_or(' ')
+}
+
+/// The selected tables, smallest first, with warnings about what will not arrive as itself.
+pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let listed = client
+        .query(TABLES, &[])
+        .await
+        .map_err(|e| Error::query("reading the table catalog", e))?;
+    let mut found: Vec<(u32, Table, bool)> = listed
+        .iter()
+        .map(|r| {
+            let estimate: Option<f64> = r.get(3);
+            let table = Table {
+                schema: r.get(1),
+                name: r.get(2),
+                columns: vec![],
+                primary_key: vec![],
+                row_estimate: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
+                flat_columns: vec![],
+            };
+            (r.get(0), table, r.get(4))
+        })
+        .collect();
+    found = select(found, config, &mut warnings)?;
+    let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
+    let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();
+    add_columns(client, &oids, &mut by_oid, &mut warnings).await?;
+    let keys = client
+        .query(PRIMARY_KEYS, &[&oids])
+        .await
+        .map_err(|e| Error::query("reading primary keys", e))?;
+    for row in keys {
+        if let Some(t) = by_oid.get_mut(&row.get::<_, u32>(0)) {
+            t.primary_key.push(row.get(1));
+        }
+    }
+    let mut tables: Vec<Table> = oids.iter().filter_map(|o| by_oid.remove(o)).collect();
+    for t in &mut tables {
+        if t.primary_key.is_empty() {
+            warnings.push(format!(
+                "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
+                 its rows by a hash of all columns (_fivetran_id)",
+                t.qualified()
+            ));
+        }
+        if config.flatten.enabled {
+            sample_flattened(client, config, t).await?;
+        }
+    }
+    tables.sort_by_key(|t| {
+        (
+            t.row_estimate.unwrap_or(0),
+            t.schema.clone(),
+            t.name.clone(),
+        )
+    });
+    Ok((tables, warnings))
+}
+
+/// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error.
+fn select(
+    found: Vec<(u32, Table, bool)>,
+    config: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(u32, Table, bool)>> {
+    let sel = &config.selection;
+    for schema in &sel.schemas {
+        if !found.iter().any(|(_, t, _)| &t.schema == schema) {
+            return Err(Error::config(
+                "schemas",
+                format!("schema '{schema}' has no tables this user can see; check the spelling (names are case-sensitive)"),
+            ));
+        }
+    }
+    let matches = |entry: &str, t: &Table| match entry.split_once('.') {
+        Some((s, n)) => t.schema == s && t.name == n,
+        None => t.name == entry,
+    };
+    for entry in &sel.tables {
+        match found.iter().find(|(_, t, _)| matches(entry, t)) {
+            None => {
+                return Err(Error::config(
+                    "tables",
+                    format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
+                ))
+            }
+            Some((_, t, false)) => {
+                return Err(Error::config(
+                    "tables",
+                    format!("table '{}' cannot be read by this user; GRANT SELECT on it or remove it", t.qualified()),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut kept = Vec::new();
+    for (oid, t, readable) in found {
+        let wanted = (sel.schemas.is_empty() || sel.schemas.contains(&t.schema))
+            && (sel.tables.is_empty() || sel.tables.iter().any(|e| matches(e, &t)))
+            && !sel.exclude_tables.iter().any(|e| matches(e, &t));
+        if wanted && !readable {
+            warnings.push(format!(
+                "table {} is skipped: this user has no SELECT privilege on it",
+                t.qualified()
+            ));
+        } else if wanted {
+            kept.push((oid, t, readable));
+        }
+    }
+    Ok(kept)
+}
+
+async fn add_columns(
+    client: &Client,
+    oids: &[u32],
+    by_oid: &mut HashMap<u32, Table>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let rows = client
+        .query(COLUMNS, &[&oids])
+        .await
+        .map_err(|e| Error::query("reading columns", e))?;
+    for r in rows {
+        let Some(table) = by_oid.get_mut(&r.get::<_, u32>(0)) else {
+            continue;
+        };
+        let (name, source_type): (String, String) = (r.get(1), r.get(2));
+        let (kind, category): (String, String) = (r.get(5), r.get(6));
+        let type_name: String = r.get(4);
+        let pg = PgType {
+            oid: r.get(3),
+            name: &type_name,
+            kind: first_char(&kind),
+            category: first_char(&category),
+            typmod: r.get(7),
+        };
+        let (decoder, fivetran_type, fallback) = map_type(&pg);
+        if fallback {
+            warnings.push(format!(
+                "table {} column {name}: type {source_type} has no exact mapping; it is synced as its text form (STRING)",
+                table.qualified()
+            ));
+        }
+        table.columns.push(Column {
+            name,
+            source_type,
+            fivetran_type,
+            decoder: decoder as u8,
+            flattened: false,
+        });
+    }
+    Ok(())
+}
+
+/// Marks the JSON columns as flattened and types their flattened columns from a sample of objects.
+async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -> Result<()> {
+    let flattener = Flattener::new(
+        &config.flatten.separator,
+        config.flatten.depth,
+        &[],
+        config.flatten.sample_rows,
+    );
+    for i in 0..table.columns.len() {
+        let decoder = Decoder::from_u8(table.columns[i].decoder);
+        if !matches!(decoder, Decoder::Json | Decoder::Jsonb) {
+            continue;
+        }
+        let rows = client
+            .query(
+                &sql::sample_json(table, &table.columns[i]),
+                &[&config.flatten.sample_rows],
+            )
+            .await
+            .map_err(|e| {
+                Error::query(
+                    &format!(
+                        "sampling JSON column {} of {}",
+                        table.columns[i].name,
+                        table.qualified()
+                    ),
+                    e,
+                )
+            })?;
+        let mut samples = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let raw: super::read::Raw = row.get(0);
+            if let Some(bytes) = raw.0 {
+                if let Ok((crate::model::Cell::Json(v), _)) =
+                    decode::decode(decoder, table.columns[i].fivetran_type, bytes)
+                {
+                    samples.push(v);
+                }
+            }
+        }
+        table.columns[i].flattened = true;
+        let flat = flattener.sample(&table.columns[i].name, samples);
+        table.flat_columns.extend(flat);
+    }
+    Ok(())
+}

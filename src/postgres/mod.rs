@@ -1,0 +1,9 @@
+//! The PostgreSQL source: connect (with TLS), discover the catalog, read tables as bounded streams of batches.
+
+pub mod connect;
+pub mod decode;
+pub mod discover;
+pub mod read;
+pub mod sql;
+mod tls;
+pub mod types;

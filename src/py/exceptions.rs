@@ -1,0 +1,83 @@
+//! The Python exception hierarchy, one class per error variant, carrying the SQLSTATE where there is one.
+
+use crate::error::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(
+    connector_accel,
+    ConnectorAccelError,
+    PyException,
+    "Base class of every connector_accel error."
+);
+create_exception!(
+    connector_accel,
+    ConfigurationError,
+    ConnectorAccelError,
+    "A configuration value is missing or invalid; `key` names it."
+);
+create_exception!(
+    connector_accel,
+    SourceConnectionError,
+    ConnectorAccelError,
+    "The source could not be reached or refused the login."
+);
+create_exception!(
+    connector_accel,
+    QueryError,
+    ConnectorAccelError,
+    "A statement failed on the source; `sqlstate` says why."
+);
+create_exception!(
+    connector_accel,
+    ConversionError,
+    ConnectorAccelError,
+    "A value could not be converted to its column's type."
+);
+create_exception!(
+    connector_accel,
+    ReaderClosedError,
+    ConnectorAccelError,
+    "The reader was closed."
+);
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let message = err.to_string();
+        let sqlstate = err.sqlstate().map(str::to_string);
+        let key = match &err {
+            Error::Config { key, .. } => Some(key.clone()),
+            _ => None,
+        };
+        let py_err = match err {
+            Error::Config { .. } => ConfigurationError::new_err(message),
+            Error::Connect { .. } => SourceConnectionError::new_err(message),
+            Error::Query { .. } => QueryError::new_err(message),
+            Error::Conversion(_) => ConversionError::new_err(message),
+            Error::Closed => ReaderClosedError::new_err(message),
+        };
+        Python::attach(|py| {
+            let value = py_err.value(py);
+            // Setting attributes on a fresh exception instance cannot fail in practice; if it did, the error itself
+            // still carries the message, which matters more than its attributes.
+            let _ = value.setattr("sqlstate", sqlstate);
+            let _ = value.setattr("key", key);
+        });
+        py_err
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("ConnectorAccelError", py.get_type::<ConnectorAccelError>())?;
+    m.add("ConfigurationError", py.get_type::<ConfigurationError>())?;
+    m.add(
+        "SourceConnectionError",
+        py.get_type::<SourceConnectionError>(),
+    )?;
+    m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("ConversionError", py.get_type::<ConversionError>())?;
+    m.add("ReaderClosedError", py.get_type::<ReaderClosedError>())?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The only place, with lib.rs, that touches pyo3 types.
+
+pub mod convert;
+pub mod exceptions;
+pub mod reader;
+pub mod source;
+pub mod wait;

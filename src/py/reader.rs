@@ -1,0 +1,137 @@
+//! `BatchReader`: a Python iterator of ready dict batches over a table read running on the shared runtime.
+
+use super::convert::{batch, Context};
+use super::wait::wait;
+use crate::error::{Error, Result};
+use crate::postgres::read::Batch;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTzInfo};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::Receiver;
+
+type Queue = Arc<tokio::sync::Mutex<Option<Receiver<Result<Batch>>>>>;
+
+/// Iterates over lists of row dicts. `last_key` is the primary key of the last row handed out, as text, for a
+/// checkpoint; `take_warnings()` returns what the read noticed since the last call.
+#[pyclass(frozen, module = "connector_accel._core")]
+pub struct BatchReader {
+    queue: Queue,
+    keys: Vec<Py<PyString>>,
+    flat_keys: Mutex<HashMap<Arc<str>, Py<PyString>>>,
+    utc: Py<PyTzInfo>,
+    last_key: Mutex<Option<Vec<String>>>,
+    warnings: Mutex<Vec<String>>,
+    rows: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl BatchReader {
+    pub fn new(
+        py: Python<'_>,
+        receiver: Receiver<Result<Batch>>,
+        columns: &[String],
+    ) -> PyResult<Self> {
+        Ok(BatchReader {
+            queue: Arc::new(tokio::sync::Mutex::new(Some(receiver))),
+            keys: columns
+                .iter()
+                .map(|c| PyString::intern(py, c).unbind())
+                .collect(),
+            flat_keys: Mutex::new(HashMap::new()),
+            utc: PyTzInfo::utc(py)?.to_owned().unbind(),
+            last_key: Mutex::new(None),
+            warnings: Mutex::new(Vec::new()),
+            rows: AtomicU64::new(0),
+        })
+    }
+}
+
+#[pymethods]
+impl BatchReader {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let queue = self.queue.clone();
+        let next = wait(py, async move {
+            let mut guard = queue.lock().await;
+            match guard.as_mut() {
+                None => Ok(None),
+                Some(receiver) => Ok(receiver.recv().await),
+            }
+        })?;
+        let Some(result) = next else { return Ok(None) };
+        let Batch {
+            rows,
+            last_key,
+            warnings,
+        } = result?;
+        let keys: Vec<Bound<'py, PyString>> =
+            self.keys.iter().map(|k| k.bind(py).clone()).collect();
+        let utc = self.utc.bind(py);
+        let mut flat_keys = lock(&self.flat_keys);
+        let list = batch(
+            py,
+            &rows,
+            &mut Context {
+                keys: &keys,
+                flat_keys: &mut flat_keys,
+                utc,
+            },
+        )?;
+        drop(flat_keys);
+        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        *lock(&self.last_key) = last_key;
+        lock(&self.warnings).extend(warnings);
+        // Freed here, outside the interpreter's allocator, while Python goes on with the batch.
+        py.detach(move || drop(rows));
+        Ok(Some(list))
+    }
+
+    /// The primary key of the last row handed out, as text values (None for a table without a key).
+    #[getter]
+    fn last_key(&self) -> Option<Vec<String>> {
+        lock(&self.last_key).clone()
+    }
+
+    /// Rows handed out so far.
+    #[getter]
+    fn rows_read(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Warnings since the last call (values that could not arrive as themselves), each once per column.
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.warnings))
+    }
+
+    /// Stops the read and releases its connection; later iteration ends at once.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let queue = self.queue.clone();
+        wait(py, async move {
+            queue.lock().await.take();
+            Ok::<_, Error>(())
+        })
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
