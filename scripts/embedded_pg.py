@@ -107,6 +107,10 @@ def start(datadir: Path, port: int) -> dict:
     run_as = _as_service_user()
     if not (datadir / "PG_VERSION").exists():
         datadir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(datadir)  # the service user must reach it through root's folders
         pwfile = datadir.parent / f".{datadir.name}.pw"
         pwfile.write_text(PASSWORD)
         _chown(datadir)
