@@ -1,0 +1,68 @@
+"""Bad input fails fast with one line that names the key and the fix, and never shows the password."""
+import pytest
+
+import connector_accel as ca
+from conftest import connection_config, run_sync
+
+SECRET = "Sup3r-Secret-Pw"
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"port": "54x2"}, "port"),
+        ({"sslmode": "sometimes"}, "sslmode"),
+        ({"host": "  "}, "host"),
+        ({"batch_size": "zero"}, "batch_size"),
+        ({"custom_threads": "-3"}, "custom_threads"),
+        ({"flatten_json": "maybe"}, "flatten_json"),
+        ({"sslmode": "verify-full", "sslrootcert": "/nonexistent/ca.pem"}, "sslrootcert"),
+    ],
+)
+def test_invalid_values_name_their_key(pg, change, key):
+    config = {**connection_config(pg, password=SECRET), **change}
+    with pytest.raises(ca.ConfigurationError) as err:
+        ca.PostgresSource(config).discover()
+    message = str(err.value)
+    assert message.startswith(f"configuration key '{key}'"), message
+    assert err.value.key == key
+    assert "\n" not in message and SECRET not in message
+
+
+def test_a_missing_table_fails_the_sync_before_anything_is_written(pg, sql, tmp_path):
+    sql("CREATE TABLE IF NOT EXISTS public.present (id int PRIMARY KEY)")
+    config = connection_config(pg, tables="public.present,public.absent")
+    with pytest.raises(Exception) as err:
+        run_sync(tmp_path, config)
+    assert "configuration key 'tables': table 'public.absent' does not exist" in str(err.value)
+    assert not (tmp_path / "files" / "warehouse.db").exists() or _tables(tmp_path) == []
+
+
+def _tables(project):
+    from conftest import warehouse
+
+    return warehouse(project).execute("SELECT table_name FROM information_schema.tables WHERE table_schema LIKE 'tester%'").fetchall()
+
+
+def test_wrong_password_is_a_connection_error_with_sqlstate(pg):
+    with pytest.raises(ca.SourceConnectionError) as err:
+        ca.PostgresSource(connection_config(pg, password=SECRET)).discover()
+    assert err.value.sqlstate == "28P01"
+    assert "check 'user' and 'password'" in str(err.value) and SECRET not in str(err.value)
+
+
+def test_unknown_keys_warn_and_seed_aliases_work(pg):
+    config = connection_config(pg)
+    config["username"] = config.pop("user")  # seed 001's key
+    config.update(custom_batch_size="10", region="Europe", colour="blue")
+    source = ca.PostgresSource(config)
+    assert source.warnings == ["unknown configuration key 'colour' is ignored; see README for the keys"]
+    source.discover()
+
+
+def test_unix_socket_connection(pg):
+    if not pg.get("socket_dir"):
+        pytest.skip("the server under test was given by DSN, with no unix socket known")
+    config = connection_config(pg, host=pg["socket_dir"])
+    tables, _ = ca.PostgresSource(config).discover()
+    assert isinstance(tables, list)
