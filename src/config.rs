@@ -302,12 +302,14 @@ fn connection(v: &Values) -> Result<Connection> {
         Some("require") => SslMode::Require,
         Some("verify-ca") => SslMode::VerifyCa,
         Some("verify-full") => SslMode::VerifyFull,
-        Some(other) => return Err(Error::config(
-            "sslmode",
-            format!(
+        Some(other) => {
+            return Err(Error::config(
+                "sslmode",
+                format!(
                 "'{other}' is not a mode; use disable, prefer, require, verify-ca or verify-full"
             ),
-        )),
+            ))
+        }
     };
     Ok(Connection {
         dsn,

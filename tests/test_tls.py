@@ -1,0 +1,73 @@
+"""TLS with libpq's sslmode meanings, against a real server with a certificate for `localhost` signed by a test
+CA. pgserver's binaries have no TLS, so this uses Debian's PostgreSQL (PG_BIN, or /usr/lib/postgresql/*/bin,
+which .ci/run installs)."""
+import glob
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import connector_accel as ca
+from conftest import connection_config, embedded_pg, free_port
+
+
+def tls_bin_dir():
+    candidates = [os.environ.get("PG_BIN", "")] + sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for candidate in filter(None, candidates):
+        configure = subprocess.run([str(Path(candidate) / "pg_config"), "--configure"], capture_output=True, text=True)
+        if "openssl" in configure.stdout:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def tls_pg(tmp_path_factory):
+    bin_dir = tls_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL built with TLS here; .ci/run installs Debian's postgresql for this test")
+    previous = os.environ.get("PG_BIN")
+    os.environ["PG_BIN"] = bin_dir
+    datadir = tmp_path_factory.mktemp("tlspg") / "data"
+    try:
+        settings = embedded_pg.start(datadir, free_port())
+        yield settings
+        embedded_pg.stop(datadir)
+    finally:
+        if previous is None:
+            os.environ.pop("PG_BIN", None)
+        else:
+            os.environ["PG_BIN"] = previous
+
+
+def discover(settings, **extra):
+    return ca.PostgresSource(connection_config(settings, **extra)).discover()
+
+
+def test_require_encrypts_without_checking_identity(tls_pg):
+    discover(tls_pg, sslmode="require")
+
+
+def test_verify_full_checks_the_host_name(tls_pg):
+    ca_pem = Path(tls_pg["ca_file"]).read_text()
+    discover(tls_pg, sslmode="verify-full", sslrootcert=tls_pg["ca_file"], host="localhost")
+    discover(tls_pg, sslmode="verify-full", sslrootcert=ca_pem, host="localhost")  # PEM text instead of a path
+    with pytest.raises(ca.SourceConnectionError) as err:  # the certificate names localhost, not 127.0.0.1
+        discover(tls_pg, sslmode="verify-full", sslrootcert=tls_pg["ca_file"], host="127.0.0.1")
+    assert "certificate" in str(err.value).lower()
+
+
+def test_verify_ca_checks_the_chain_but_not_the_name(tls_pg, tmp_path):
+    discover(tls_pg, sslmode="verify-ca", sslrootcert=tls_pg["ca_file"], host="127.0.0.1")
+    other = tmp_path / "other-ca.pem"
+    embedded_pg._write_certificates(tmp_path)  # a different CA, which did not sign the server's certificate
+    other.write_text((tmp_path / "ca.crt").read_text())
+    with pytest.raises(ca.SourceConnectionError) as err:
+        discover(tls_pg, sslmode="verify-ca", sslrootcert=str(other), host="127.0.0.1")
+    assert "certificate" in str(err.value).lower()
+
+
+def test_sslmode_from_a_dsn(tls_pg):
+    dsn = (f"postgresql://{tls_pg['user']}:{tls_pg['password']}@localhost:{tls_pg['port']}/postgres"
+           f"?sslmode=verify-full&sslrootcert={tls_pg['ca_file']}")
+    ca.PostgresSource({"dsn": dsn}).discover()
