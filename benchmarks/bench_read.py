@@ -1,0 +1,248 @@
+"""Throughput and memory of the PostgreSQL path, every figure measured in the same run against the same table.
+
+    python benchmarks/bench_read.py [--rows 1000000]
+
+(a) our reader producing dicts            (b) psycopg 3 producing dicts (server-side cursor, dict_row)
+(c) a seed-style connector: psycopg + per-row flatten/convert + op.upsert, through the SDK's operations
+(d) our connector (connector_accel.sdk.update) through the SDK's operations
+(e) the SDK's own ceiling: op.upsert fed the very dicts (d) emits, built in advance (first --ceiling-rows rows)
+(c), (d) and (e) emit into a sink that only counts records. Peak RSS of (d) is measured in a child process at
+two table sizes.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+class CountingSink:
+    """The Connector SDK's Sink protocol, counting records and doing nothing else."""
+
+    def __init__(self):
+        self.records = 0
+
+    def record(self, record):
+        self.records += 1
+
+    def checkpoint(self, checkpoint):
+        pass
+
+    def truncate(self, truncate):
+        pass
+
+    def file_chunk(self, chunk):
+        pass
+
+    def warning(self, warning):
+        pass
+
+    def task(self, task):
+        raise RuntimeError(task.message)
+
+
+def install_sink(declared_tables):
+    from fivetran_connector_sdk import Logging
+    from fivetran_connector_sdk_cli import runtime, schema_processing
+
+    Logging.LOG_LEVEL = Logging.Level.WARNING
+    schema_processing.reset()
+    schema_processing.process_tables(declared_tables, {})
+    sink = CountingSink()
+    runtime.install(sink)
+    return sink
+
+
+def prepare(settings, rows):
+    import embedded_pg
+
+    exists = f"SELECT 1 FROM pg_class WHERE relname = 'wide' AND relnamespace = 'bench'::regnamespace AND reltuples = {rows}"
+    import psycopg
+
+    with psycopg.connect(**conninfo(settings), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'bench'").fetchone() and conn.execute(exists).fetchone():
+            return
+    embedded_pg.psql(settings, f"""
+        DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench;
+        CREATE TABLE bench.wide (id bigint PRIMARY KEY, qty int, name text, price numeric(12,2), score double precision,
+            active boolean, created_at timestamptz, local_ts timestamp, day date, attrs jsonb);
+        INSERT INTO bench.wide SELECT i, i % 1000, 'name-' || md5(i::text), (i % 100000) / 100.0, i * 0.001, i % 3 = 0,
+            timestamptz '2020-01-01 00:00:00+00' + i * interval '1 second', timestamp '2021-01-01' + i * interval '1 second',
+            date '2020-01-01' + (i % 3000), jsonb_build_object('color', 'c' || (i % 10), 'size', i % 40, 'ok', i % 2 = 0)
+        FROM generate_series(1, {rows}) i;
+        CREATE TABLE bench.wide_quarter AS SELECT * FROM bench.wide WHERE id <= {rows // 4};
+        ALTER TABLE bench.wide_quarter ADD PRIMARY KEY (id);
+        VACUUM ANALYZE bench.wide; VACUUM ANALYZE bench.wide_quarter;""")
+
+
+def conninfo(s):
+    return {"host": s["host"], "port": s["port"], "user": s["user"], "password": s["password"], "dbname": s["database"]}
+
+
+def config_for(s, table="bench.wide"):
+    return {"host": s["host"], "port": s["port"], "user": s["user"], "password": s["password"],
+            "database": s["database"], "sslmode": "disable", "tables": table, "checkpoint_rows": "100000"}
+
+
+def timed(fn):
+    started = time.perf_counter()
+    rows = fn()
+    return rows, time.perf_counter() - started
+
+
+def ours_dicts(s):
+    from connector_accel import PostgresSource
+
+    source = PostgresSource(config_for(s))
+    source.discover()
+    rows = 0
+    for batch in source.read("bench", "wide"):
+        rows += len(batch)
+    return rows
+
+
+def psycopg_dicts(s):
+    import psycopg
+    from psycopg.rows import dict_row
+
+    rows = 0
+    with psycopg.connect(**conninfo(s)) as conn:
+        with conn.cursor(name="bench", row_factory=dict_row) as cur:
+            cur.itersize = 5000
+            cur.execute("SELECT * FROM bench.wide ORDER BY id")
+            for _ in cur:
+                rows += 1
+    return rows
+
+
+def seed_flatten(d, parent="", sep="_"):
+    """Seed 000/003's flatten_dict: nested dicts flattened, NULL and '' become 'N/A', lists become JSON."""
+    items = {}
+    for k, v in d.items():
+        key = f"{parent}{sep}{k}" if parent else k
+        if isinstance(v, dict):
+            items.update(seed_flatten(v, key, sep))
+        elif v is None or v == "":
+            items[key] = "N/A"
+        elif isinstance(v, list):
+            items[key] = json.dumps(v)
+        else:
+            items[key] = v
+    return items
+
+
+def seed_convert(v):
+    if v is None or isinstance(v, (bool, int, float, str, dict, list)):
+        return v
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    return str(v)
+
+
+def seed_connector(s):
+    import psycopg
+    from fivetran_connector_sdk import Operations as op
+    from psycopg.rows import dict_row
+
+    sink = install_sink([{"table": "wide"}])  # the seeds declare no types
+    with psycopg.connect(**conninfo(s)) as conn:
+        with conn.cursor(name="seed", row_factory=dict_row) as cur:
+            cur.itersize = 5000
+            cur.execute("SELECT * FROM bench.wide")
+            for row in cur:
+                op.upsert("wide", seed_flatten({k: seed_convert(v) for k, v in row.items()}))
+    return sink.records
+
+
+def our_connector(s, table="bench.wide"):
+    from connector_accel import sdk
+
+    sdk._SOURCES.clear()
+    config = config_for(s, table)
+    sink = install_sink(sdk.schema(config))
+    sdk.update(config, {})
+    return sink.records
+
+
+def sdk_ceiling(s, limit):
+    from fivetran_connector_sdk import Operations as op
+
+    from connector_accel import PostgresSource, sdk
+
+    source = PostgresSource(config_for(s))
+    tables, _ = source.discover()
+    ready = []
+    for batch in source.read("bench", "wide", batch_size=5000):
+        ready.extend(batch)
+        if len(ready) >= limit:
+            break
+    ready = ready[:limit]
+    sink = install_sink([sdk.declaration(t) for t in tables])
+    upsert = op.upsert
+    started = time.perf_counter()
+    for row in ready:
+        upsert("wide", row, schema="bench")
+    return sink.records, time.perf_counter() - started
+
+
+def peak_rss_mb():
+    """VmHWM: unlike ru_maxrss, it starts afresh at exec, so a child does not inherit its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_rss(settings, table):
+    """Peak RSS (MB) of a fresh process that runs our connector over `table` into the counting sink."""
+    code = ("import json,sys; sys.path.insert(0, %r); import bench_read as b; "
+            "n = b.our_connector(json.loads(sys.argv[1]), sys.argv[2]); print(n, b.peak_rss_mb())"
+            ) % str(Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(settings), table], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return int(out[0]), float(out[1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--ceiling-rows", type=int, default=200_000)
+    parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    args = parser.parse_args()
+    import embedded_pg
+
+    settings = embedded_pg.start(Path(args.datadir), 54330)
+    t0 = time.perf_counter()
+    prepare(settings, args.rows)
+    print(f"table bench.wide: {args.rows:,} rows (ready in {time.perf_counter() - t0:.1f}s); 2 cores; "
+          f"10 columns: bigint PK, int, text, numeric, double, boolean, timestamptz, timestamp, date, jsonb")
+    results = {}
+    for label, fn in [("a", lambda: ours_dicts(settings)), ("b", lambda: psycopg_dicts(settings)),
+                      ("c", lambda: seed_connector(settings)), ("d", lambda: our_connector(settings))]:
+        rows, seconds = timed(fn)
+        assert rows == args.rows, (label, rows)
+        results[label] = rows / seconds
+    rows, seconds = sdk_ceiling(settings, args.ceiling_rows)
+    results["e"] = rows / seconds
+    names = {"a": "our reader -> dicts", "b": "psycopg 3 -> dicts", "c": "seed-style connector -> SDK ops",
+             "d": "our connector -> SDK ops", "e": "SDK ceiling (prebuilt dicts -> SDK ops)"}
+    for k in "abcde":
+        print(f"({k}) {names[k]:<42} {results[k]:>12,.0f} rows/s")
+    print(f"ratio (a)/(b) = {results['a'] / results['b']:.2f}x   (target >= 4x)")
+    print(f"ratio (d)/(e) = {results['d'] / results['e']:.2f}x   (target >= 0.9x)")
+    print(f"ratio (d)/(c) = {results['d'] / results['c']:.2f}x   (our connector vs seed-style)")
+    small_rows, small_rss = child_rss(settings, "bench.wide_quarter")
+    big_rows, big_rss = child_rss(settings, "bench.wide")
+    print(f"peak RSS of our connector: {small_rss:.0f} MB at {small_rows:,} rows, {big_rss:.0f} MB at {big_rows:,} rows "
+          f"(target < 250 MB, flat)")
+
+
+if __name__ == "__main__":
+    main()
