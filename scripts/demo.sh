@@ -9,6 +9,8 @@ fivetran debug --configuration configuration.json
 python3 - <<'PY'
 import duckdb
 con = duckdb.connect("files/warehouse.db", read_only=True)
-for (schema, table) in con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE 'tester%' ORDER BY 1, 2").fetchall():
-    print(f"{schema}.{table}: {con.execute(f'SELECT count(*) FROM \"{schema}\".\"{table}\"').fetchone()[0]} rows")
+query = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE 'tester%' ORDER BY 1, 2"
+for schema, table in con.execute(query).fetchall():
+    count = con.execute('SELECT count(*) FROM "%s"."%s"' % (schema, table)).fetchone()[0]
+    print(f"{schema}.{table}: {count} rows")
 PY
