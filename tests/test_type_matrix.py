@@ -214,3 +214,21 @@ def test_json_is_flattened_exactly(synced, row_id):
                 assert cell == inner, (row_id, name)
         else:
             assert (json.loads(got[column]) if got[column] is not None else None) == value, column
+
+
+def test_library_dicts_carry_exact_python_types(pg, synced):
+    """The dict batches library users get: aware UTC datetimes for timestamptz, naive for timestamp, exact decimal
+    strings, bytes, and JSON as Python values."""
+    import connector_accel as ca
+
+    source = ca.PostgresSource(connection_config(pg, schemas="matrix", flatten_json="false"))
+    with source.read("matrix", "types") as reader:
+        rows = {row["id"]: row for batch in reader for row in batch}
+        assert reader.last_key == ["4"]
+    first = rows[1]
+    assert first["c_tstz"] == datetime(2024, 6, 1, 6, 30, tzinfo=timezone.utc) and first["c_tstz"].tzinfo is not None
+    assert first["c_ts"] == datetime(2024, 2, 29, 12, 34, 56, 789012) and first["c_ts"].tzinfo is None
+    assert first["c_numeric"] == "1234567890123456789012345678.0123456789"
+    assert first["c_bytea"] == BIG
+    assert first["c_jsonb"] == DEEP  # unflattened: the whole value, its big integer exact
+    assert rows[4]["c_int"] is None and rows[4]["c_jsonb"] is None
