@@ -11,7 +11,6 @@ two table sizes.
 """
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from embedded_pg import connection_config, conninfo  # noqa: E402
 
 
 class CountingSink:
@@ -82,13 +82,8 @@ def prepare(settings, rows):
         VACUUM ANALYZE bench.wide; VACUUM ANALYZE bench.wide_quarter;""")
 
 
-def conninfo(s):
-    return {"host": s["host"], "port": s["port"], "user": s["user"], "password": s["password"], "dbname": s["database"]}
-
-
 def config_for(s, table="bench.wide"):
-    return {"host": s["host"], "port": s["port"], "user": s["user"], "password": s["password"],
-            "database": s["database"], "sslmode": "disable", "tables": table, "checkpoint_rows": "100000"}
+    return connection_config(s, tables=table, checkpoint_rows=100000)
 
 
 def timed(fn):

@@ -7,6 +7,7 @@ ships (nothing else is installed on a fresh machine), or from PG_BIN. It listens
     python scripts/embedded_pg.py stop DATADIR
 """
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -32,8 +33,10 @@ def _bin(name: str) -> str:
     return str(_bin_dir() / name)
 
 
-def supports_tls() -> bool:
-    configure = subprocess.run([_bin("pg_config"), "--configure"], capture_output=True, text=True).stdout
+def supports_tls(bin_dir: Path = None) -> bool:
+    """Whether the binaries in `bin_dir` (default: the ones in use) are built with TLS."""
+    pg_config = Path(bin_dir or _bin_dir()) / "pg_config"
+    configure = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True).stdout
     return "--with-openssl" in configure or "--with-ssl=openssl" in configure
 
 
@@ -41,18 +44,22 @@ def _as_service_user() -> dict:
     """subprocess arguments that run a command as the service user when we are root."""
     if os.geteuid() != 0:
         return {}
+    return _prepare_service_user(_bin_dir())
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare_service_user(bin_dir: Path) -> dict:
+    """Creates the service user and opens `bin_dir` to it, once per directory (it walks the whole tree)."""
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
     import stat
 
     ensure_user_exists(SERVICE_USER)
     if os.environ.get("PG_BIN"):
         return {"user": SERVICE_USER}
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_prefix_permissions(bin_dir)
     readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(bin_dir.parent / "lib", readable)
     return {"user": SERVICE_USER}
 
 
@@ -148,6 +155,20 @@ def stop(datadir: Path) -> None:
     if (datadir / "PG_VERSION").exists() and _running(datadir):
         subprocess.run([_bin("pg_ctl"), "-D", str(datadir.resolve()), "-m", "fast", "-w", "stop"],
                        check=True, capture_output=True, **_as_service_user())
+
+
+def connection_config(settings: dict, **extra) -> dict:
+    """The connector's configuration for a server, every value a string as Fivetran sends them."""
+    config = {k: settings[k] for k in ("host", "port", "user", "password", "database")}
+    config["sslmode"] = "disable"
+    config.update({k: str(v) for k, v in extra.items()})
+    return config
+
+
+def conninfo(settings: dict) -> dict:
+    """psycopg's connection arguments for a server."""
+    return {"host": settings["host"], "port": settings["port"], "user": settings["user"],
+            "password": settings["password"], "dbname": settings["database"]}
 
 
 def psql(settings: dict, sql: str, database: str = None) -> None:

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import embedded_pg  # noqa: E402
+from embedded_pg import connection_config, conninfo  # noqa: E402,F401  (tests import them from here)
 
 
 def free_port() -> int:
@@ -23,7 +24,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory):
-    """Connection settings of a real server: the configuration keys our connector takes, plus `dsn`."""
+    """Connection settings of a real server, as `embedded_pg.start` returns them."""
     dsn = os.environ.get("CONNECTOR_ACCEL_TEST_DSN")
     if dsn:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -37,20 +38,11 @@ def pg(tmp_path_factory):
     embedded_pg.stop(datadir)
 
 
-def connection_config(pg: dict, **extra) -> dict:
-    """The connector's configuration for `pg`, every value a string as Fivetran sends them."""
-    config = {k: pg[k] for k in ("host", "port", "user", "password", "database")}
-    config["sslmode"] = "disable"
-    config.update({k: str(v) for k, v in extra.items()})
-    return config
-
-
 @pytest.fixture
 def sql(pg):
     """Runs statements on the source (autocommit) and returns rows of the last one."""
     def run(statement: str, params=None):
-        with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
-                             dbname=pg["database"], autocommit=True) as conn:
+        with psycopg.connect(**conninfo(pg), autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else None
     return run

@@ -3,7 +3,6 @@ CA. pgserver's binaries have no TLS, so this uses Debian's PostgreSQL (PG_BIN, o
 which .ci/run installs)."""
 import glob
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,7 @@ from conftest import connection_config, embedded_pg, free_port
 
 def tls_bin_dir():
     candidates = [os.environ.get("PG_BIN", "")] + sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    for candidate in filter(None, candidates):
-        configure = subprocess.run([str(Path(candidate) / "pg_config"), "--configure"], capture_output=True, text=True)
-        if "openssl" in configure.stdout:
-            return candidate
-    return None
+    return next((c for c in filter(None, candidates) if embedded_pg.supports_tls(Path(c))), None)
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +21,11 @@ def tls_pg(tmp_path_factory):
     bin_dir = tls_bin_dir()
     if bin_dir is None:
         pytest.skip("no PostgreSQL built with TLS here; .ci/run installs Debian's postgresql for this test")
-    previous = os.environ.get("PG_BIN")
-    os.environ["PG_BIN"] = bin_dir
     datadir = tmp_path_factory.mktemp("tlspg") / "data"
-    try:
-        settings = embedded_pg.start(datadir, free_port())
-        yield settings
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PG_BIN", bin_dir)
+        yield embedded_pg.start(datadir, free_port())
         embedded_pg.stop(datadir)
-    finally:
-        if previous is None:
-            os.environ.pop("PG_BIN", None)
-        else:
-            os.environ["PG_BIN"] = previous
 
 
 def discover(settings, **extra):

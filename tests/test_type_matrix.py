@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from fivetran_connector_sdk_core.renaming import redshift_safe
 
-from conftest import connection_config, run_sync, warehouse
+from conftest import connection_config, conninfo, run_sync, warehouse
 
 BIG = os.urandom(3 * 1024 * 1024)
 DEEP = {"l1": {"l2": {"l3": {"l4": {"l5": [1, {"l6": "bottom"}]}}}}, "name": "deep", "n": 12345678901234567890}
@@ -77,8 +77,7 @@ ROWS = [
 def synced(pg, tmp_path_factory):
     import psycopg
 
-    conn = psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
-                           dbname=pg["database"], autocommit=True)
+    conn = psycopg.connect(**conninfo(pg), autocommit=True)
     conn.execute("DROP SCHEMA IF EXISTS matrix CASCADE")
     conn.execute("CREATE SCHEMA matrix")
     conn.execute("CREATE TYPE matrix.mood AS ENUM ('sad', 'happy')")
