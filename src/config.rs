@@ -2,6 +2,8 @@
 //! accepts the seed connectors' key names as aliases, so a seed's configuration.json works unchanged.
 
 use crate::error::{Error, Result};
+use crate::filters::{self, FilterSpec};
+use crate::plan::{Overrides, Thresholds};
 use std::collections::BTreeMap;
 
 /// How the client protects the connection, with libpq's meanings.
@@ -52,11 +54,36 @@ pub struct Config {
     pub connection: Connection,
     pub selection: Selection,
     pub flatten: Flatten,
-    pub batch_size: usize,
-    pub checkpoint_rows: u64,
+    pub thresholds: Thresholds,
+    pub overrides: Overrides,
+    pub resource_monitoring: bool,
     pub max_retries: u32,
     pub retry_sleep_seconds: f64,
     pub debug: bool,
+    pub incremental: Incremental,
+    pub filters: Vec<FilterSpec>,
+    pub region: Vec<FilterSpec>,
+    pub sync_validation: bool,
+    pub source_metadata: bool,
+    pub preprocessing: Preprocessing,
+}
+
+/// Incremental syncs after the first full load.
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    /// Per table (`t` or `s.t`): a cursor column, or None to re-read the table in full.
+    pub cursor_columns: BTreeMap<String, Option<String>>,
+    /// Each incremental read starts this far before the last high-water mark.
+    pub lookback_seconds: f64,
+    pub soft_delete_column: Option<String>,
+}
+
+/// Statements run on the source before a sync (seed 000), off unless enabled.
+#[derive(Debug, Clone, Default)]
+pub struct Preprocessing {
+    pub statements: Vec<String>,
+    /// Tables a statement with `{table}` runs for, once each.
+    pub tables: Vec<String>,
 }
 
 /// Keys and their aliases: the first name is ours, the rest come from the seed connectors.
@@ -79,30 +106,39 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("flatten_sample_rows", &[]),
     ("batch_size", &["custom_batch_size"]),
     ("checkpoint_rows", &["checkpoint_interval"]),
+    ("workers", &["threads", "custom_threads"]),
+    ("queue_size", &["max_queue_size", "custom_queue_size"]),
+    ("partitions", &[]),
+    ("small_table_rows", &[]),
+    ("large_table_rows", &[]),
+    ("resource_monitoring", &["enable_resource_monitoring"]),
     ("max_retries", &[]),
     ("retry_sleep_seconds", &[]),
     ("debug", &[]),
-];
-
-/// Keys the seeds document that the parallel engine (a later stage) acts on: accepted and validated, not warned about.
-const ENGINE_KEYS: &[&str] = &[
-    "custom_threads",
-    "custom_queue_size",
-    "threads",
-    "max_queue_size",
-    "region",
-    "table_filters",
+    ("cursor_columns", &["timestamp_column"]),
+    ("incremental_lookback_seconds", &[]),
+    ("soft_delete_column", &[]),
+    ("table_filters", &[]),
+    ("region", &[]),
+    ("sync_validation", &[]),
+    ("source_metadata", &[]),
+    ("enable_preprocessing", &[]),
+    ("preprocessing_sql", &[]),
+    ("preprocessing_table", &["preprocessing_tables"]),
 ];
 
 /// Configuration values by our own key names, with the unknown keys set aside.
 struct Values {
     values: BTreeMap<&'static str, String>,
+    /// How the user spelled each key, so that an error names the key they wrote.
+    spelled: BTreeMap<&'static str, String>,
     warnings: Vec<String>,
 }
 
 impl Values {
     fn new(raw: &BTreeMap<String, String>) -> Result<Self> {
         let mut values = BTreeMap::new();
+        let mut spelled = BTreeMap::new();
         let mut warnings = Vec::new();
         for (key, value) in raw {
             let found = ALIASES
@@ -110,6 +146,7 @@ impl Values {
                 .find(|(name, aliases)| name == key || aliases.contains(&key.as_str()));
             match found {
                 Some((name, _)) => {
+                    spelled.insert(*name, key.clone());
                     if values.insert(*name, value.clone()).is_some() {
                         return Err(Error::config(
                             name,
@@ -117,13 +154,20 @@ impl Values {
                         ));
                     }
                 }
-                None if ENGINE_KEYS.contains(&key.as_str()) => {}
                 None => warnings.push(format!(
                     "unknown configuration key '{key}' is ignored; see README for the keys"
                 )),
             }
         }
-        Ok(Values { values, warnings })
+        Ok(Values {
+            values,
+            spelled,
+            warnings,
+        })
+    }
+
+    fn key(&self, name: &'static str) -> &str {
+        self.spelled.get(name).map_or(name, String::as_str)
     }
 
     /// A trimmed, non-empty value.
@@ -137,9 +181,12 @@ impl Values {
     fn number<T: std::str::FromStr>(&self, key: &'static str, default: T, what: &str) -> Result<T> {
         match self.text(key) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| Error::config(key, format!("'{v}' is not {what}; set it to {what}"))),
+            Some(v) => v.parse().map_err(|_| {
+                Error::config(
+                    self.key(key),
+                    format!("'{v}' is not {what}; set it to {what}"),
+                )
+            }),
         }
     }
 
@@ -149,10 +196,15 @@ impl Values {
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
             Some(v) => Err(Error::config(
-                key,
+                self.key(key),
                 format!("'{v}' is not a boolean; set it to true or false"),
             )),
         }
+    }
+
+    /// A whole number where 0 (the seeds' "adaptive") and absence both mean None.
+    fn adaptive(&self, key: &'static str) -> Result<Option<usize>> {
+        Ok(Some(self.number(key, 0usize, "a whole number")?).filter(|n| *n > 0))
     }
 
     fn list(&self, key: &'static str) -> Vec<String> {
@@ -181,7 +233,6 @@ impl Config {
     /// Parses the configuration; returns it with warnings for the keys that are ignored.
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<(Config, Vec<String>)> {
         let v = Values::new(raw)?;
-        validate_engine_keys(raw)?;
         let config = Config {
             connection: connection(&v)?,
             selection: Selection {
@@ -207,20 +258,44 @@ impl Config {
                     1,
                 )?,
             },
-            batch_size: at_least(
-                "batch_size",
-                v.number("batch_size", 5000, "a whole number")?,
-                1,
-            )?,
-            checkpoint_rows: at_least(
-                "checkpoint_rows",
-                v.number("checkpoint_rows", 100_000, "a whole number")?,
-                1,
-            )?,
+            thresholds: thresholds(&v)?,
+            overrides: Overrides {
+                batch_size: v.adaptive("batch_size")?,
+                workers: v.adaptive("workers")?,
+                queue_rows: v.adaptive("queue_size")?,
+                partitions: v.adaptive("partitions")?,
+                checkpoint_rows: v.adaptive("checkpoint_rows")?.map(|n| n as u64),
+            },
+            resource_monitoring: v.flag("resource_monitoring", true)?,
             max_retries: v.number("max_retries", 5, "a whole number")?,
             retry_sleep_seconds: v.number("retry_sleep_seconds", 5.0, "a number of seconds")?,
             debug: v.flag("debug", false)?,
+            incremental: Incremental {
+                cursor_columns: crate::incremental::parse(v.text("cursor_columns").as_deref())?,
+                lookback_seconds: v.number(
+                    "incremental_lookback_seconds",
+                    600.0,
+                    "a number of seconds",
+                )?,
+                soft_delete_column: v.text("soft_delete_column"),
+            },
+            filters: filters::parse(v.text("table_filters").as_deref())?,
+            region: filters::region(v.text("region").as_deref()),
+            sync_validation: v.flag("sync_validation", true)?,
+            source_metadata: v.flag("source_metadata", true)?,
+            preprocessing: preprocessing(&v)?,
         };
+        if !(config.retry_sleep_seconds >= 0.0 && config.incremental.lookback_seconds >= 0.0) {
+            let key = if config.retry_sleep_seconds >= 0.0 {
+                "incremental_lookback_seconds"
+            } else {
+                "retry_sleep_seconds"
+            };
+            return Err(Error::config(
+                key,
+                "is negative; set it to 0 or more seconds",
+            ));
+        }
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
                 "flatten_separator",
@@ -231,24 +306,48 @@ impl Config {
     }
 }
 
-/// The engine's keys are validated now so that a typo fails the first sync, not a later one.
-fn validate_engine_keys(raw: &BTreeMap<String, String>) -> Result<()> {
-    for key in [
-        "custom_threads",
-        "custom_queue_size",
-        "threads",
-        "max_queue_size",
-    ] {
-        if let Some(v) = raw.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            if v.parse::<u32>().map_or(true, |n| n == 0) {
-                return Err(Error::config(
-                    key,
-                    format!("'{v}' is not a positive whole number; set it to one, such as 4"),
-                ));
-            }
-        }
+fn thresholds(v: &Values) -> Result<Thresholds> {
+    let small = v.number("small_table_rows", 1_000_000u64, "a whole number of rows")?;
+    let large = v.number("large_table_rows", 50_000_000u64, "a whole number of rows")?;
+    if large < small {
+        return Err(Error::config(
+            "large_table_rows",
+            format!("{large} is below small_table_rows ({small}); set it higher"),
+        ));
     }
-    Ok(())
+    Ok(Thresholds { small, large })
+}
+
+/// `preprocessing_sql` is one statement, or a JSON list of statements; each is sent on its own, so a value
+/// smuggled into it can never start a second statement.
+fn preprocessing(v: &Values) -> Result<Preprocessing> {
+    if !v.flag("enable_preprocessing", false)? {
+        return Ok(Preprocessing::default());
+    }
+    let text = v.text("preprocessing_sql").ok_or_else(|| {
+        Error::config(
+            "preprocessing_sql",
+            "is empty while enable_preprocessing is true; give the statement(s) or turn it off",
+        )
+    })?;
+    let statements = if text.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(&text).map_err(|e| {
+            Error::config(
+                "preprocessing_sql",
+                format!("is not a JSON list of statements ({e}); write [\"UPDATE ...\", \"...\"]"),
+            )
+        })?
+    } else {
+        vec![text]
+    };
+    let tables = v.list("preprocessing_table");
+    if statements.iter().any(|s| s.contains("{table}")) && tables.is_empty() {
+        return Err(Error::config(
+            "preprocessing_table",
+            "is empty but a statement uses {table}; list the tables",
+        ));
+    }
+    Ok(Preprocessing { statements, tables })
 }
 
 fn connection(v: &Values) -> Result<Connection> {
@@ -355,7 +454,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.connection.user.as_deref(), Some("me"));
         assert_eq!(c.connection.port, Some(5433));
-        assert_eq!(c.batch_size, 250);
+        assert_eq!(c.overrides.batch_size, Some(250));
+        assert_eq!(c.region.len(), 1);
         assert_eq!(c.max_retries, 3);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
@@ -377,7 +477,58 @@ mod tests {
         let err = parse(&[("host", "h"), ("user", "u"), ("sslmode", "maybe")]).unwrap_err();
         assert!(err.to_string().contains("verify-full"));
         let err = parse(&[("host", "h"), ("user", "u"), ("custom_threads", "lots")]).unwrap_err();
-        assert!(err.to_string().contains("'custom_threads'"));
+        assert!(
+            err.to_string()
+                .starts_with("configuration key 'custom_threads'"),
+            "{err}"
+        );
+        let err = parse(&[
+            ("host", "h"),
+            ("user", "u"),
+            ("large_table_rows", "10"),
+            ("small_table_rows", "20"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("below small_table_rows"));
+        let err = parse(&[
+            ("host", "h"),
+            ("user", "u"),
+            ("enable_preprocessing", "true"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("'preprocessing_sql'"));
+    }
+
+    #[test]
+    fn the_seeds_zero_means_adaptive() {
+        let (c, _) = parse(&[
+            ("host", "h"),
+            ("user", "u"),
+            ("custom_batch_size", "0"),
+            ("custom_threads", "0"),
+            ("custom_queue_size", "0"),
+            ("table_filters", "{}"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.overrides.batch_size,
+                c.overrides.workers,
+                c.overrides.queue_rows
+            ),
+            (None, None, None)
+        );
+        let (c, _) = parse(&[
+            ("host", "h"),
+            ("user", "u"),
+            ("threads", "3"),
+            ("max_queue_size", "20000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.overrides.workers, c.overrides.queue_rows),
+            (Some(3), Some(20000))
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum Error {
     Connect {
         message: String,
         sqlstate: Option<String>,
+        /// Worth retrying: the network or the server's state, not the request, was at fault.
+        transient: bool,
     },
 
     /// A statement failed on the source.
@@ -19,6 +21,7 @@ pub enum Error {
     Query {
         message: String,
         sqlstate: Option<String>,
+        transient: bool,
     },
 
     /// A value could not be converted to what its column declares.
@@ -48,17 +51,34 @@ impl Error {
         }
     }
 
+    /// Whether retrying (after a pause, on a new connection) can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect {
+                transient: true,
+                ..
+            } | Error::Query {
+                transient: true,
+                ..
+            }
+        )
+    }
+
     /// A failed statement, described by `context` (what was being done) and the server's own words.
     pub fn query(context: &str, err: tokio_postgres::Error) -> Self {
+        let transient = transient(&err);
         let (message, sqlstate) = describe(&err);
         Error::Query {
             message: format!("{context}: {message}"),
             sqlstate,
+            transient,
         }
     }
 
     /// A failed connection attempt to `target` (host and database, never the password).
     pub fn connect(target: &str, err: tokio_postgres::Error) -> Self {
+        let transient = transient(&err);
         let (message, sqlstate) = describe(&err);
         let hint = match sqlstate.as_deref() {
             Some("28P01") | Some("28000") => {
@@ -73,6 +93,7 @@ impl Error {
         Error::Connect {
             message: format!("cannot connect to {target}: {message}{hint}"),
             sqlstate,
+            transient,
         }
     }
 }
@@ -96,4 +117,64 @@ fn describe(err: &tokio_postgres::Error) -> (String, Option<String>) {
         source = cause.source();
     }
     (message, None)
+}
+
+/// SQLSTATEs that describe the moment rather than the request: connection failures (class 08), serialization
+/// failure and deadlock, administrator or crash shutdowns, too many connections, and cancellation by timeout.
+pub fn transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300" | "57014" | "55P03"
+        )
+}
+
+/// Server errors are transient by SQLSTATE; client-side ones when the connection broke (closed, reset, timed
+/// out). A TLS or certificate failure is not: it fails the same way every time.
+fn transient(err: &tokio_postgres::Error) -> bool {
+    if let Some(db) = err.as_db_error() {
+        return transient_sqlstate(db.code().code());
+    }
+    if err.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | BrokenPipe
+                    | TimedOut
+                    | UnexpectedEof
+                    | NotConnected
+                    | Interrupted
+            );
+        }
+        source = cause.source();
+    }
+    // With no server error and no I/O cause: an unexpected end of the stream, which is the connection going away.
+    err.to_string().contains("closed") || err.to_string().contains("unexpected EOF")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transient_sqlstate;
+
+    #[test]
+    fn sqlstates_are_classified() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "57P01", "57P02", "57P03", "53300",
+        ] {
+            assert!(transient_sqlstate(code), "{code} should be retried");
+        }
+        for code in [
+            "28P01", "28000", "42P01", "42501", "42703", "22P02", "3D000",
+        ] {
+            assert!(!transient_sqlstate(code), "{code} should fail at once");
+        }
+    }
 }

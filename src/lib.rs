@@ -3,9 +3,15 @@
 
 pub mod config;
 pub mod error;
+pub mod filters;
 pub mod flatten;
+pub mod incremental;
+pub mod messages;
 pub mod model;
+pub mod monitor;
+pub mod plan;
 pub mod postgres;
+pub mod retry;
 pub mod runtime;
 
 mod py;

@@ -55,6 +55,7 @@ pub struct Column {
     pub decoder: u8,
     /// Set when the column is emitted as flattened JSON rather than as itself.
     pub flattened: bool,
+    pub nullable: bool,
 }
 
 /// A column made by flattening a JSON object column, typed from a sample of rows.
@@ -75,6 +76,86 @@ pub struct Table {
     /// Rows according to catalog statistics; None when the table was never analysed.
     pub row_estimate: Option<i64>,
     pub flat_columns: Vec<FlatColumn>,
+    /// The column incremental syncs follow, or why there is none.
+    pub cursor: std::result::Result<Cursor, String>,
+    /// A column whose set value (true, non-zero, any timestamp) means the row is deleted.
+    pub soft_delete: Option<String>,
+    /// Row filters, validated against the columns; every read applies them.
+    pub filters: Vec<Filter>,
+}
+
+/// What kind of values a cursor column holds; a look-back window applies only to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    Time,
+    Integer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub column: String,
+    pub kind: CursorKind,
+}
+
+/// Comparison operators a row filter may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    Like,
+    NotLike,
+    IsNull,
+    IsNotNull,
+}
+
+impl FilterOp {
+    pub fn parse(text: &str) -> Option<FilterOp> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "=" | "==" | "eq" => FilterOp::Eq,
+            "!=" | "<>" | "ne" => FilterOp::Ne,
+            "<" | "lt" => FilterOp::Lt,
+            "<=" | "le" => FilterOp::Le,
+            ">" | "gt" => FilterOp::Gt,
+            ">=" | "ge" => FilterOp::Ge,
+            "in" => FilterOp::In,
+            "not in" => FilterOp::NotIn,
+            "like" => FilterOp::Like,
+            "not like" => FilterOp::NotLike,
+            "is null" => FilterOp::IsNull,
+            "is not null" => FilterOp::IsNotNull,
+            _ => return None,
+        })
+    }
+
+    /// How many values the operator takes: none, one, or a list.
+    pub fn arity(self) -> Arity {
+        match self {
+            FilterOp::IsNull | FilterOp::IsNotNull => Arity::None,
+            FilterOp::In | FilterOp::NotIn => Arity::List,
+            _ => Arity::One,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    None,
+    One,
+    List,
+}
+
+/// `column op values`: values are text, bound as parameters and cast to the column's type by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub column: String,
+    pub op: FilterOp,
+    pub values: Vec<String>,
 }
 
 impl Table {

@@ -13,7 +13,13 @@ const SESSION_SETUP: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
 
 /// Connects and prepares the session. The connection task runs on the shared runtime until the client is dropped.
 pub async fn connect(conn: &Connection) -> Result<Client> {
-    let (config, target) = pg_config(conn)?;
+    connect_as(conn, "connector_accel").await
+}
+
+/// Connects under an `application_name` that tells an operator (and `pg_stat_activity`) what the session does.
+pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Client> {
+    let (mut config, target) = pg_config(conn)?;
+    config.application_name(application_name);
     let timeout = Duration::from_secs(conn.connect_timeout_s);
     let attempt = async {
         match tls::client_config(conn.sslmode, conn.sslrootcert.as_deref())? {
@@ -42,6 +48,7 @@ pub async fn connect(conn: &Connection) -> Result<Client> {
             conn.connect_timeout_s
         ),
         sqlstate: None,
+        transient: true,
     })??;
     client
         .batch_execute(SESSION_SETUP)
@@ -71,7 +78,6 @@ fn pg_config(conn: &Connection) -> Result<(Config, String)> {
     if let Some(password) = &conn.password {
         config.password(password);
     }
-    config.application_name("connector_accel");
     config.ssl_mode(match conn.sslmode {
         SslMode::Disable => PgSslMode::Disable,
         SslMode::Prefer => PgSslMode::Prefer,

@@ -23,7 +23,8 @@ const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text,
 
 const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod),
        COALESCE(b.oid, t.oid), COALESCE(b.typname, t.typname)::text, COALESCE(b.typtype, t.typtype)::text,
-       COALESCE(b.typcategory, t.typcategory)::text, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+       COALESCE(b.typcategory, t.typcategory)::text, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+       NOT a.attnotnull
   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
  WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -57,6 +58,9 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
                 primary_key: vec![],
                 row_estimate: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
                 flat_columns: vec![],
+                cursor: Err(String::new()),
+                soft_delete: None,
+                filters: vec![],
             };
             (r.get(0), table, r.get(4))
         })
@@ -86,7 +90,11 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
         if config.flatten.enabled {
             sample_flattened(client, config, t).await?;
         }
+        t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
+        t.soft_delete =
+            crate::incremental::soft_delete(t, config.incremental.soft_delete_column.as_deref());
     }
+    crate::filters::attach(&mut tables, &config.filters, &config.region)?;
     tables.sort_by_key(|t| {
         (
             t.row_estimate.unwrap_or(0),
@@ -187,6 +195,7 @@ async fn add_columns(
             fivetran_type,
             decoder: decoder as u8,
             flattened: false,
+            nullable: r.get(8),
         });
     }
     Ok(())

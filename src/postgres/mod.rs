@@ -3,6 +3,9 @@
 pub mod connect;
 pub mod decode;
 pub mod discover;
+pub mod parallel;
+pub mod planning;
+pub mod preprocess;
 pub mod read;
 pub mod sql;
 mod tls;

@@ -1,15 +1,17 @@
-//! Reading a table as a stream of batches: one ordered statement, decoded off the interpreter, handed over through
-//! a bounded queue so that memory stays flat whatever the table's size.
+//! Reading a table as a stream of batches: what a read is (partitions, window, limits), and turning driver rows
+//! into cells once, off the interpreter. `parallel.rs` runs the partitions.
 
-use super::connect::connect;
 use super::decode::{decode, key_text, Note};
-use super::sql;
+use super::sql::{self, Window};
 use super::types::Decoder;
 use crate::config::{Connection, Flatten};
 use crate::error::{Error, Result};
 use crate::flatten::Flattener;
-use crate::model::{Cell, FivetranType, Table};
-use futures_util::{pin_mut, TryStreamExt};
+use crate::messages::Messages;
+use crate::model::{Cell, Cursor, FivetranType, Table};
+use crate::monitor::Shared;
+use crate::plan::Partition;
+use crate::retry::Policy;
 use postgres_types::{FromSql, Type};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,21 +38,65 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// Rows in column order (a flattened column holds `Cell::Flat`), and the key of the last row to resume after.
+/// Rows in column order (a flattened column holds `Cell::Flat`) from one partition, and the position of its last
+/// row (values of the order columns, as text) to resume after.
 pub struct Batch {
+    pub partition: usize,
     pub rows: Vec<Vec<Cell>>,
     pub last_key: Option<Vec<String>>,
     pub warnings: Vec<String>,
 }
 
+/// One partition of a read: its key range and, when resuming, the position already emitted.
+#[derive(Debug, Clone, Default)]
+pub struct PartRead {
+    /// The partition's number in the caller's plan; batches carry it back.
+    pub index: usize,
+    pub range: Partition,
+    pub after: Option<Vec<String>>,
+}
+
+/// The time window of a read, owned (see `sql::Window`).
+#[derive(Debug, Clone)]
+pub enum Span {
+    Full,
+    Since {
+        cursor: Cursor,
+        high: Option<String>,
+        guard: Option<String>,
+        lookback_seconds: f64,
+    },
+}
+
+impl Span {
+    pub fn window(&self) -> Window<'_> {
+        match self {
+            Span::Full => Window::Full,
+            Span::Since {
+                cursor,
+                high,
+                guard,
+                lookback_seconds,
+            } => Window::Since {
+                cursor,
+                high: high.as_deref(),
+                guard: guard.as_deref(),
+                lookback_seconds: *lookback_seconds,
+            },
+        }
+    }
+}
+
 /// What to read and how.
 pub struct ReadRequest {
     pub table: Arc<Table>,
-    /// The key of the last row already emitted, as text; None reads from the start.
-    pub after: Option<Vec<String>>,
-    pub batch_size: usize,
-    pub queue_depth: usize,
+    pub parts: Vec<PartRead>,
+    pub span: Span,
+    /// Planned limits, followed live (the monitor may lower them).
+    pub limits: Arc<Shared>,
     pub flatten: Flatten,
+    pub retry: Policy,
+    pub log: Messages,
 }
 
 /// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.
@@ -64,12 +110,12 @@ pub fn resumable(table: &Table) -> bool {
         })
 }
 
-/// Starts the read on the shared runtime. The queue holds at most `queue_depth` batches; dropping the receiver
-/// stops the read and closes its connection.
+/// Starts the read on the shared runtime. The queue holds at most the planned queue depth of batches; dropping
+/// the receiver stops every partition and closes their connections.
 pub fn spawn(conn: Connection, request: ReadRequest) -> mpsc::Receiver<Result<Batch>> {
-    let (tx, rx) = mpsc::channel(request.queue_depth.max(1));
+    let (tx, rx) = mpsc::channel(request.limits.current().queue_depth.max(1));
     crate::runtime::get().spawn(async move {
-        if let Err(e) = run(&conn, &request, &tx).await {
+        if let Err(e) = super::parallel::run(Arc::new(conn), Arc::new(request), tx.clone()).await {
             let _ = tx.send(Err(e)).await;
         }
     });
@@ -77,19 +123,20 @@ pub fn spawn(conn: Connection, request: ReadRequest) -> mpsc::Receiver<Result<Ba
 }
 
 /// Per-read decoding state: the plan of each column, the flattener and the warnings already given.
-struct Decoding {
+pub struct Decoding {
     table: String,
     columns: Vec<(Decoder, FivetranType, bool, String)>,
     key_positions: Vec<usize>,
     flattener: Flattener,
     noted: HashSet<(usize, Note)>,
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl Decoding {
-    fn new(request: &ReadRequest) -> Self {
+    pub fn new(request: &ReadRequest) -> Self {
         let t = &request.table;
         let f = &request.flatten;
+        let order = sql::order_columns(t, &request.span.window());
         Decoding {
             table: t.qualified(),
             columns: t
@@ -104,8 +151,7 @@ impl Decoding {
                     )
                 })
                 .collect(),
-            key_positions: t
-                .primary_key
+            key_positions: order
                 .iter()
                 .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
                 .collect(),
@@ -115,7 +161,7 @@ impl Decoding {
         }
     }
 
-    fn row(&mut self, row: &Row) -> Result<Vec<Cell>> {
+    pub fn row(&mut self, row: &Row) -> Result<Vec<Cell>> {
         let mut cells = Vec::with_capacity(self.columns.len());
         for i in 0..self.columns.len() {
             let (decoder, declared, flattened, _) = self.columns[i];
@@ -141,14 +187,14 @@ impl Decoding {
         Ok(cells)
     }
 
-    fn key(&self, row: &Row) -> Result<Vec<String>> {
+    pub fn key(&self, row: &Row) -> Result<Vec<String>> {
         self.key_positions
             .iter()
             .map(|&i| {
                 let raw: Raw = row.try_get(i).map_err(|e| self.fail(i, &e.to_string()))?;
                 let bytes = raw
                     .0
-                    .ok_or_else(|| self.fail(i, "primary key value is NULL"))?;
+                    .ok_or_else(|| self.fail(i, "a key or cursor value is NULL"))?;
                 key_text(self.columns[i].0, bytes).map_err(|m| self.fail(i, &m))
             })
             .collect()
@@ -170,56 +216,5 @@ impl Decoding {
             "table {} column {}: {message}",
             self.table, self.columns[column].3
         ))
-    }
-}
-
-async fn run(
-    conn: &Connection,
-    request: &ReadRequest,
-    tx: &mpsc::Sender<Result<Batch>>,
-) -> Result<()> {
-    let client = connect(conn).await?;
-    let table = &request.table;
-    let resume = resumable(table);
-    let after: Vec<String> = match (&request.after, resume) {
-        (Some(key), true) if key.len() == table.primary_key.len() => key.clone(),
-        _ => Vec::new(),
-    };
-    let statement = sql::read_table(table, !after.is_empty());
-    let stream = client
-        .query_raw(&statement, after.iter())
-        .await
-        .map_err(|e| Error::query(&format!("reading table {}", table.qualified()), e))?;
-    pin_mut!(stream);
-    let mut decoding = Decoding::new(request);
-    let mut rows = Vec::with_capacity(request.batch_size);
-    let mut last: Option<Row> = None;
-    loop {
-        let next = stream
-            .try_next()
-            .await
-            .map_err(|e| Error::query(&format!("reading table {}", table.qualified()), e))?;
-        let done = next.is_none();
-        if let Some(row) = next {
-            rows.push(decoding.row(&row)?);
-            last = Some(row);
-        }
-        if rows.len() >= request.batch_size || (done && !rows.is_empty()) {
-            let last_key = match (&last, resume) {
-                (Some(row), true) => Some(decoding.key(row)?),
-                _ => None,
-            };
-            let batch = Batch {
-                rows: std::mem::replace(&mut rows, Vec::with_capacity(request.batch_size)),
-                last_key,
-                warnings: std::mem::take(&mut decoding.warnings),
-            };
-            if tx.send(Ok(batch)).await.is_err() {
-                return Ok(()); // the reader was closed: stop, and let the connection go
-            }
-        }
-        if done {
-            return Ok(());
-        }
     }
 }

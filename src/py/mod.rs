@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod exceptions;
+pub mod plans;
 pub mod reader;
 pub mod source;
 pub mod wait;

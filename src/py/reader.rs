@@ -3,6 +3,8 @@
 use super::convert::{batch, Context};
 use super::wait::wait;
 use crate::error::{Error, Result};
+use crate::messages::Messages;
+use crate::monitor::Monitor;
 use crate::postgres::read::Batch;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTzInfo};
@@ -24,6 +26,10 @@ pub struct BatchReader {
     last_key: Mutex<Option<Vec<String>>>,
     warnings: Mutex<Vec<String>>,
     rows: AtomicU64,
+    last_partition: Mutex<Option<usize>>,
+    log: Messages,
+    /// Samples resources for this read; stops when the reader goes.
+    _monitor: Option<Monitor>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -35,6 +41,8 @@ impl BatchReader {
         py: Python<'_>,
         receiver: Receiver<Result<Batch>>,
         columns: &[String],
+        log: Messages,
+        monitor: Option<Monitor>,
     ) -> PyResult<Self> {
         Ok(BatchReader {
             queue: Arc::new(tokio::sync::Mutex::new(Some(receiver))),
@@ -47,6 +55,9 @@ impl BatchReader {
             last_key: Mutex::new(None),
             warnings: Mutex::new(Vec::new()),
             rows: AtomicU64::new(0),
+            last_partition: Mutex::new(None),
+            log,
+            _monitor: monitor,
         })
     }
 }
@@ -68,6 +79,7 @@ impl BatchReader {
         })?;
         let Some(result) = next else { return Ok(None) };
         let Batch {
+            partition,
             rows,
             last_key,
             warnings,
@@ -88,6 +100,7 @@ impl BatchReader {
         drop(flat_keys);
         self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
         *lock(&self.last_key) = last_key;
+        *lock(&self.last_partition) = Some(partition);
         lock(&self.warnings).extend(warnings);
         // Freed here, outside the interpreter's allocator, while Python goes on with the batch.
         py.detach(move || drop(rows));
@@ -98,6 +111,21 @@ impl BatchReader {
     #[getter]
     fn last_key(&self) -> Option<Vec<String>> {
         lock(&self.last_key).clone()
+    }
+
+    /// The partition (its index in the plan) the last batch came from.
+    #[getter]
+    fn last_partition(&self) -> Option<usize> {
+        *lock(&self.last_partition)
+    }
+
+    /// Retries, snapshot changes and resource adjustments (level, text) since the last call.
+    fn take_log(&self) -> Vec<(String, String)> {
+        self.log
+            .take()
+            .into_iter()
+            .map(|(l, m)| (l.name().to_string(), m))
+            .collect()
     }
 
     /// Rows handed out so far.

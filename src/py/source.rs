@@ -1,11 +1,16 @@
 //! `PostgresSource`: a parsed configuration, its discovered catalog, and readers over its tables.
 
+use super::plans;
 use super::reader::BatchReader;
 use super::wait::wait;
 use crate::config::Config;
 use crate::error::Error;
+use crate::messages::Messages;
 use crate::model::{FivetranType, Table};
-use crate::postgres::{connect, discover, read};
+use crate::monitor::{Limits, Monitor, Shared};
+use crate::plan::{self, TablePlan};
+use crate::postgres::{connect, discover, planning, preprocess, read};
+use crate::retry::Policy;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 use std::collections::BTreeMap;
@@ -19,6 +24,7 @@ pub struct PostgresSource {
     config: Config,
     warnings: Vec<String>,
     catalog: Mutex<Option<(Catalog, Vec<String>)>>,
+    log: Messages,
 }
 
 /// Configuration values as strings: Fivetran sends strings; a library user may pass numbers or booleans.
@@ -62,6 +68,23 @@ fn describe<'py>(py: Python<'py>, t: &Table) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("primary_key", &t.primary_key)?;
     d.set_item("row_estimate", t.row_estimate)?;
     d.set_item("resumable", read::resumable(t))?;
+    match &t.cursor {
+        Ok(c) => {
+            d.set_item("cursor", &c.column)?;
+            d.set_item("cursor_reason", py.None())?;
+        }
+        Err(reason) => {
+            d.set_item("cursor", py.None())?;
+            d.set_item("cursor_reason", reason)?;
+        }
+    }
+    d.set_item("soft_delete", &t.soft_delete)?;
+    d.set_item("filtered", !t.filters.is_empty())?;
+    let nullable = PyDict::new(py);
+    for c in &t.columns {
+        nullable.set_item(&c.name, c.nullable)?;
+    }
+    d.set_item("nullable", nullable)?;
     let columns = PyDict::new(py);
     let source_types = PyDict::new(py);
     for c in &t.columns {
@@ -109,6 +132,7 @@ impl PostgresSource {
             config,
             warnings,
             catalog: Mutex::new(None),
+            log: Messages::default(),
         })
     }
 
@@ -118,10 +142,25 @@ impl PostgresSource {
         self.warnings.clone()
     }
 
-    /// Rows between checkpoints.
+    /// Whether the SYNC_VALIDATION table is written.
     #[getter]
-    fn checkpoint_rows(&self) -> u64 {
-        self.config.checkpoint_rows
+    fn sync_validation(&self) -> bool {
+        self.config.sync_validation
+    }
+
+    /// Whether the SOURCE_TABLES / SOURCE_COLUMNS tables are written.
+    #[getter]
+    fn source_metadata(&self) -> bool {
+        self.config.source_metadata
+    }
+
+    /// Messages from planning and preprocessing (level, text) since the last call.
+    fn take_log(&self) -> Vec<(String, String)> {
+        self.log
+            .take()
+            .into_iter()
+            .map(|(l, m)| (l.name().to_string(), m))
+            .collect()
     }
 
     /// Whether `debug` was set.
@@ -141,33 +180,154 @@ impl PostgresSource {
         Ok((list, warnings))
     }
 
-    /// A reader of ready dict batches over `schema.table`, resuming after the key `after` when given.
-    #[pyo3(signature = (schema, table, after=None, batch_size=None, queue_depth=2))]
+    /// How `schema.table` is read: tier, batch size, workers, queue depth, checkpoint interval, and its partitions
+    /// (`{"lo", "hi", "nulls"}`, keys as text) from a page sample of its keys.
+    fn plan<'py>(
+        &self,
+        py: Python<'py>,
+        schema: &str,
+        table: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let found = self.table(py, schema, table)?;
+        let plan = self.table_plan(&found);
+        let (conn, retry, log) = (
+            self.config.connection.clone(),
+            self.retry(),
+            self.log.clone(),
+        );
+        let t = found.clone();
+        let parts = wait(py, async move {
+            let what = format!("{}: planning partitions", t.qualified());
+            crate::retry::run(retry, &what, &log, || async {
+                let client = connect::connect(&conn).await?;
+                planning::partitions(&client, &t, plan.partitions).await
+            })
+            .await
+        })?;
+        plans::plan_dict(py, &plan, &parts)
+    }
+
+    /// The incremental watermark of `schema.table` (`{"high", "guard", "sees_all"}`), or None without a cursor.
+    fn watermark<'py>(
+        &self,
+        py: Python<'py>,
+        schema: &str,
+        table: &str,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let found = self.table(py, schema, table)?;
+        let (conn, retry, log) = (
+            self.config.connection.clone(),
+            self.retry(),
+            self.log.clone(),
+        );
+        let mark = wait(py, async move {
+            let what = format!("{}: reading the cursor", found.qualified());
+            crate::retry::run(retry, &what, &log, || async {
+                let client = connect::connect(&conn).await?;
+                planning::watermark(&client, &found).await
+            })
+            .await
+        })?;
+        mark.map(|m| plans::watermark_dict(py, &m)).transpose()
+    }
+
+    /// Runs the preprocessing statements (when enabled) with `state`'s values bound; returns rows changed.
+    fn preprocess(&self, py: Python<'_>, state: BTreeMap<String, String>) -> PyResult<Option<u64>> {
+        if self.config.preprocessing.statements.is_empty() {
+            return Ok(None);
+        }
+        let statements = preprocess::statements(&self.config.preprocessing, &state)?;
+        let (conn, log) = (self.config.connection.clone(), self.log.clone());
+        let changed = wait(py, async move {
+            let mut client = connect::connect(&conn).await?;
+            preprocess::run(&mut client, &statements, &log).await
+        })?;
+        Ok(Some(changed))
+    }
+
+    /// A reader of ready dict batches over `schema.table`. `partitions` (from `plan()`, each optionally with the
+    /// `after` key already emitted) are read concurrently on one snapshot; without it the table is one range,
+    /// resumed after `after`. `incremental` (`{"high", "guard"}` from `watermark()`) reads only rows changed since.
+    #[pyo3(signature = (schema, table, after=None, partitions=None, incremental=None, batch_size=None, workers=None, queue_depth=None))]
+    #[allow(clippy::too_many_arguments)]
     fn read(
         &self,
         py: Python<'_>,
         schema: &str,
         table: &str,
         after: Option<Vec<String>>,
+        partitions: Option<Bound<'_, PyList>>,
+        incremental: Option<Bound<'_, PyDict>>,
         batch_size: Option<usize>,
-        queue_depth: usize,
+        workers: Option<usize>,
+        queue_depth: Option<usize>,
     ) -> PyResult<BatchReader> {
-        let (tables, _) = self.catalog(py)?;
-        let found = tables.iter().find(|t| t.schema == schema && t.name == table).cloned().ok_or_else(|| {
-            Error::config("tables", format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"))
-        })?;
+        let found = self.table(py, schema, table)?;
+        let parts = match partitions {
+            Some(list) => plans::parts_from(&list)?,
+            None => vec![read::PartRead {
+                index: 0,
+                range: Default::default(),
+                after,
+            }],
+        };
+        let span = match incremental {
+            None => read::Span::Full,
+            Some(mark) => {
+                plans::span_from(&found, &mark, self.config.incremental.lookback_seconds)?
+            }
+        };
+        let plan = self.table_plan(&found);
+        let limits = Limits {
+            batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
+            queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
+            workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
+        };
+        let shared = Shared::new(limits);
+        let log = Messages::default();
+        let monitor = self
+            .config
+            .resource_monitoring
+            .then(|| Monitor::start(shared.clone(), found.qualified(), log.clone()));
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
         let request = read::ReadRequest {
             table: found,
-            after,
-            batch_size: batch_size.unwrap_or(self.config.batch_size).max(1),
-            queue_depth,
+            parts,
+            span,
+            limits: shared,
             flatten: self.config.flatten.clone(),
+            retry: self.retry(),
+            log: log.clone(),
         };
         let receiver = {
             let _guard = crate::runtime::get().enter();
             read::spawn(self.config.connection.clone(), request)
         };
-        BatchReader::new(py, receiver, &columns)
+        BatchReader::new(py, receiver, &columns, log, monitor)
+    }
+}
+
+impl PostgresSource {
+    fn table(&self, py: Python<'_>, schema: &str, table: &str) -> PyResult<Arc<Table>> {
+        let (tables, _) = self.catalog(py)?;
+        let found = tables.iter().find(|t| t.schema == schema && t.name == table).cloned().ok_or_else(|| {
+            Error::config("tables", format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"))
+        })?;
+        Ok(found)
+    }
+
+    fn table_plan(&self, t: &Table) -> TablePlan {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        plan::plan_table(
+            t.row_estimate,
+            read::resumable(t),
+            cores,
+            self.config.thresholds,
+            self.config.overrides,
+        )
+    }
+
+    fn retry(&self) -> Policy {
+        Policy::new(self.config.max_retries, self.config.retry_sleep_seconds)
     }
 }
