@@ -88,7 +88,7 @@ def _open_pass(state: dict) -> dict:
                     {"lo": None, "hi": None, "nulls": False, "after": entry["after"]}]}}
             else:
                 tables[name] = {"phase": "full", "cursor": None, "pass": 1}
-        state["version"], state["pass"], state["pass_open"] = 2, 1, bool(tables)
+        state["version"], state["pass"], state["pass_open"] = 2, 1 if tables else 0, bool(tables)
     if not state.get("pass_open"):
         state["pass"] = int(state.get("pass", 0)) + 1
         state["pass_open"] = True
@@ -132,11 +132,13 @@ class TableSync:
         if cursor is None and "plan" not in entry:
             log.info(f"{self.qualified}: read in full every sync, because {self.table['cursor_reason']}")
         if entry.get("phase") == "incremental" and entry.get("cursor") == cursor and cursor is not None:
-            phase, tier = "incremental", self._incremental()
+            phase = "incremental"
+            self._incremental()
         else:
-            phase, tier = "full", self._full_load(cursor)
+            phase = "full"
+            self._full_load(cursor)
         if self.source.sync_validation:
-            metadata.emit_validation(self.table, self.state["pass"], phase, tier, self.rows, self.deletes,
+            metadata.emit_validation(self.table, self.state["pass"], phase, self.rows, self.deletes,
                                      time.monotonic() - self.started)
         op.checkpoint(self.state)
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -173,7 +175,6 @@ class TableSync:
         entry.update({"phase": "incremental" if cursor else "full", "cursor": cursor, "pass": self.state["pass"]})
         if cursor:
             entry["mark"] = pending or {"high": None, "guard": None}
-        return plan.get("tier", "unknown")
 
     def _incremental(self):
         entry = self.entry
@@ -195,7 +196,6 @@ class TableSync:
         entry["mark"] = entry.pop("pending") or entry["mark"]
         entry.pop("after", None)
         entry["pass"] = self.state["pass"]
-        return "incremental"
 
     def _emit(self, reader, position, every) -> None:
         """Hands every row over, then records the position; checkpoints only positions already handed over."""

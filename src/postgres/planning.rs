@@ -8,8 +8,11 @@ use crate::model::Table;
 use crate::plan::{self, Partition};
 use tokio_postgres::Client;
 
-/// Sampled keys per wanted partition: enough for even ranges, few enough to read in milliseconds.
+/// Sampled keys per wanted partition, and the least sample: SYSTEM sampling takes whole pages, whose keys are
+/// often contiguous, so the sample needs many pages (about 2,000) to follow the distribution; that is still a
+/// second or so of random reads on a billion-row table.
 const SAMPLE_PER_PARTITION: u64 = 1000;
+const SAMPLE_MIN: u64 = 200_000;
 
 /// `wanted` key ranges covering `table`, cut where its keys really are. A table without a usable key, or whose
 /// sample comes back empty (statistics far off), is one range.
@@ -19,7 +22,7 @@ pub async fn partitions(client: &Client, table: &Table, wanted: usize) -> Result
     }
     let percent = plan::sample_percent(
         table.row_estimate.unwrap_or(0),
-        wanted as u64 * SAMPLE_PER_PARTITION,
+        (wanted as u64 * SAMPLE_PER_PARTITION).max(SAMPLE_MIN),
     );
     let rows = client
         .query(&sql::sample_keys(table), &[&percent.to_string()])

@@ -1,0 +1,14 @@
+"""One sync in a process of its own, as `fivetran debug` runs it but without its start-up cost, so a test can
+SIGKILL it: python sync_once.py PROJECT_DIR. Reads PROJECT_DIR/configuration.json and the state the last run
+saved (PROJECT_DIR/files/state.json)."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import run_sync  # noqa: E402
+
+project = Path(sys.argv[1])
+state_file = project / "files" / "state.json"
+state = json.loads(state_file.read_text()) if state_file.exists() else {}
+run_sync(project, json.loads((project / "configuration.json").read_text()), state)

@@ -1,0 +1,218 @@
+"""The engine against a real server: partitions on one snapshot, backends terminated mid-read, the process killed
+at random points, incremental syncs with soft deletes and a late commit, hostile filter and preprocessing values."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import connection_config, conninfo, run_sync, warehouse
+
+HERE = Path(__file__).resolve().parent
+ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
+
+
+def make_big(sql, name: str, rows: int) -> None:
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql(f"DROP TABLE IF EXISTS engine.{name}")
+    sql(f"CREATE TABLE engine.{name} (id bigint PRIMARY KEY, grp int NOT NULL, payload text)")
+    # Skewed keys: most ids are small, a tail is spread far out (equal-width ranges would be badly uneven).
+    sql(f"INSERT INTO engine.{name} SELECT CASE WHEN g % 10 = 0 THEN g * 1000 ELSE g END, g % 7, md5(g::text) "
+        f"FROM generate_series(1, {rows}) g")
+    sql(f"ANALYZE engine.{name}")
+
+
+def engine_config(pg, table: str, **extra) -> dict:
+    settings = dict(schemas="engine", tables=f"engine.{table}", small_table_rows="1000", retry_sleep_seconds="0.2",
+                    sync_validation="false", source_metadata="false")
+    return connection_config(pg, **{**settings, **extra})
+
+
+def test_plan_partitions_follow_the_data_and_union_to_the_table(pg, sql):
+    import connector_accel as ca
+    make_big(sql, "planned", 50_000)
+    source = ca.PostgresSource(engine_config(pg, "planned", partitions="4"))
+    plan = source.plan("engine", "planned")
+    assert plan["tier"] == "medium" and len(plan["partitions"]) == 4, plan
+    counts = []
+    for part in plan["partitions"]:
+        with source.read("engine", "planned", partitions=[part]) as reader:
+            counts.append(sum(len(b) for b in reader))
+    assert sum(counts) == 50_000
+    # quantile cuts: every range holds a fair share although 10% of the keys spread to 50 million
+    assert min(counts) > 50_000 / 4 * 0.5, counts
+    with source.read("engine", "planned", partitions=plan["partitions"]) as reader:
+        ids = sorted(row["id"] for batch in reader for row in batch)
+    assert ids == [r[0] for r in sql("SELECT id FROM engine.planned ORDER BY id")]
+
+
+def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
+    make_big(sql, "terminated", 300_000)
+    config = engine_config(pg, "terminated", partitions="3", batch_size="500", max_retries="3")
+    kills = []
+    done = threading.Event()
+
+    def killer():
+        time.sleep(0.3)
+        while not done.is_set() and len(kills) < 4:
+            got = sql("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                      "WHERE application_name LIKE 'connector_accel partition%' AND pid <> pg_backend_pid()")
+            if got[0][0]:
+                kills.append(got[0][0])
+            time.sleep(0.4)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        run_sync(tmp_path, config)
+    finally:
+        done.set()
+        thread.join()
+    assert len(kills) >= 3, f"the read ended before its backends could be terminated often: {kills}"
+    got = warehouse(tmp_path).execute(ROWS.format("tester_engine.terminated")).fetchall()
+    assert got == sql(ROWS.format("engine.terminated"))
+
+
+def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):
+    make_big(sql, "killed", 200_000)
+    config = engine_config(pg, "killed", partitions="4", batch_size="1000", checkpoint_rows="5000")
+    (tmp_path / "configuration.json").write_text(json.dumps(config))
+    state_file = tmp_path / "files" / "state.json"
+    command = [sys.executable, str(HERE / "sync_once.py"), str(tmp_path)]
+    rng = random.Random(20261121)
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = state_file.read_text() if state_file.exists() else ""
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if state_file.exists() and state_file.read_text() != before:
+                time.sleep(rng.uniform(0.0, 0.5))  # somewhere after a fresh checkpoint, at a random point
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        proc.wait()
+        kills += proc.returncode == -signal.SIGKILL
+    assert kills >= 2, "the sync finished before it could be killed; raise the row count"
+    saved = json.loads(state_file.read_text())["tables"]["engine.killed"]
+    assert len(saved["plan"]["partitions"]) == 4 and any(p.get("after") for p in saved["plan"]["partitions"])
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got = warehouse(tmp_path).execute(ROWS.format("tester_engine.killed")).fetchall()
+    assert got == sql(ROWS.format("engine.killed"))
+
+
+def live_rows(tmp_path, table):
+    return warehouse(tmp_path).execute(
+        f"SELECT id, val, _is_deleted FROM tester_engine.{table} WHERE NOT _fivetran_deleted ORDER BY id").fetchall()
+
+
+def test_incremental_sync_captures_changes_deletes_and_a_late_commit(pg, sql, tmp_path):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.changing")
+    sql("CREATE TABLE engine.changing (id int PRIMARY KEY, val text, _is_deleted boolean NOT NULL DEFAULT false, "
+        "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())")
+    sql("INSERT INTO engine.changing (id, val) SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+    # look-back 0: only the open-writer guard can save the late commit
+    config = connection_config(pg, schemas="engine", tables="engine.changing", soft_delete_column="_is_deleted",
+                               incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    entry = state["tables"]["engine.changing"]
+    assert entry["phase"] == "incremental" and entry["cursor"] == "updated_at", entry
+
+    late = psycopg.connect(**conninfo(pg))  # a writer that starts first and commits last
+    late.execute("UPDATE engine.changing SET val = 'late', updated_at = now() WHERE id = 5")
+    time.sleep(0.05)
+    sql("INSERT INTO engine.changing (id, val) VALUES (1001, 'new')")
+    sql("UPDATE engine.changing SET val = 'changed', updated_at = now() WHERE id = 7")
+    sql("UPDATE engine.changing SET _is_deleted = true, updated_at = now() WHERE id = 9")
+    state = run_sync(tmp_path, config, state)
+    late.commit()
+    late.close()
+    state = run_sync(tmp_path, config, state)
+
+    want = [(i, v, d) for i, v, d in sql("SELECT id, val, _is_deleted FROM engine.changing ORDER BY id") if not d]
+    assert live_rows(tmp_path, "changing") == want
+    assert (5, "late", False) in want and 9 not in [r[0] for r in want]
+
+
+def test_incremental_reads_only_changed_rows(pg, sql, tmp_path):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.quiet")
+    sql("CREATE TABLE engine.quiet (id int PRIMARY KEY, val text, modified timestamp NOT NULL DEFAULT now())")
+    sql("INSERT INTO engine.quiet SELECT g, 'v', now() - g * interval '1 second' FROM generate_series(1, 5000) g")
+    config = connection_config(pg, schemas="engine", tables="engine.quiet", incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    sql("UPDATE engine.quiet SET val = 'w', modified = now() + interval '1 second' WHERE id IN (10, 20)")
+    run_sync(tmp_path, config, state)
+    got = warehouse(tmp_path).execute(
+        "SELECT sync_pass, phase, rows_upserted FROM tester.sync_validation WHERE table_name = 'quiet' ORDER BY 1").fetchall()
+    # the row at the high-water mark is read again (the lower bound is inclusive, so a tie is never lost)
+    assert got == [(1, "full", 5000), (2, "incremental", 3)], got
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_engine.quiet WHERE val = 'w'").fetchone()[0] == 2
+
+
+HOSTILE = "x'); DROP TABLE engine.victim; --"
+
+
+def test_hostile_filter_and_preprocessing_values_execute_nothing(pg, sql, tmp_path):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.victim")
+    sql("DROP TABLE IF EXISTS engine.orders")
+    sql("CREATE TABLE engine.victim (id int PRIMARY KEY)")
+    sql("CREATE TABLE engine.orders (id int PRIMARY KEY, region text, note text)")
+    sql("INSERT INTO engine.orders VALUES (1, %s, null), (2, 'Europe', null), (3, 'Asia', null), (4, %s, null)",
+        (HOSTILE, "a\"b,c}"))
+    filters = {"engine.orders": [{"column": "region", "operator": "in", "value": [HOSTILE, "a\"b,c}", "Asia"]},
+                                 {"column": "note", "operator": "like", "value": "%'; --"}]}
+    config = connection_config(
+        pg, schemas="engine", tables="engine.orders,engine.victim", table_filters=json.dumps(filters),
+        enable_preprocessing="true", preprocessing_table="engine.orders",
+        preprocessing_sql=json.dumps(["UPDATE {table} SET note = {marker} || '%''; --' WHERE id IN (1, 3, 4)"]))
+    run_sync(tmp_path, config, {"marker": HOSTILE})
+    assert sql("SELECT to_regclass('engine.victim') IS NOT NULL")[0][0]
+    assert sql("SELECT note FROM engine.orders WHERE id = 1")[0][0] == HOSTILE + "%'; --"
+    got = warehouse(tmp_path).execute("SELECT id, region FROM tester_engine.orders ORDER BY id").fetchall()
+    assert got == [(1, HOSTILE), (3, "Asia"), (4, "a\"b,c}")]
+
+
+def test_region_filters_orders_like_the_seed(pg, sql, tmp_path):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.orders")
+    sql("CREATE TABLE engine.orders (id int PRIMARY KEY, region text)")
+    sql("INSERT INTO engine.orders VALUES (1, 'Europe'), (2, 'Asia'), (3, 'Europe')")
+    run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.orders", region="Europe"))
+    assert warehouse(tmp_path).execute("SELECT id FROM tester_engine.orders ORDER BY id").fetchall() == [(1,), (3,)]
+
+
+@pytest.mark.parametrize("filters, needle", [
+    ('{"engine.orders": [{"column": "nope", "operator": "="}]}', "needs one"),
+    ('{"engine.orders": [{"column": "nope", "operator": "=", "value": 1}]}', "no column 'nope'"),
+    ('{"engine.missing": [{"column": "id", "operator": "=", "value": 1}]}', "not among the selected tables"),
+])
+def test_bad_filters_fail_before_anything_is_read(pg, sql, filters, needle):
+    import connector_accel as ca
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("CREATE TABLE IF NOT EXISTS engine.orders (id int PRIMARY KEY, region text)")
+    with pytest.raises(ca.ConfigurationError) as err:
+        ca.PostgresSource(connection_config(pg, schemas="engine", table_filters=filters)).discover()
+    assert str(err.value).startswith("configuration key 'table_filters'") and needle in str(err.value)
+
+
+def test_permanent_errors_fail_at_once(pg, sql):
+    import connector_accel as ca
+    make_big(sql, "dropped", 10)
+    source = ca.PostgresSource(engine_config(pg, "dropped", max_retries="5", retry_sleep_seconds="30"))
+    source.discover()
+    sql("DROP TABLE engine.dropped")
+    started = time.monotonic()
+    with pytest.raises(ca.QueryError) as err:
+        with source.read("engine", "dropped") as reader:
+            list(reader)
+    assert err.value.sqlstate == "42P01" and time.monotonic() - started < 10
