@@ -60,30 +60,45 @@ def install_sink(declared_tables):
     return sink
 
 
+WIDE_COLUMNS = """(id bigint PRIMARY KEY, qty int, name text, price numeric(12,2), score double precision,
+            active boolean, created_at timestamptz, local_ts timestamp, day date, attrs jsonb)"""
+
+
+def wide_rows_sql(table, rows):
+    """Fills `table` (WIDE_COLUMNS) with `rows` rows."""
+    return f"""INSERT INTO {table} SELECT i, i % 1000, 'name-' || md5(i::text), (i % 100000) / 100.0, i * 0.001,
+            i % 3 = 0, timestamptz '2020-01-01 00:00:00+00' + i * interval '1 second',
+            timestamp '2021-01-01' + i * interval '1 second', date '2020-01-01' + (i % 3000),
+            jsonb_build_object('color', 'c' || (i % 10), 'size', i % 40, 'ok', i % 2 = 0)
+        FROM generate_series(1, {rows}) i;"""
+
+
+def table_ready(settings, name, rows):
+    import psycopg
+
+    exists = (f"SELECT 1 FROM pg_class WHERE relname = '{name}' AND relnamespace = 'bench'::regnamespace "
+              f"AND reltuples = {rows}")
+    with psycopg.connect(**conninfo(settings), autocommit=True) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'bench'").fetchone()
+                    and conn.execute(exists).fetchone())
+
+
 def prepare(settings, rows):
     import embedded_pg
 
-    exists = f"SELECT 1 FROM pg_class WHERE relname = 'wide' AND relnamespace = 'bench'::regnamespace AND reltuples = {rows}"
-    import psycopg
-
-    with psycopg.connect(**conninfo(settings), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'bench'").fetchone() and conn.execute(exists).fetchone():
-            return
+    if table_ready(settings, "wide", rows):
+        return
     embedded_pg.psql(settings, f"""
         DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench;
-        CREATE TABLE bench.wide (id bigint PRIMARY KEY, qty int, name text, price numeric(12,2), score double precision,
-            active boolean, created_at timestamptz, local_ts timestamp, day date, attrs jsonb);
-        INSERT INTO bench.wide SELECT i, i % 1000, 'name-' || md5(i::text), (i % 100000) / 100.0, i * 0.001, i % 3 = 0,
-            timestamptz '2020-01-01 00:00:00+00' + i * interval '1 second', timestamp '2021-01-01' + i * interval '1 second',
-            date '2020-01-01' + (i % 3000), jsonb_build_object('color', 'c' || (i % 10), 'size', i % 40, 'ok', i % 2 = 0)
-        FROM generate_series(1, {rows}) i;
+        CREATE TABLE bench.wide {WIDE_COLUMNS};
+        {wide_rows_sql("bench.wide", rows)}
         CREATE TABLE bench.wide_quarter AS SELECT * FROM bench.wide WHERE id <= {rows // 4};
         ALTER TABLE bench.wide_quarter ADD PRIMARY KEY (id);
         VACUUM ANALYZE bench.wide; VACUUM ANALYZE bench.wide_quarter;""")
 
 
 def config_for(s, table="bench.wide"):
-    return connection_config(s, tables=table, checkpoint_rows=100000)
+    return connection_config(s, tables=table, checkpoint_rows=100000, sync_validation="false", source_metadata="false")
 
 
 def timed(fn):
