@@ -42,4 +42,12 @@ impl Messages {
     pub fn take(&self) -> Vec<(Level, String)> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// Everything since the last call, with the level's name: what Python logs.
+    pub fn take_named(&self) -> Vec<(String, String)> {
+        self.take()
+            .into_iter()
+            .map(|(level, text)| (level.name().to_string(), text))
+            .collect()
+    }
 }

@@ -121,11 +121,7 @@ impl BatchReader {
 
     /// Retries, snapshot changes and resource adjustments (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
-        self.log
-            .take()
-            .into_iter()
-            .map(|(l, m)| (l.name().to_string(), m))
-            .collect()
+        self.log.take_named()
     }
 
     /// Rows handed out so far.

@@ -157,11 +157,7 @@ impl PostgresSource {
 
     /// Messages from planning and preprocessing (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
-        self.log
-            .take()
-            .into_iter()
-            .map(|(l, m)| (l.name().to_string(), m))
-            .collect()
+        self.log.take_named()
     }
 
     /// Whether `debug` was set.
