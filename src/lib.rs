@@ -1,6 +1,7 @@
 //! connector_accel's Rust core: PostgreSQL (and later SQL Server) sources that discover, read and convert
 //! tables for the Fivetran Connector SDK, exposed to Python as `connector_accel._core`.
 
+pub mod arrow_batch;
 pub mod config;
 pub mod error;
 pub mod filters;
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::exceptions::register(m)?;
     m.add_class::<py::source::PostgresSource>()?;
     m.add_class::<py::reader::BatchReader>()?;
+    m.add_class::<py::arrow::ArrowReader>()?;
     Ok(())
 }

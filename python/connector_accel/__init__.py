@@ -1,7 +1,8 @@
 """connector_accel: a Rust core that reads PostgreSQL tables fast and exactly, for the Fivetran Connector SDK
-and for any Python pipeline that wants ready dict batches."""
+and for any Python pipeline that wants ready dict batches or Arrow streams."""
 
 from connector_accel._core import (
+    ArrowReader,
     BatchReader,
     ConfigurationError,
     ConnectorAccelError,
@@ -12,8 +13,10 @@ from connector_accel._core import (
     SourceConnectionError,
     __version__,
 )
+from connector_accel.library import read_arrow
 
 __all__ = [
+    "ArrowReader",
     "BatchReader",
     "ConfigurationError",
     "ConnectorAccelError",
@@ -23,4 +26,5 @@ __all__ = [
     "ReaderClosedError",
     "SourceConnectionError",
     "__version__",
+    "read_arrow",
 ]

@@ -1,5 +1,6 @@
 //! `PostgresSource`: a parsed configuration, its discovered catalog, and readers over its tables.
 
+use super::arrow::ArrowReader;
 use super::plans;
 use super::reader::BatchReader;
 use super::wait::wait;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::Receiver;
 
 type Catalog = Arc<Vec<Arc<Table>>>;
 
@@ -278,33 +280,43 @@ impl PostgresSource {
                 plans::span_from(&found, &mark, self.config.incremental.lookback_seconds)?
             }
         };
-        let plan = self.table_plan(&found);
-        let limits = Limits {
-            batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
-            queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
-            workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
-        };
-        let shared = Shared::new(limits);
-        let log = Messages::default();
-        let monitor = self
-            .config
-            .resource_monitoring
-            .then(|| Monitor::start(shared.clone(), found.qualified(), log.clone()));
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
-        let request = read::ReadRequest {
-            table: found,
-            parts,
-            span,
-            limits: shared,
-            flatten: self.config.flatten.clone(),
-            retry: self.retry(),
-            log: log.clone(),
-        };
-        let receiver = {
-            let _guard = crate::runtime::get().enter();
-            read::spawn(self.config.connection.clone(), request)
-        };
+        let (receiver, log, monitor) =
+            self.start(found, parts, span, (batch_size, workers, queue_depth));
         BatchReader::new(py, receiver, &columns, log, monitor)
+    }
+
+    /// An Arrow stream over `schema.table` (`__arrow_c_stream__`), its partitions read concurrently on one
+    /// snapshot. JSON columns arrive as their text; every batch holds at most `batch_size` rows.
+    #[pyo3(signature = (schema, table, partitions=None, batch_size=None))]
+    fn read_arrow(
+        &self,
+        py: Python<'_>,
+        schema: &str,
+        table: &str,
+        partitions: Option<Bound<'_, PyList>>,
+        batch_size: Option<usize>,
+    ) -> PyResult<ArrowReader> {
+        let found = self.table(py, schema, table)?;
+        let mut plain = (*found).clone();
+        plain.flat_columns.clear();
+        plain.columns.iter_mut().for_each(|c| c.flattened = false);
+        let plain = Arc::new(plain);
+        let parts = match partitions {
+            Some(list) => plans::parts_from(&list)?,
+            None => vec![read::PartRead::default()],
+        };
+        let (receiver, log, monitor) = self.start(
+            plain.clone(),
+            parts,
+            read::Span::Full,
+            (batch_size, None, None),
+        );
+        Ok(ArrowReader::new(
+            crate::arrow_batch::Stream::new(&plain, receiver),
+            log,
+            monitor,
+        ))
     }
 }
 
@@ -325,6 +337,48 @@ impl PostgresSource {
             cores,
             self.config.thresholds,
             self.config.overrides,
+        )
+    }
+
+    /// Starts a read on the shared runtime with the table's planned limits (or the given batch size, workers and
+    /// queue depth), and its resource monitor.
+    fn start(
+        &self,
+        table: Arc<Table>,
+        parts: Vec<read::PartRead>,
+        span: read::Span,
+        (batch_size, workers, queue_depth): (Option<usize>, Option<usize>, Option<usize>),
+    ) -> (
+        Receiver<crate::error::Result<read::Batch>>,
+        Messages,
+        Option<Monitor>,
+    ) {
+        let plan = self.table_plan(&table);
+        let limits = Limits {
+            batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
+            queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
+            workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
+        };
+        let shared = Shared::new(limits);
+        let log = Messages::default();
+        let monitor = self
+            .config
+            .resource_monitoring
+            .then(|| Monitor::start(shared.clone(), table.qualified(), log.clone()));
+        let request = read::ReadRequest {
+            table,
+            parts,
+            span,
+            limits: shared,
+            flatten: self.config.flatten.clone(),
+            retry: self.retry(),
+            log: log.clone(),
+        };
+        let _guard = crate::runtime::get().enter();
+        (
+            read::spawn(self.config.connection.clone(), request),
+            log,
+            monitor,
         )
     }
 

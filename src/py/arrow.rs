@@ -1,0 +1,60 @@
+//! `ArrowReader`: an Arrow stream handed to Python only through the PyCapsule interface (`__arrow_c_stream__`), so
+//! pyarrow, polars, duckdb and pandas take the batches without copies.
+
+use crate::arrow_batch::Stream;
+use crate::error::Error;
+use crate::messages::Messages;
+use crate::monitor::Monitor;
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+use std::sync::Mutex;
+
+#[pyclass(frozen, module = "connector_accel._core")]
+pub struct ArrowReader {
+    stream: Mutex<Option<Stream>>,
+    log: Messages,
+    _monitor: Option<Monitor>,
+}
+
+impl ArrowReader {
+    pub fn new(stream: Stream, log: Messages, monitor: Option<Monitor>) -> Self {
+        ArrowReader {
+            stream: Mutex::new(Some(stream)),
+            log,
+            _monitor: monitor,
+        }
+    }
+}
+
+#[pymethods]
+impl ArrowReader {
+    /// The stream, once: a capsule named `arrow_array_stream`. A consumer that does not take it lets the capsule
+    /// release it, which stops the read and closes its connections.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the source's own types are the exact ones; casting is the consumer's choice
+        let stream = self
+            .stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or(Error::Closed)?;
+        let ffi = FFI_ArrowArrayStream::new(Box::new(stream));
+        PyCapsule::new_with_value(py, ffi, c"arrow_array_stream")
+    }
+
+    /// Retries, snapshot changes and resource adjustments (level, text) since the last call.
+    fn take_log(&self) -> Vec<(String, String)> {
+        self.log.take_named()
+    }
+
+    /// Stops the read if the stream was never taken.
+    fn close(&self) {
+        self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}

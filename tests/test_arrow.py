@@ -1,0 +1,104 @@
+"""Arrow streams through the PyCapsule interface: exact types, values equal to the source, partitioned reads equal
+to a single read, bounded batches, and early close releasing the connections."""
+import json
+import time
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+import connector_accel as ca
+from conftest import connection_config
+
+COLUMNS = """id bigint PRIMARY KEY, i2 smallint, i4 integer, money numeric(12,2), wide numeric, r real,
+    d double precision, flag boolean, t text, v varchar(20), raw bytea, day date, local_ts timestamp,
+    utc_ts timestamptz, doc jsonb, u uuid"""
+
+ROWS = """
+(1, -32768, 2147483647, -9999999999.99, 123456789012345678901234567890.123456789, 1.5, 2.5e-300, true, 'añ€😀', '',
+ '\\x00ff'::bytea, '0001-01-01', '2024-02-29 23:59:59.999999', '2024-06-01 12:00:00+02', '{"a": {"b": [1, 2]}}',
+ 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+(2, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null),
+(3, 7, 0, 0.01, -0.5, -0.0, 'NaN', false, 'x', 'y', ''::bytea, '9999-12-31', '1999-12-31 00:00:00',
+ '1970-01-01 00:00:00+00', '[]', '00000000-0000-0000-0000-000000000000')"""
+
+EXPECTED_TYPES = {
+    "id": pa.int64(), "i2": pa.int16(), "i4": pa.int32(), "money": pa.decimal128(12, 2), "wide": pa.large_string(),
+    "r": pa.float32(), "d": pa.float64(), "flag": pa.bool_(), "t": pa.large_string(), "v": pa.large_string(),
+    "raw": pa.binary(), "day": pa.date32(), "local_ts": pa.timestamp("us"), "utc_ts": pa.timestamp("us", tz="UTC"),
+    "doc": pa.large_string(), "u": pa.large_string(),
+}
+
+
+@pytest.fixture
+def arrow_table(sql):
+    sql("CREATE SCHEMA IF NOT EXISTS arrow")
+    sql("DROP TABLE IF EXISTS arrow.types")
+    sql(f"CREATE TABLE arrow.types ({COLUMNS})")
+    sql(f"INSERT INTO arrow.types VALUES {ROWS}")
+
+
+def normalise(column, value):
+    """The source's value as the Arrow column holds it (psycopg's types to Arrow's)."""
+    if value is None:
+        return None
+    if column == "wide":
+        return str(value)
+    if column == "doc":
+        return value
+    if column == "u":
+        return str(value)
+    if column == "raw":
+        return bytes(value)
+    return value
+
+
+def test_types_and_values_equal_the_source(pg, sql, arrow_table):
+    table = pa.table(ca.read_arrow(connection_config(pg), "arrow.types"))
+    assert {f.name: f.type for f in table.schema} == EXPECTED_TYPES
+    got = sorted(table.to_pylist(), key=lambda r: r["id"])
+    names = list(EXPECTED_TYPES)
+    want = [dict(zip(names, row)) for row in sql(f"SELECT {', '.join(names)} FROM arrow.types ORDER BY id")]
+    for g, w in zip(got, want):
+        for column in names:
+            expected = normalise(column, w[column])
+            value = json.loads(g[column]) if column == "doc" and g[column] is not None else g[column]
+            if isinstance(expected, float) and expected != expected:
+                assert value != value, (g["id"], column)
+            else:
+                assert value == expected, (g["id"], column, value, expected)
+    assert got[0]["money"] == Decimal("-9999999999.99")
+    assert got[0]["utc_ts"].isoformat() == "2024-06-01T10:00:00+00:00"
+    assert len(got) == 3
+
+
+def test_partitioned_read_equals_a_single_read_and_batches_are_bounded(pg, sql):
+    sql("CREATE SCHEMA IF NOT EXISTS arrow")
+    sql("DROP TABLE IF EXISTS arrow.big")
+    sql("CREATE TABLE arrow.big (k text PRIMARY KEY, n int, payload text)")
+    sql("INSERT INTO arrow.big SELECT md5(g::text), g, repeat('x', g % 50) FROM generate_series(1, 60000) g")
+    sql("ANALYZE arrow.big")
+    config = connection_config(pg)
+    single = pa.table(ca.read_arrow(config, "arrow.big")).sort_by("k")
+    reader = pa.RecordBatchReader.from_stream(ca.read_arrow(config, "arrow.big", partitions=3, batch_size=4000))
+    batches = list(reader)
+    assert max(b.num_rows for b in batches) <= 4000 and len(batches) >= 15
+    parted = pa.Table.from_batches(batches).sort_by("k")
+    assert parted.equals(single) and parted.num_rows == 60000
+
+
+def test_closing_early_releases_the_connections(pg, sql):
+    sql("CREATE SCHEMA IF NOT EXISTS arrow")
+    sql("CREATE TABLE IF NOT EXISTS arrow.early AS SELECT g AS id FROM generate_series(1, 200000) g")
+    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector_accel%'"
+    reader = pa.RecordBatchReader.from_stream(ca.read_arrow(connection_config(pg), "arrow.early", batch_size=1000))
+    assert reader.read_next_batch().num_rows == 1000
+    reader.close()
+    deadline = time.monotonic() + 5
+    while sql(count)[0][0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sql(count)[0][0] == 0
+    untaken = ca.read_arrow(connection_config(pg), "arrow.early")
+    untaken.close()
+    with pytest.raises(ca.ReaderClosedError):
+        untaken.__arrow_c_stream__()
