@@ -26,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::source::PostgresSource>()?;
     m.add_class::<py::reader::BatchReader>()?;
     m.add_class::<py::arrow::ArrowReader>()?;
+    m.add_class::<py::arrow::SnapshotHolder>()?;
     Ok(())
 }

@@ -13,7 +13,14 @@ from connector_accel._core import (
     SourceConnectionError,
     __version__,
 )
-from connector_accel.library import read_arrow
+from connector_accel.library import (
+    PartitionPlan,
+    export_snapshot,
+    plan_partitions,
+    read_arrow,
+    read_batches,
+    read_partition,
+)
 
 __all__ = [
     "ArrowReader",
@@ -26,5 +33,10 @@ __all__ = [
     "ReaderClosedError",
     "SourceConnectionError",
     "__version__",
+    "PartitionPlan",
+    "export_snapshot",
+    "plan_partitions",
     "read_arrow",
+    "read_batches",
+    "read_partition",
 ]

@@ -1,15 +1,21 @@
-"""The library API for pipelines outside Fivetran: Arrow streams over a table, read in parallel partitions."""
-from connector_accel._core import ArrowReader, PostgresSource
+"""The library API for pipelines outside Fivetran: dict batches and Arrow streams over a table, and picklable
+partition plans that a Ray, Dask or Spark job can fan out across processes and machines."""
+from dataclasses import dataclass, field
+from typing import Optional
+
+from connector_accel._core import ArrowReader, BatchReader, PostgresSource
 
 
-def _source(config_or_dsn, table: str, partitions: int):
+def _source(config_or_dsn, table: str, partitions: int = 1):
     config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
     schema, _, name = table.rpartition(".")
     schema = schema or "public"
     config.update(tables=f"{schema}.{name}", flatten_json="false", partitions=str(max(1, partitions)))
     config.setdefault("sync_validation", "false")
     config.setdefault("source_metadata", "false")
-    return PostgresSource(config), schema, name
+    source = PostgresSource(config)
+    source.discover()
+    return source, config, schema, name
 
 
 def read_arrow(config_or_dsn, table: str, partitions: int = 1, batch_size: int = 65536) -> ArrowReader:
@@ -20,7 +26,65 @@ def read_arrow(config_or_dsn, table: str, partitions: int = 1, batch_size: int =
     bounded: batches are built as they arrive. Consume it with ``pyarrow.RecordBatchReader.from_stream(reader)``,
     ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``.
     """
-    source, schema, name = _source(config_or_dsn, table, partitions)
-    source.discover()
+    source, _, schema, name = _source(config_or_dsn, table, partitions)
     parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
     return source.read_arrow(schema, name, partitions=parts, batch_size=batch_size)
+
+
+def read_batches(config_or_dsn, table: str, partitions: int = 1, batch_size: int = 5000) -> BatchReader:
+    """Lists of row dicts over `table`, the same path the connector's `update()` uses (JSON unflattened)."""
+    source, _, schema, name = _source(config_or_dsn, table, partitions)
+    parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
+    return source.read(schema, name, partitions=parts, batch_size=batch_size)
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """One key range of a table, self-contained and picklable: hand it to another process or machine and call
+    `read_partition(plan)` there. `config` holds the connection settings, password included, so treat a plan
+    like a credential."""
+    config: dict = field(repr=False)
+    schema: str
+    table: str
+    index: int
+    count: int
+    lo: Optional[list]
+    hi: Optional[list]
+    nulls: bool
+    snapshot: Optional[str]
+    notes: str
+
+
+def export_snapshot(config_or_dsn):
+    """A snapshot held open by this process (a context manager): plans made with it read one consistent state of
+    the database, wherever they run, as long as it stays open."""
+    config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
+    config.setdefault("tables", "")
+    return PostgresSource(config).export_snapshot()
+
+
+def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -> list:
+    """`partitions` key ranges of `table` cut at quantiles of a sample of its keys (a table without a usable
+    primary key is one range). Without `snapshot`, each range reads its own snapshot when it runs."""
+    source, config, schema, name = _source(config_or_dsn, table, partitions)
+    ranges = source.plan(schema, name)["partitions"]
+    snapshot_id = getattr(snapshot, "id", snapshot)
+    notes = (f"all ranges read snapshot {snapshot_id} while its holder stays open" if snapshot_id else
+             "each range reads its own snapshot: rows changed between the reads may be seen in one range and not "
+             "another; pass export_snapshot(...) for one consistent state")
+    return [PartitionPlan(config=config, schema=schema, table=name, index=i, count=len(ranges), lo=r["lo"],
+                          hi=r["hi"], nulls=r["nulls"], snapshot=snapshot_id, notes=notes)
+            for i, r in enumerate(ranges)]
+
+
+def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536):
+    """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
+    source = PostgresSource(plan.config)
+    source.discover()
+    part = [{"lo": plan.lo, "hi": plan.hi, "nulls": plan.nulls}]
+    if format == "arrow":
+        return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size,
+                                 snapshot=plan.snapshot)
+    if format == "dicts":
+        return source.read(plan.schema, plan.table, partitions=part, batch_size=batch_size, snapshot=plan.snapshot)
+    raise ValueError(f"format {format!r} is not 'arrow' or 'dicts'")

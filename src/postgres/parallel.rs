@@ -18,12 +18,15 @@ use tokio_postgres::{Client, Row};
 type Tx = Sender<Result<Batch>>;
 
 pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
-    let exporter = if req.parts.len() > 1 {
+    let exporter = if req.parts.len() > 1 && req.snapshot.is_none() {
         export(&conn, &req).await
     } else {
         None
     };
-    let snapshot = exporter.as_ref().map(|(_, id)| id.clone());
+    let snapshot = req
+        .snapshot
+        .clone()
+        .or_else(|| exporter.as_ref().map(|(_, id)| id.clone()));
     let mut pending = req.parts.clone().into_iter();
     let mut free: Vec<usize> = (0..req.limits.planned().workers.max(1)).rev().collect();
     let mut running = JoinSet::new();
@@ -66,19 +69,7 @@ pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result
 /// high-water mark was taken before the read, so changes between those snapshots are picked up next sync.
 async fn export(conn: &Connection, req: &ReadRequest) -> Option<(Client, String)> {
     let what = format!("{}: exporting a snapshot", req.table.qualified());
-    let exported = crate::retry::run(req.retry, &what, &req.log, || async {
-        let client = connect_as(conn, "connector_accel snapshot").await?;
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(|e| Error::query(&what, e))?;
-        let row = client
-            .query_one("SELECT pg_export_snapshot()", &[])
-            .await
-            .map_err(|e| Error::query(&what, e))?;
-        Ok((client, row.get::<_, String>(0)))
-    })
-    .await;
+    let exported = crate::retry::run(req.retry, &what, &req.log, || export_snapshot(conn)).await;
     match exported {
         Ok(found) => Some(found),
         Err(e) => {
@@ -89,6 +80,22 @@ async fn export(conn: &Connection, req: &ReadRequest) -> Option<(Client, String)
             None
         }
     }
+}
+
+/// Opens a session, starts a REPEATABLE READ transaction and exports its snapshot. The snapshot stays importable
+/// as long as the returned client is kept.
+pub async fn export_snapshot(conn: &Connection) -> Result<(Client, String)> {
+    let what = "exporting a snapshot";
+    let client = connect_as(conn, "connector_accel snapshot").await?;
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| Error::query(what, e))?;
+    let row = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| Error::query(what, e))?;
+    Ok((client, row.get::<_, String>(0)))
 }
 
 /// Reads one partition to its end, retrying transient failures. A partition that made progress since its last

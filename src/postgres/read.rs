@@ -97,6 +97,9 @@ pub struct ReadRequest {
     pub flatten: Flatten,
     pub retry: Policy,
     pub log: Messages,
+    /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
+    /// it, a read of several partitions exports its own.
+    pub snapshot: Option<String>,
 }
 
 /// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.

@@ -58,3 +58,49 @@ impl ArrowReader {
         self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
+
+/// An exported snapshot and the session that keeps it importable; `close()` (or dropping it) ends both.
+#[pyclass(frozen, module = "connector_accel._core")]
+pub struct SnapshotHolder {
+    id: String,
+    session: Mutex<Option<tokio_postgres::Client>>,
+}
+
+impl SnapshotHolder {
+    pub fn new(session: tokio_postgres::Client, id: String) -> Self {
+        SnapshotHolder {
+            id,
+            session: Mutex::new(Some(session)),
+        }
+    }
+}
+
+#[pymethods]
+impl SnapshotHolder {
+    /// The id readers import (`SET TRANSACTION SNAPSHOT`).
+    #[getter]
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn close(&self) {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close();
+        false
+    }
+}

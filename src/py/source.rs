@@ -1,6 +1,6 @@
 //! `PostgresSource`: a parsed configuration, its discovered catalog, and readers over its tables.
 
-use super::arrow::ArrowReader;
+use super::arrow::{ArrowReader, SnapshotHolder};
 use super::plans;
 use super::reader::BatchReader;
 use super::wait::wait;
@@ -234,6 +234,16 @@ impl PostgresSource {
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
+    /// Exports a snapshot from a session that stays open while the returned holder lives: readers given its `id`
+    /// (in this process or any other on the same database) all see the same committed data.
+    fn export_snapshot(&self, py: Python<'_>) -> PyResult<SnapshotHolder> {
+        let conn = self.config.connection.clone();
+        let (client, id) = wait(py, async move {
+            crate::postgres::parallel::export_snapshot(&conn).await
+        })?;
+        Ok(SnapshotHolder::new(client, id))
+    }
+
     /// Runs the preprocessing statements (when enabled) with `state`'s values bound; returns rows changed.
     fn preprocess(&self, py: Python<'_>, state: BTreeMap<String, String>) -> PyResult<Option<u64>> {
         if self.config.preprocessing.statements.is_empty() {
@@ -251,7 +261,7 @@ impl PostgresSource {
     /// A reader of ready dict batches over `schema.table`. `partitions` (from `plan()`, each optionally with the
     /// `after` key already emitted) are read concurrently on one snapshot; without it the table is one range,
     /// resumed after `after`. `incremental` (`{"high", "guard"}` from `watermark()`) reads only rows changed since.
-    #[pyo3(signature = (schema, table, after=None, partitions=None, incremental=None, batch_size=None, workers=None, queue_depth=None))]
+    #[pyo3(signature = (schema, table, after=None, partitions=None, incremental=None, batch_size=None, workers=None, queue_depth=None, snapshot=None))]
     #[allow(clippy::too_many_arguments)]
     fn read(
         &self,
@@ -264,6 +274,7 @@ impl PostgresSource {
         batch_size: Option<usize>,
         workers: Option<usize>,
         queue_depth: Option<usize>,
+        snapshot: Option<String>,
     ) -> PyResult<BatchReader> {
         let found = self.table(py, schema, table)?;
         let parts = match partitions {
@@ -281,14 +292,21 @@ impl PostgresSource {
             }
         };
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
-        let (receiver, log, monitor) =
-            self.start(found, parts, span, (batch_size, workers, queue_depth));
+        let (receiver, log, monitor) = self.start(
+            found,
+            parts,
+            span,
+            (batch_size, workers, queue_depth),
+            snapshot,
+        );
         BatchReader::new(py, receiver, &columns, log, monitor)
     }
 
     /// An Arrow stream over `schema.table` (`__arrow_c_stream__`), its partitions read concurrently on one
     /// snapshot. JSON columns arrive as their text; every batch holds at most `batch_size` rows.
-    #[pyo3(signature = (schema, table, partitions=None, batch_size=None))]
+    /// `snapshot` (an id from `export_snapshot()`, possibly in another process) makes every partition read that
+    /// snapshot.
+    #[pyo3(signature = (schema, table, partitions=None, batch_size=None, snapshot=None))]
     fn read_arrow(
         &self,
         py: Python<'_>,
@@ -296,6 +314,7 @@ impl PostgresSource {
         table: &str,
         partitions: Option<Bound<'_, PyList>>,
         batch_size: Option<usize>,
+        snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
         let found = self.table(py, schema, table)?;
         let mut plain = (*found).clone();
@@ -311,6 +330,7 @@ impl PostgresSource {
             parts,
             read::Span::Full,
             (batch_size, None, None),
+            snapshot,
         );
         Ok(ArrowReader::new(
             crate::arrow_batch::Stream::new(&plain, receiver),
@@ -348,6 +368,7 @@ impl PostgresSource {
         parts: Vec<read::PartRead>,
         span: read::Span,
         (batch_size, workers, queue_depth): (Option<usize>, Option<usize>, Option<usize>),
+        snapshot: Option<String>,
     ) -> (
         Receiver<crate::error::Result<read::Batch>>,
         Messages,
@@ -373,6 +394,7 @@ impl PostgresSource {
             flatten: self.config.flatten.clone(),
             retry: self.retry(),
             log: log.clone(),
+            snapshot,
         };
         let _guard = crate::runtime::get().enter();
         (
