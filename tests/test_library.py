@@ -59,3 +59,32 @@ def test_dict_batches_are_public(pg, sql):
         assert reader.rows_read == 12000
     assert sorted(r["id"] for r in rows) == [g * 3 for g in range(1, 12001)]
     assert set(rows[0]) == {"id", "body"}
+
+
+def test_async_iteration_keeps_the_event_loop_free(pg, sql):
+    import asyncio
+
+    make_table(sql, 40000)
+
+    async def main():
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        ids = []
+        reader = ca.read_batches(connection_config(pg), "lib.events", partitions=2, batch_size=500)
+        async for batch in reader:
+            ids.extend(row["id"] for row in batch)
+        stop.set()
+        await task
+        return ids, ticks
+
+    ids, ticks = asyncio.run(main())
+    assert sorted(ids) == [g * 3 for g in range(1, 40001)]
+    assert ticks > 800, f"the loop ran other tasks while batches were awaited ({ticks} ticks for 80 batches)"

@@ -1,5 +1,6 @@
 //! The only place, with lib.rs, that touches pyo3 types.
 
+pub mod aio;
 pub mod arrow;
 pub mod convert;
 pub mod exceptions;

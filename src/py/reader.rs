@@ -1,11 +1,13 @@
 //! `BatchReader`: a Python iterator of ready dict batches over a table read running on the shared runtime.
 
-use super::convert::{batch, Context};
+use super::aio::Shared;
+use super::convert::{batch as batch_list, Context};
 use super::wait::wait;
 use crate::error::{Error, Result};
 use crate::messages::Messages;
 use crate::monitor::Monitor;
 use crate::postgres::read::Batch;
+use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTzInfo};
 use std::collections::HashMap;
@@ -62,33 +64,27 @@ impl BatchReader {
     }
 }
 
-#[pymethods]
-impl BatchReader {
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
+async fn receive(queue: &Queue) -> Option<Result<Batch>> {
+    match queue.lock().await.as_mut() {
+        None => None,
+        Some(receiver) => receiver.recv().await,
     }
+}
 
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let queue = self.queue.clone();
-        let next = wait(py, async move {
-            let mut guard = queue.lock().await;
-            match guard.as_mut() {
-                None => Ok(None),
-                Some(receiver) => Ok(receiver.recv().await),
-            }
-        })?;
-        let Some(result) = next else { return Ok(None) };
+impl BatchReader {
+    /// A received batch as a list of dicts; records its position and warnings.
+    fn deliver<'py>(&self, py: Python<'py>, batch: Batch) -> PyResult<Bound<'py, PyList>> {
         let Batch {
             partition,
             rows,
             last_key,
             warnings,
-        } = result?;
+        } = batch;
         let keys: Vec<Bound<'py, PyString>> =
             self.keys.iter().map(|k| k.bind(py).clone()).collect();
         let utc = self.utc.bind(py);
         let mut flat_keys = lock(&self.flat_keys);
-        let list = batch(
+        let list = batch_list(
             py,
             &rows,
             &mut Context {
@@ -104,7 +100,39 @@ impl BatchReader {
         lock(&self.warnings).extend(warnings);
         // Freed here, outside the interpreter's allocator, while Python goes on with the batch.
         py.detach(move || drop(rows));
-        Ok(Some(list))
+        Ok(list)
+    }
+}
+
+#[pymethods]
+impl BatchReader {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let queue = self.queue.clone();
+        let next = wait(py, async move { Ok::<_, Error>(receive(&queue).await) })?;
+        match next {
+            None => Ok(None),
+            Some(result) => self.deliver(py, result?).map(Some),
+        }
+    }
+
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next batch, awaited on the shared runtime without blocking the event loop.
+    fn __anext__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let queue = slf.get().queue.clone();
+        pyo3_async_runtimes::generic::future_into_py::<Shared, _, Py<PyAny>>(py, async move {
+            let next = receive(&queue).await;
+            Python::attach(|py| match next {
+                None => Err(PyStopAsyncIteration::new_err(())),
+                Some(result) => Ok(slf.get().deliver(py, result?)?.into_any().unbind()),
+            })
+        })
     }
 
     /// The primary key of the last row handed out, as text values (None for a table without a key).
