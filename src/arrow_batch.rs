@@ -210,7 +210,10 @@ impl Iterator for Stream {
         let batch = self.rx.blocking_recv()?;
         Some(
             batch
-                .and_then(|b| record_batch(&self.schema, &self.table, &b.rows))
+                .and_then(|b| match b.record {
+                    Some(record) => Ok(record),
+                    None => record_batch(&self.schema, &self.table, &b.rows),
+                })
                 .map_err(|e| ArrowError::ExternalError(Box::new(e))),
         )
     }

@@ -197,12 +197,22 @@ impl Attempt<'_> {
                     (Some(row), true) => Some(decoding.key(row)?),
                     _ => None,
                 };
-                let batch = Batch {
+                let mut batch = Batch {
                     partition: self.part.index,
                     rows: std::mem::take(&mut rows),
+                    record: None,
                     last_key: last_key.clone(),
                     warnings: std::mem::take(&mut decoding.warnings),
                 };
+                if let Some(schema) = &req.arrow {
+                    let name = req.table.qualified();
+                    batch.record = Some(crate::arrow_batch::record_batch(
+                        schema,
+                        &name,
+                        &batch.rows,
+                    )?);
+                    batch.rows = Vec::new();
+                }
                 if !wait_turn(&req.limits, self.slot, self.tx).await
                     || self.tx.send(Ok(batch)).await.is_err()
                 {

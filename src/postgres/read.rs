@@ -43,6 +43,8 @@ impl<'a> FromSql<'a> for Raw<'a> {
 pub struct Batch {
     pub partition: usize,
     pub rows: Vec<Vec<Cell>>,
+    /// The rows as Arrow, built by the fetcher when the read asked for Arrow (then `rows` is empty).
+    pub record: Option<arrow::record_batch::RecordBatch>,
     pub last_key: Option<Vec<String>>,
     pub warnings: Vec<String>,
 }
@@ -97,6 +99,8 @@ pub struct ReadRequest {
     pub flatten: Flatten,
     pub retry: Policy,
     pub log: Messages,
+    /// Build Arrow record batches of this schema in the fetchers (in parallel), instead of handing over cells.
+    pub arrow: Option<arrow::datatypes::SchemaRef>,
     /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
     /// it, a read of several partitions exports its own.
     pub snapshot: Option<String>,

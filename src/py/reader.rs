@@ -79,6 +79,7 @@ impl BatchReader {
             rows,
             last_key,
             warnings,
+            ..
         } = batch;
         let keys: Vec<Bound<'py, PyString>> =
             self.keys.iter().map(|k| k.bind(py).clone()).collect();

@@ -10,6 +10,7 @@ use crate::messages::Messages;
 use crate::model::{FivetranType, Table};
 use crate::monitor::{Limits, Monitor, Shared};
 use crate::plan::{self, TablePlan};
+use crate::postgres::types::Decoder;
 use crate::postgres::{connect, discover, planning, preprocess, read};
 use crate::retry::Policy;
 use pyo3::prelude::*;
@@ -298,6 +299,7 @@ impl PostgresSource {
             span,
             (batch_size, workers, queue_depth),
             snapshot,
+            None,
         );
         BatchReader::new(py, receiver, &columns, log, monitor)
     }
@@ -319,7 +321,13 @@ impl PostgresSource {
         let found = self.table(py, schema, table)?;
         let mut plain = (*found).clone();
         plain.flat_columns.clear();
-        plain.columns.iter_mut().for_each(|c| c.flattened = false);
+        for c in plain.columns.iter_mut() {
+            c.flattened = false;
+            // JSON goes out as text: let the server send its text form instead of parsing and re-serialising.
+            if matches!(Decoder::from_u8(c.decoder), Decoder::Json | Decoder::Jsonb) {
+                c.decoder = Decoder::CastText as u8;
+            }
+        }
         let plain = Arc::new(plain);
         let parts = match partitions {
             Some(list) => plans::parts_from(&list)?,
@@ -331,6 +339,7 @@ impl PostgresSource {
             read::Span::Full,
             (batch_size, None, None),
             snapshot,
+            Some(crate::arrow_batch::schema(&plain)),
         );
         Ok(ArrowReader::new(
             crate::arrow_batch::Stream::new(&plain, receiver),
@@ -369,6 +378,7 @@ impl PostgresSource {
         span: read::Span,
         (batch_size, workers, queue_depth): (Option<usize>, Option<usize>, Option<usize>),
         snapshot: Option<String>,
+        arrow: Option<arrow::datatypes::SchemaRef>,
     ) -> (
         Receiver<crate::error::Result<read::Batch>>,
         Messages,
@@ -395,6 +405,7 @@ impl PostgresSource {
             retry: self.retry(),
             log: log.clone(),
             snapshot,
+            arrow,
         };
         let _guard = crate::runtime::get().enter();
         (
