@@ -201,6 +201,7 @@ mod tests {
             cursor: Err(String::new()),
             soft_delete: None,
             filters: vec![],
+            query: None,
         }
     }
 

@@ -82,6 +82,8 @@ pub struct Table {
     pub soft_delete: Option<String>,
     /// Row filters, validated against the columns; every read applies them.
     pub filters: Vec<Filter>,
+    /// A query read in place of a table (the library's `read_arrow` of a query); it has no key to partition by.
+    pub query: Option<String>,
 }
 
 /// What kind of values a cursor column holds; a look-back window applies only to time.
@@ -161,6 +163,9 @@ pub struct Filter {
 impl Table {
     /// `schema.table`, as configuration and state name it.
     pub fn qualified(&self) -> String {
+        if self.query.is_some() {
+            return "the query".into();
+        }
         format!("{}.{}", self.schema, self.name)
     }
 }

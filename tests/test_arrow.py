@@ -102,3 +102,56 @@ def test_closing_early_releases_the_connections(pg, sql):
     untaken.close()
     with pytest.raises(ca.ReaderClosedError):
         untaken.__arrow_c_stream__()
+
+
+def test_a_query_streams_with_the_types_the_server_describes(pg, sql, arrow_table):
+    query = ("SELECT id, money * 2 AS doubled, utc_ts, t || '!' AS shout, doc -> 'a' AS inner_doc "
+             "FROM arrow.types WHERE id <> 2 ORDER BY id")
+    table = pa.table(ca.read_arrow(connection_config(pg), query))
+    assert table.schema.field("doubled").type == pa.large_string()  # numeric arithmetic has no declared scale
+    assert table.schema.field("utc_ts").type == pa.timestamp("us", tz="UTC")
+    assert table.column("id").to_pylist() == [1, 3]
+    assert table.column("doubled").to_pylist() == ["-19999999999.98", "0.02"]
+    assert table.column("shout").to_pylist() == ["añ€😀!", "x!"]
+    assert json.loads(table.column("inner_doc")[0].as_py()) == {"b": [1, 2]}
+    with pytest.raises(ca.QueryError) as err:
+        ca.read_arrow(connection_config(pg), "SELECT nope FROM arrow.types")
+    assert err.value.sqlstate == "42703"
+    with pytest.raises(ValueError):
+        ca.read_arrow(connection_config(pg), "SELECT 1", partitions=2)
+
+
+MEMORY_PROBE = """
+import json, sys
+import pyarrow as pa
+import connector_accel as ca
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+
+config = json.loads(sys.argv[1])
+warm = pa.RecordBatchReader.from_stream(ca.read_arrow(config, "arrow.heavy", batch_size=2000))
+warm.read_next_batch()  # libraries and the runtime loaded
+warm.close()
+before = hwm()
+rows = 0
+for batch in pa.RecordBatchReader.from_stream(ca.read_arrow(config, "arrow.heavy", batch_size=2000)):
+    rows += batch.num_rows
+print(rows, before, hwm())
+"""
+
+
+def test_a_table_larger_than_memory_budget_streams_in_bounded_memory(pg, sql):
+    import subprocess
+    import sys
+    sql("CREATE SCHEMA IF NOT EXISTS arrow")
+    sql("DROP TABLE IF EXISTS arrow.heavy")
+    # about 300 MB of text, read in 2,000-row (2 MB) batches
+    sql("CREATE TABLE arrow.heavy AS SELECT g AS id, repeat(md5(g::text), 31) AS body FROM generate_series(1, 300000) g")
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, json.dumps(connection_config(pg))],
+                         capture_output=True, text=True, check=True).stdout.split()
+    rows, before, peak = map(int, out)
+    assert rows == 300000
+    assert peak - before < 80, f"peak RSS grew {peak - before} MB while streaming ~300 MB"

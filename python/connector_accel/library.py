@@ -18,15 +18,25 @@ def _source(config_or_dsn, table: str, partitions: int = 1):
     return source, config, schema, name
 
 
-def read_arrow(config_or_dsn, table: str, partitions: int = 1, batch_size: int = 65536) -> ArrowReader:
-    """An Arrow stream (`__arrow_c_stream__`) over `table` (`schema.table`, or a table of `public`).
+def _is_query(text: str) -> bool:
+    return any(ch.isspace() for ch in text.strip())
+
+
+def read_arrow(config_or_dsn, table_or_query: str, partitions: int = 1, batch_size: int = 65536) -> ArrowReader:
+    """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a table of `public`) or the rows of
+    a query (any text with a space in it; read as one stream, types from the server's description of it).
 
     `config_or_dsn` is a connection string or a configuration dict (the connector's keys). With `partitions` > 1
     the table is cut into key ranges from a sample of its keys and read concurrently on one snapshot. Memory stays
     bounded: batches are built as they arrive. Consume it with ``pyarrow.RecordBatchReader.from_stream(reader)``,
     ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``.
     """
-    source, _, schema, name = _source(config_or_dsn, table, partitions)
+    if _is_query(table_or_query):
+        if partitions > 1:
+            raise ValueError("partitions: a query is read as one stream; name a table to read it in partitions")
+        config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
+        return PostgresSource(config).read_arrow_query(table_or_query, batch_size=batch_size)
+    source, _, schema, name = _source(config_or_dsn, table_or_query, partitions)
     parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
     return source.read_arrow(schema, name, partitions=parts, batch_size=batch_size)
 

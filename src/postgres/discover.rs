@@ -61,6 +61,7 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
                 cursor: Err(String::new()),
                 soft_delete: None,
                 filters: vec![],
+                query: None,
             };
             (r.get(0), table, r.get(4))
         })

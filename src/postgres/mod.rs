@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod decode;
+pub mod describe;
 pub mod discover;
 pub mod parallel;
 pub mod planning;

@@ -11,6 +11,10 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 pub fn qualified(table: &Table) -> String {
+    if let Some(query) = &table.query {
+        // The user's own statement, read as a subquery; its values are the user's business, not ours to bind.
+        return format!("({query})");
+    }
     format!(
         "{}.{}",
         quote_ident(&table.schema),
@@ -302,6 +306,7 @@ mod tests {
             cursor: Err(String::new()),
             soft_delete: None,
             filters: vec![],
+            query: None,
         }
     }
 

@@ -319,7 +319,36 @@ impl PostgresSource {
         snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
         let found = self.table(py, schema, table)?;
-        let mut plain = (*found).clone();
+        self.arrow_reader(&found, partitions, batch_size, snapshot)
+    }
+
+    /// An Arrow stream over the rows of `query` (one stream: a query has no key to partition by).
+    #[pyo3(signature = (query, batch_size=None))]
+    fn read_arrow_query(
+        &self,
+        py: Python<'_>,
+        query: String,
+        batch_size: Option<usize>,
+    ) -> PyResult<ArrowReader> {
+        let conn = self.config.connection.clone();
+        let (table, warnings) = wait(py, async move {
+            let client = connect::connect(&conn).await?;
+            crate::postgres::describe::describe(&client, &query).await
+        })?;
+        warnings.into_iter().for_each(|w| self.log.warning(w));
+        self.arrow_reader(&table, None, batch_size, None)
+    }
+}
+
+impl PostgresSource {
+    fn arrow_reader(
+        &self,
+        found: &Table,
+        partitions: Option<Bound<'_, PyList>>,
+        batch_size: Option<usize>,
+        snapshot: Option<String>,
+    ) -> PyResult<ArrowReader> {
+        let mut plain = found.clone();
         plain.flat_columns.clear();
         for c in plain.columns.iter_mut() {
             c.flattened = false;
