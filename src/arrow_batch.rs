@@ -191,14 +191,42 @@ pub struct Stream {
     schema: SchemaRef,
     table: String,
     rx: Receiver<Result<Batch>>,
+    /// Asked while waiting for a batch, a few times a second: true stops the stream (Ctrl-C in Python).
+    interrupted: Box<dyn Fn() -> bool + Send>,
 }
 
+const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Stream {
-    pub fn new(table: &Table, rx: Receiver<Result<Batch>>) -> Self {
+    pub fn new(
+        table: &Table,
+        rx: Receiver<Result<Batch>>,
+        interrupted: Box<dyn Fn() -> bool + Send>,
+    ) -> Self {
         Stream {
             schema: schema(table),
             table: table.qualified(),
             rx,
+            interrupted,
+        }
+    }
+
+    fn receive(&mut self) -> Option<Result<Batch>> {
+        let runtime = crate::runtime::get();
+        loop {
+            // The timer is made inside block_on: it needs the runtime's context.
+            let rx = &mut self.rx;
+            let step =
+                runtime.block_on(async { tokio::time::timeout(INTERRUPT_CHECK, rx.recv()).await });
+            match step {
+                Ok(next) => return next,
+                Err(_) if (self.interrupted)() => {
+                    self.rx.close(); // stops the fetchers and closes their connections
+                    let message = format!("reading {} was interrupted", self.table);
+                    return Some(Err(Error::Conversion(message)));
+                }
+                Err(_) => {}
+            }
         }
     }
 }
@@ -207,7 +235,7 @@ impl Iterator for Stream {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.rx.blocking_recv()?;
+        let batch = self.receive()?;
         Some(
             batch
                 .and_then(|b| match b.record {

@@ -155,3 +155,29 @@ def test_a_table_larger_than_memory_budget_streams_in_bounded_memory(pg, sql):
     rows, before, peak = map(int, out)
     assert rows == 300000
     assert peak - before < 80, f"peak RSS grew {peak - before} MB while streaming ~300 MB"
+
+
+INTERRUPT_PROBE = """
+import json, sys
+import pyarrow as pa
+import connector_accel as ca
+reader = ca.read_arrow(json.loads(sys.argv[1]), "SELECT pg_sleep(60) AS slept")
+print("reading", flush=True)
+pa.table(reader)
+"""
+
+
+def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
+    import signal
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_PROBE, json.dumps(connection_config(pg))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "reading"
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert time.monotonic() - started < 3, "Ctrl-C took effect only after the query ended"
+    # pyarrow raises ArrowInvalid("... was interrupted") and the re-raised interrupt follows it
+    assert proc.returncode != 0 and "was interrupted" in err, (proc.returncode, err[-500:])

@@ -10,6 +10,23 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use std::sync::Mutex;
 
+/// Whether Ctrl-C was pressed, asked from the consumer's thread while it waits for a batch. The interrupt is
+/// raised again, so Python sees KeyboardInterrupt once the consumer returns.
+pub fn interrupted() -> bool {
+    Python::attach(|py| match py.check_signals() {
+        Ok(()) => false,
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
+            // SAFETY: PyErr_SetInterrupt only sets a flag the interpreter checks; the GIL is held here.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+            true
+        }
+        Err(e) => {
+            e.restore(py);
+            true
+        }
+    })
+}
+
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct ArrowReader {
     stream: Mutex<Option<Stream>>,

@@ -371,7 +371,7 @@ impl PostgresSource {
             Some(crate::arrow_batch::schema(&plain)),
         );
         Ok(ArrowReader::new(
-            crate::arrow_batch::Stream::new(&plain, receiver),
+            crate::arrow_batch::Stream::new(&plain, receiver, Box::new(super::arrow::interrupted)),
             log,
             monitor,
         ))
