@@ -224,3 +224,42 @@ def test_library_dicts_carry_exact_python_types(pg, synced):
     assert first["c_bytea"] == BIG
     assert first["c_jsonb"] == DEEP  # unflattened: the whole value, its big integer exact
     assert rows[4]["c_int"] is None and rows[4]["c_jsonb"] is None
+
+
+def test_arrow_carries_the_same_values_with_exact_types(pg, synced):
+    """The whole matrix through `read_arrow`: every value equals the library's dicts (which the tests above check
+    against the source), and each column has the exact Arrow type of its Fivetran type."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    import connector_accel as ca
+
+    config = connection_config(pg, schemas="matrix", flatten_json="false")
+    source = ca.PostgresSource(config)
+    (described,), _ = source.discover()
+    with source.read("matrix", "types") as reader:
+        dicts = {row["id"]: row for batch in reader for row in batch}
+    table = pa.table(ca.read_arrow(config, "matrix.types"))
+    arrow_of = {"BOOLEAN": pa.bool_(), "SHORT": pa.int16(), "INT": pa.int32(), "LONG": pa.int64(),
+                "FLOAT": pa.float32(), "DOUBLE": pa.float64(), "NAIVE_DATE": pa.date32(),
+                "NAIVE_DATETIME": pa.timestamp("us"), "UTC_DATETIME": pa.timestamp("us", tz="UTC"),
+                "BINARY": pa.binary(), "STRING": pa.large_string(), "JSON": pa.large_string(), "XML": pa.large_string()}
+    for name, declared in described["columns"].items():
+        want = (pa.decimal128(declared["precision"], declared["scale"]) if isinstance(declared, dict)
+                else arrow_of[declared])
+        assert table.schema.field(name).type == want, name
+    for row in table.to_pylist():
+        expected = dicts[row["id"]]
+        for name, value in row.items():
+            declared, other = described["columns"][name], expected[name]
+            if value is None or other is None:
+                assert value is None and other is None, (row["id"], name)
+            elif declared == "JSON":
+                assert json.loads(value) == other, (row["id"], name)
+            elif isinstance(declared, dict):
+                assert value == Decimal(other), (row["id"], name)
+            elif isinstance(value, float) and value != value:
+                assert other != other, (row["id"], name)
+            else:
+                assert value == other, (row["id"], name, value, other)
