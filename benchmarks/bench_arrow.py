@@ -7,7 +7,7 @@
   (c)  psql: COPY bench.wide TO STDOUT (FORMAT binary) > /dev/null   rows/s (one stream, the wire's ceiling)
 
 Targets: (a1)/(x1) and (a2)/(x2) >= 1.2x; (a1)/(c) >= 0.9x.
-Run: python benchmarks/bench_arrow.py [--rounds 3]   (needs `pip install connectorx pyarrow`)
+Run: python benchmarks/bench_arrow.py [--rounds 5]   (after one untimed warm-up round of every path)   (needs `pip install connectorx pyarrow`)
 """
 import argparse
 import os
@@ -54,7 +54,7 @@ def copy_binary(settings, rows):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--datadir", default=str(b.ROOT / "files" / "bench-pg"))
     args = parser.parse_args()
     import embedded_pg
@@ -64,6 +64,8 @@ def main():
     runs = {"a1": lambda: ours(settings, 1), "a2": lambda: ours(settings, 2), "x1": lambda: connectorx(settings, 1),
             "x2": lambda: connectorx(settings, 2), "c": lambda: copy_binary(settings, args.rows)}
     rates = {k: [] for k in runs}
+    for fn in runs.values():  # one untimed round: libraries loaded, runtime started, table in the page cache
+        fn()
     for _ in range(args.rounds):
         for key, fn in runs.items():
             started = time.perf_counter()
