@@ -231,6 +231,17 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// The next record batch, awaited (for `async for`); None at the end.
+    pub async fn next_async(&mut self) -> Option<Result<RecordBatch>> {
+        let batch = self.rx.recv().await?;
+        Some(batch.and_then(|b| match b.record {
+            Some(record) => Ok(record),
+            None => record_batch(&self.schema, &self.table, &b.rows),
+        }))
+    }
+}
+
 impl Iterator for Stream {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 

@@ -32,5 +32,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::reader::BatchReader>()?;
     m.add_class::<py::arrow::ArrowReader>()?;
     m.add_class::<py::arrow::SnapshotHolder>()?;
+    m.add_class::<py::arrow::ArrowBatch>()?;
     Ok(())
 }

@@ -88,3 +88,21 @@ def test_async_iteration_keeps_the_event_loop_free(pg, sql):
     ids, ticks = asyncio.run(main())
     assert sorted(ids) == [g * 3 for g in range(1, 40001)]
     assert ticks > 800, f"the loop ran other tasks while batches were awaited ({ticks} ticks for 80 batches)"
+
+
+def test_async_arrow_batches_equal_the_stream(pg, sql):
+    import asyncio
+
+    make_table(sql, 25000)
+    config = connection_config(pg)
+
+    async def collect():
+        batches = []
+        async for batch in ca.read_arrow(config, "lib.events", partitions=2, batch_size=3000):
+            assert batch.num_rows <= 3000
+            batches.append(pa.record_batch(batch))
+        return pa.Table.from_batches(batches).sort_by("id")
+
+    got = asyncio.run(collect())
+    assert got.equals(pa.table(ca.read_arrow(config, "lib.events")).sort_by("id"))
+    assert got.num_rows == 25000

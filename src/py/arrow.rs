@@ -27,9 +27,11 @@ pub fn interrupted() -> bool {
     })
 }
 
+type Shared = std::sync::Arc<tokio::sync::Mutex<Option<Stream>>>;
+
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct ArrowReader {
-    stream: Mutex<Option<Stream>>,
+    stream: Shared,
     log: Messages,
     _monitor: Option<Monitor>,
 }
@@ -37,7 +39,7 @@ pub struct ArrowReader {
 impl ArrowReader {
     pub fn new(stream: Stream, log: Messages, monitor: Option<Monitor>) -> Self {
         ArrowReader {
-            stream: Mutex::new(Some(stream)),
+            stream: std::sync::Arc::new(tokio::sync::Mutex::new(Some(stream))),
             log,
             _monitor: monitor,
         }
@@ -55,12 +57,7 @@ impl ArrowReader {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema; // the source's own types are the exact ones; casting is the consumer's choice
-        let stream = self
-            .stream
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or(Error::Closed)?;
+        let stream = self.stream.blocking_lock().take().ok_or(Error::Closed)?;
         let ffi = FFI_ArrowArrayStream::new(Box::new(stream));
         PyCapsule::new_with_value(py, ffi, c"arrow_array_stream")
     }
@@ -72,7 +69,31 @@ impl ArrowReader {
 
     /// Stops the read if the stream was never taken.
     fn close(&self) {
-        self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.stream.blocking_lock().take();
+    }
+
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next record batch, awaited on the shared runtime, as an object with `__arrow_c_array__`
+    /// (`pyarrow.record_batch(batch)` takes it without a copy). Not to be mixed with `__arrow_c_stream__`.
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        pyo3_async_runtimes::generic::future_into_py::<super::aio::Shared, _, ArrowBatch>(
+            py,
+            async move {
+                let mut guard = stream.lock().await;
+                let next = match guard.as_mut() {
+                    None => None,
+                    Some(s) => s.next_async().await,
+                };
+                match next {
+                    None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
+                    Some(batch) => Ok(ArrowBatch { batch: batch? }),
+                }
+            },
+        )
     }
 }
 
@@ -119,5 +140,36 @@ impl SnapshotHolder {
     ) -> bool {
         self.close();
         false
+    }
+}
+
+/// One record batch, handed over through the PyCapsule array interface (`__arrow_c_array__`).
+#[pyclass(frozen, module = "connector_accel._core")]
+pub struct ArrowBatch {
+    batch: arrow::record_batch::RecordBatch,
+}
+
+#[pymethods]
+impl ArrowBatch {
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let data =
+            arrow::array::Array::into_data(arrow::array::StructArray::from(self.batch.clone()));
+        let (array, schema) = arrow::ffi::to_ffi(&data)
+            .map_err(|e| Error::Conversion(format!("exporting a record batch: {e}")))?;
+        Ok((
+            PyCapsule::new_with_value(py, schema, c"arrow_schema")?,
+            PyCapsule::new_with_value(py, array, c"arrow_array")?,
+        ))
     }
 }
