@@ -53,14 +53,8 @@ def copy_binary(settings, rows):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--datadir", default=str(b.ROOT / "files" / "bench-pg"))
-    args = parser.parse_args()
-    import embedded_pg
-
-    settings = embedded_pg.start(Path(args.datadir), 54330)
-    b.prepare(settings, args.rows)
+    args, settings = b.server_for(parser)
     runs = {"a1": lambda: ours(settings, 1), "a2": lambda: ours(settings, 2), "x1": lambda: connectorx(settings, 1),
             "x2": lambda: connectorx(settings, 2), "c": lambda: copy_binary(settings, args.rows)}
     rates = {k: [] for k in runs}

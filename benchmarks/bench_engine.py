@@ -35,15 +35,11 @@ def read_all(settings, partitions):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--datadir", default=str(b.ROOT / "files" / "bench-pg"))
-    args = parser.parse_args()
+    args, settings = b.server_for(parser)
     import embedded_pg
 
-    settings = embedded_pg.start(Path(args.datadir), 54330)
-    b.prepare(settings, args.rows)
     if not b.table_ready(settings, "wide_big", args.big_rows):
         embedded_pg.psql(settings, f"""DROP TABLE IF EXISTS bench.wide_big; CREATE TABLE bench.wide_big {b.WIDE_COLUMNS};
             {b.wide_rows_sql("bench.wide_big", args.big_rows)} VACUUM ANALYZE bench.wide_big;""")

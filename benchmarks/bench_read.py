@@ -97,6 +97,19 @@ def prepare(settings, rows):
         VACUUM ANALYZE bench.wide; VACUUM ANALYZE bench.wide_quarter;""")
 
 
+def server_for(parser):
+    """The options every benchmark takes (--rows, --datadir) parsed, the embedded server started, and bench.wide
+    ready: (args, server settings)."""
+    import embedded_pg
+
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    args = parser.parse_args()
+    settings = embedded_pg.start(Path(args.datadir), 54330)
+    prepare(settings, args.rows)
+    return args, settings
+
+
 def config_for(s, table="bench.wide"):
     return connection_config(s, tables=table, checkpoint_rows=100000, sync_validation="false", source_metadata="false")
 

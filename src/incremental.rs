@@ -181,10 +181,10 @@ mod tests {
     use crate::model::FivetranType;
 
     fn table(columns: &[(&str, &str)]) -> Table {
-        Table {
-            schema: "s".into(),
-            name: "t".into(),
-            columns: columns
+        Table::new(
+            "s".into(),
+            "t".into(),
+            columns
                 .iter()
                 .map(|(n, ty)| Column {
                     name: n.to_string(),
@@ -195,14 +195,8 @@ mod tests {
                     nullable: true,
                 })
                 .collect(),
-            primary_key: vec!["id".into()],
-            row_estimate: None,
-            flat_columns: vec![],
-            cursor: Err(String::new()),
-            soft_delete: None,
-            filters: vec![],
-            query: None,
-        }
+            vec!["id".into()],
+        )
     }
 
     #[test]

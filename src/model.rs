@@ -161,6 +161,28 @@ pub struct Filter {
 }
 
 impl Table {
+    /// A table with these columns and key, and nothing decided yet: no estimate, flattened columns, cursor,
+    /// soft-delete column, filters or query.
+    pub fn new(
+        schema: String,
+        name: String,
+        columns: Vec<Column>,
+        primary_key: Vec<String>,
+    ) -> Table {
+        Table {
+            schema,
+            name,
+            columns,
+            primary_key,
+            row_estimate: None,
+            flat_columns: vec![],
+            cursor: Err(String::new()),
+            soft_delete: None,
+            filters: vec![],
+            query: None,
+        }
+    }
+
     /// `schema.table`, as configuration and state name it.
     pub fn qualified(&self) -> String {
         if self.query.is_some() {

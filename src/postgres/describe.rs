@@ -77,17 +77,8 @@ pub async fn describe(client: &Client, query: &str) -> Result<(Table, Vec<String
             nullable: true,
         });
     }
-    let table = Table {
-        schema: String::new(),
-        name: "query".into(),
-        columns,
-        primary_key: vec![],
-        row_estimate: None,
-        flat_columns: vec![],
-        cursor: Err("a query has no cursor".into()),
-        soft_delete: None,
-        filters: vec![],
-        query: Some(query.to_string()),
-    };
+    let mut table = Table::new(String::new(), "query".into(), columns, vec![]);
+    table.cursor = Err("a query has no cursor".into());
+    table.query = Some(query.to_string());
     Ok((table, warnings))
 }

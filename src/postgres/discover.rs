@@ -51,18 +51,8 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
         .iter()
         .map(|r| {
             let estimate: Option<f64> = r.get(3);
-            let table = Table {
-                schema: r.get(1),
-                name: r.get(2),
-                columns: vec![],
-                primary_key: vec![],
-                row_estimate: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
-                flat_columns: vec![],
-                cursor: Err(String::new()),
-                soft_delete: None,
-                filters: vec![],
-                query: None,
-            };
+            let mut table = Table::new(r.get(1), r.get(2), vec![], vec![]);
+            table.row_estimate = estimate.filter(|e| *e >= 0.0).map(|e| e as i64);
             (r.get(0), table, r.get(4))
         })
         .collect();

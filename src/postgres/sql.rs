@@ -287,10 +287,10 @@ mod tests {
     }
 
     fn table() -> Table {
-        Table {
-            schema: "Sales".into(),
-            name: "order\"; DROP TABLE x; --".into(),
-            columns: vec![
+        Table::new(
+            "Sales".into(),
+            "order\"; DROP TABLE x; --".into(),
+            vec![
                 col("id", "bigint", Decoder::Int8),
                 col("select", "text", Decoder::Text),
                 col("tags", "text[]", Decoder::Array),
@@ -300,14 +300,8 @@ mod tests {
                     Decoder::TimestampTz,
                 ),
             ],
-            primary_key: vec!["id".into(), "select".into()],
-            row_estimate: None,
-            flat_columns: vec![],
-            cursor: Err(String::new()),
-            soft_delete: None,
-            filters: vec![],
-            query: None,
-        }
+            vec!["id".into(), "select".into()],
+        )
     }
 
     fn texts(values: &[&str]) -> Vec<String> {
