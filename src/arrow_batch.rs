@@ -13,7 +13,10 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
-use chrono::NaiveDate;
+use chrono::Datelike;
+
+/// 1970-01-01 counted from 0001-01-01 as day 1: date32 counts days from the Unix epoch.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 
@@ -85,7 +88,6 @@ impl Column {
 
     /// Appends one cell; a cell of the wrong kind for the column is a conversion error, never a silent NULL.
     fn push(&mut self, cell: &Cell) -> std::result::Result<(), String> {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
         match (self, cell) {
             (Column::Bool(b), Cell::Null) => b.append_null(),
             (Column::I16(b), Cell::Null) => b.append_null(),
@@ -111,7 +113,9 @@ impl Column {
             (Column::Decimal(b, scale), Cell::Decimal(text)) => b.append_value(
                 scaled(text, *scale).ok_or_else(|| format!("decimal {text} does not fit"))?,
             ),
-            (Column::Date(b), Cell::Date(d)) => b.append_value((*d - epoch).num_days() as i32),
+            (Column::Date(b), Cell::Date(d)) => {
+                b.append_value(d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+            }
             (Column::Micros(b), Cell::Timestamp(t) | Cell::TimestampUtc(t)) => {
                 b.append_value(t.and_utc().timestamp_micros())
             }
