@@ -47,10 +47,10 @@ def emit_catalog(tables: list) -> None:
                 "nullable": t["nullable"][column], "in_primary_key": column in t["primary_key"], "seen_at": now})
 
 
-def emit_validation(table: dict, sync_pass: int, phase: str, rows: int, deletes: int,
+def emit_validation(table: dict, sync_pass: int, phase: str, upserted: int, deletes: int,
                     seconds: float) -> None:
     op.upsert(VALIDATION, {
         "schema_name": table["schema"], "table_name": table["table"], "sync_pass": sync_pass, "phase": phase,
-        "tier": table["tier"], "source_rows_estimate": table["row_estimate"], "rows_upserted": rows,
+        "tier": table["tier"], "source_rows_estimate": table["row_estimate"], "rows_upserted": upserted,
         "rows_deleted": deletes, "duration_seconds": round(seconds, 3), "status": "completed",
         "finished_at": datetime.now(timezone.utc)})

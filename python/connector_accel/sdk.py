@@ -120,7 +120,7 @@ class TableSync:
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"
         self.entry = state["tables"].setdefault(self.qualified, {})
-        self.rows = self.deletes = self.since_checkpoint = 0
+        self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
         self.started = self.last_progress = time.monotonic()
 
     def run(self) -> None:
@@ -137,12 +137,13 @@ class TableSync:
         else:
             phase = "full"
             self._full_load(cursor)
+        upserted = self.rows - self.deletes
         if self.source.sync_validation:
-            metadata.emit_validation(self.table, self.state["pass"], phase, self.rows, self.deletes,
+            metadata.emit_validation(self.table, self.state["pass"], phase, upserted, self.deletes,
                                      time.monotonic() - self.started)
         op.checkpoint(self.state)
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        log.info(f"{self.qualified}: {phase} done, {self.rows:,} rows upserted, {self.deletes:,} deleted "
+        log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted, {self.deletes:,} deleted "
                  f"in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
 
     def _full_load(self, cursor):
@@ -192,7 +193,7 @@ class TableSync:
         def position(r):
             entry["after"] = r.last_key
 
-        self._emit(reader, position, 100_000)
+        self._emit(reader, position, self.table["checkpoint_rows"])
         entry["mark"] = entry.pop("pending") or entry["mark"]
         entry.pop("after", None)
         entry["pass"] = self.state["pass"]
@@ -226,7 +227,6 @@ class TableSync:
                 elif time.monotonic() - self.last_progress >= PROGRESS_SECONDS:
                     self._progress()
             _log_all(reader.take_log())
-        self.rows -= self.deletes
 
     def _progress(self) -> None:
         now = time.monotonic()

@@ -64,9 +64,10 @@ fn type_descriptor<'py>(py: Python<'py>, t: FivetranType) -> PyResult<Bound<'py,
     })
 }
 
-fn describe<'py>(py: Python<'py>, t: &Table, tier: plan::Tier) -> PyResult<Bound<'py, PyDict>> {
+fn describe<'py>(py: Python<'py>, t: &Table, plan: &TablePlan) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("tier", tier.name())?;
+    d.set_item("tier", plan.tier.name())?;
+    d.set_item("checkpoint_rows", plan.checkpoint_rows)?;
     d.set_item("schema", &t.schema)?;
     d.set_item("table", &t.name)?;
     d.set_item("primary_key", &t.primary_key)?;
@@ -175,11 +176,7 @@ impl PostgresSource {
         let (tables, warnings) = self.catalog(py)?;
         let list = PyList::empty(py);
         for t in tables.iter() {
-            list.append(describe(
-                py,
-                t,
-                plan::tier(t.row_estimate, self.config.thresholds),
-            )?)?;
+            list.append(describe(py, t, &self.table_plan(t))?)?;
         }
         Ok((list, warnings))
     }
