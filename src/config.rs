@@ -51,7 +51,10 @@ pub struct Flatten {
 /// The whole configuration of a PostgreSQL source.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The PostgreSQL server; unused (all None) when `mssql` is set.
     pub connection: Connection,
+    /// The SQL Server, when the configuration names one (`mssql_server`): then this is a SQL Server source.
+    pub mssql: Option<crate::mssql::settings::MssqlConnection>,
     pub selection: Selection,
     pub flatten: Flatten,
     pub thresholds: Thresholds,
@@ -125,11 +128,20 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),
+    // SQL Server (seeds 003 and 004, which spell them in upper or lower case).
+    ("mssql_server", &["MSSQL_SERVER"]),
+    ("mssql_port", &["MSSQL_PORT"]),
+    ("mssql_database", &["MSSQL_DATABASE"]),
+    ("mssql_user", &["MSSQL_USER"]),
+    ("mssql_password", &["MSSQL_PASSWORD"]),
+    ("mssql_cert_server", &["MSSQL_CERT_SERVER"]),
+    ("encrypt", &[]),
+    ("trust_server_certificate", &[]),
 ];
 
 /// Configuration values by our own key names, with the unknown keys set aside.
-struct Values {
-    values: BTreeMap<&'static str, String>,
+pub(crate) struct Values {
+    pub(crate) values: BTreeMap<&'static str, String>,
     /// How the user spelled each key, so that an error names the key they wrote.
     spelled: BTreeMap<&'static str, String>,
     warnings: Vec<String>,
@@ -166,19 +178,24 @@ impl Values {
         })
     }
 
-    fn key(&self, name: &'static str) -> &str {
+    pub(crate) fn key(&self, name: &'static str) -> &str {
         self.spelled.get(name).map_or(name, String::as_str)
     }
 
     /// A trimmed, non-empty value.
-    fn text(&self, key: &'static str) -> Option<String> {
+    pub(crate) fn text(&self, key: &'static str) -> Option<String> {
         self.values
             .get(key)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &'static str, default: T, what: &str) -> Result<T> {
+    pub(crate) fn number<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T> {
         match self.text(key) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| {
@@ -190,7 +207,7 @@ impl Values {
         }
     }
 
-    fn flag(&self, key: &'static str, default: bool) -> Result<bool> {
+    pub(crate) fn flag(&self, key: &'static str, default: bool) -> Result<bool> {
         match self.text(key).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
@@ -233,8 +250,14 @@ impl Config {
     /// Parses the configuration; returns it with warnings for the keys that are ignored.
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<(Config, Vec<String>)> {
         let v = Values::new(raw)?;
+        let mssql = crate::mssql::settings::parse(&v)?;
         let config = Config {
-            connection: connection(&v)?,
+            connection: if mssql.is_some() {
+                Connection::none()
+            } else {
+                connection(&v)?
+            },
+            mssql,
             selection: Selection {
                 schemas: v.list("schemas"),
                 tables: v.list("tables"),
@@ -348,6 +371,23 @@ fn preprocessing(v: &Values) -> Result<Preprocessing> {
         ));
     }
     Ok(Preprocessing { statements, tables })
+}
+
+impl Connection {
+    /// No PostgreSQL server (the configuration is a SQL Server's).
+    fn none() -> Connection {
+        Connection {
+            dsn: None,
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            password: None,
+            sslmode: SslMode::Disable,
+            sslrootcert: None,
+            connect_timeout_s: 30,
+        }
+    }
 }
 
 fn connection(v: &Values) -> Result<Connection> {

@@ -12,6 +12,8 @@ pub enum Error {
     Connect {
         message: String,
         sqlstate: Option<String>,
+        /// SQL Server's error number (sys.messages), where the server sent one.
+        number: Option<i32>,
         /// Worth retrying: the network or the server's state, not the request, was at fault.
         transient: bool,
     },
@@ -21,6 +23,7 @@ pub enum Error {
     Query {
         message: String,
         sqlstate: Option<String>,
+        number: Option<i32>,
         transient: bool,
     },
 
@@ -51,6 +54,14 @@ impl Error {
         }
     }
 
+    /// SQL Server's error number, where the server sent one.
+    pub fn number(&self) -> Option<i32> {
+        match self {
+            Error::Connect { number, .. } | Error::Query { number, .. } => *number,
+            _ => None,
+        }
+    }
+
     /// Whether retrying (after a pause, on a new connection) can succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -72,6 +83,7 @@ impl Error {
         Error::Query {
             message: format!("{context}: {message}"),
             sqlstate,
+            number: None,
             transient,
         }
     }
@@ -93,6 +105,7 @@ impl Error {
         Error::Connect {
             message: format!("cannot connect to {target}: {message}{hint}"),
             sqlstate,
+            number: None,
             transient,
         }
     }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 /// Column names that mark a row's last change, best first; compared case-insensitively and exactly.
 const RANKED: &[&str] = &[
     "updated_at",
+    "_lastupdatedinstant",
+    "modifieddate",
     "updatedat",
     "updated",
     "last_updated",

@@ -1,4 +1,4 @@
-//! connector_accel's Rust core: PostgreSQL (and later SQL Server) sources that discover, read and convert
+//! connector_accel's Rust core: PostgreSQL and SQL Server sources that discover, read and convert
 //! tables for the Fivetran Connector SDK, exposed to Python as `connector_accel._core`.
 
 pub mod arrow_batch;
@@ -10,6 +10,7 @@ pub mod incremental;
 pub mod messages;
 pub mod model;
 pub mod monitor;
+pub mod mssql;
 pub mod plan;
 pub mod postgres;
 pub mod retry;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py::exceptions::register(m)?;
     m.add_class::<py::source::PostgresSource>()?;
+    m.add_class::<py::mssql::MssqlSource>()?;
     m.add_class::<py::reader::BatchReader>()?;
     m.add_class::<py::arrow::ArrowReader>()?;
     m.add_class::<py::arrow::SnapshotHolder>()?;

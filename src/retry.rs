@@ -77,17 +77,25 @@ fn give_up(error: Error, max: u32) -> Error {
     let suffix = format!(" (gave up after {max} retries; raise 'max_retries' or 'retry_sleep_seconds' if the source needs longer to recover)");
     match error {
         Error::Connect {
-            message, sqlstate, ..
+            message,
+            sqlstate,
+            number,
+            ..
         } => Error::Connect {
             message: message + &suffix,
             sqlstate,
+            number,
             transient: false,
         },
         Error::Query {
-            message, sqlstate, ..
+            message,
+            sqlstate,
+            number,
+            ..
         } => Error::Query {
             message: message + &suffix,
             sqlstate,
+            number,
             transient: false,
         },
         other => other,
@@ -117,6 +125,7 @@ mod tests {
         Error::Query {
             message: "terminating connection due to administrator command".into(),
             sqlstate: Some("57P01".into()),
+            number: None,
             transient: true,
         }
     }
@@ -145,6 +154,7 @@ mod tests {
         let denied = Error::Query {
             message: "permission denied for table secrets".into(),
             sqlstate: Some("42501".into()),
+            number: None,
             transient: false,
         };
         assert!(s.next("read", denied, &log).is_err());

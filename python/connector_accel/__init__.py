@@ -1,4 +1,4 @@
-"""connector_accel: a Rust core that reads PostgreSQL tables fast and exactly, for the Fivetran Connector SDK
+"""connector_accel: a Rust core that reads PostgreSQL and SQL Server tables fast and exactly, for the Fivetran Connector SDK
 and for any Python pipeline that wants ready dict batches or Arrow streams."""
 
 from connector_accel._core import (
@@ -7,12 +7,14 @@ from connector_accel._core import (
     ConfigurationError,
     ConnectorAccelError,
     ConversionError,
+    MssqlSource,
     PostgresSource,
     QueryError,
     ReaderClosedError,
     SourceConnectionError,
     __version__,
 )
+from connector_accel.sources import source
 from connector_accel.library import (
     PartitionPlan,
     export_snapshot,
@@ -28,7 +30,9 @@ __all__ = [
     "ConfigurationError",
     "ConnectorAccelError",
     "ConversionError",
+    "MssqlSource",
     "PostgresSource",
+    "source",
     "QueryError",
     "ReaderClosedError",
     "SourceConnectionError",

@@ -4,16 +4,17 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from connector_accel._core import ArrowReader, BatchReader, PostgresSource
+from connector_accel.sources import is_mssql, source as make_source
 
 
 def _source(config_or_dsn, table: str, partitions: int = 1):
     config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
     schema, _, name = table.rpartition(".")
-    schema = schema or "public"
+    schema = schema or ("dbo" if is_mssql(config) else "public")
     config.update(tables=f"{schema}.{name}", flatten_json="false", partitions=str(max(1, partitions)))
     config.setdefault("sync_validation", "false")
     config.setdefault("source_metadata", "false")
-    source = PostgresSource(config)
+    source = make_source(config)
     source.discover()
     return source, config, schema, name
 
@@ -32,6 +33,8 @@ def read_arrow(config_or_dsn, table_or_query: str, partitions: int = 1, batch_si
     ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``.
     """
     if _is_query(table_or_query):
+        if not isinstance(config_or_dsn, str) and is_mssql(config_or_dsn):
+            raise ValueError("table_or_query: queries are read from PostgreSQL only; name a SQL Server table")
         if partitions > 1:
             raise ValueError("partitions: a query is read as one stream; name a table to read it in partitions")
         config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
@@ -70,6 +73,8 @@ def export_snapshot(config_or_dsn):
     the database, wherever they run, as long as it stays open."""
     config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
     config.setdefault("tables", "")
+    if is_mssql(config):
+        raise ValueError("export_snapshot: SQL Server cannot share a snapshot across sessions; plan without one")
     return PostgresSource(config).export_snapshot()
 
 
@@ -89,12 +94,12 @@ def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -
 
 def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536):
     """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
-    source = PostgresSource(plan.config)
+    source = make_source(plan.config)
     source.discover()
     part = [{"lo": plan.lo, "hi": plan.hi, "nulls": plan.nulls}]
+    snapshot = {"snapshot": plan.snapshot} if plan.snapshot else {}
     if format == "arrow":
-        return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size,
-                                 snapshot=plan.snapshot)
+        return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size, **snapshot)
     if format == "dicts":
-        return source.read(plan.schema, plan.table, partitions=part, batch_size=batch_size, snapshot=plan.snapshot)
+        return source.read(plan.schema, plan.table, partitions=part, batch_size=batch_size, **snapshot)
     raise ValueError(f"format {format!r} is not 'arrow' or 'dicts'")

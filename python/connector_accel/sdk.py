@@ -24,6 +24,7 @@ from fivetran_connector_sdk import Operations as op
 
 from connector_accel import metadata
 from connector_accel._core import PostgresSource
+from connector_accel.sources import source as make_source
 
 # One source per configuration per process: schema() and update() run in the same process, and update() must see
 # the very tables and flattened columns that schema() declared.
@@ -31,10 +32,10 @@ _SOURCES: dict = {}
 PROGRESS_SECONDS = 30
 
 
-def source_for(configuration: dict) -> PostgresSource:
+def source_for(configuration: dict):
     key = tuple(sorted((str(k), str(v)) for k, v in (configuration or {}).items()))
     if key not in _SOURCES:
-        _SOURCES[key] = PostgresSource(configuration or {})
+        _SOURCES[key] = make_source(configuration or {})
     return _SOURCES[key]
 
 

@@ -48,6 +48,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
             conn.connect_timeout_s
         ),
         sqlstate: None,
+        number: None,
         transient: true,
     })??;
     client

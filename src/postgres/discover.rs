@@ -97,7 +97,7 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
 }
 
 /// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error.
-fn select(
+pub fn select(
     found: Vec<(u32, Table, bool)>,
     config: &Config,
     warnings: &mut Vec<String>,

@@ -274,7 +274,7 @@ impl Attempt<'_> {
 
 /// Waits until this fetcher may queue a batch: its slot is within the current worker count and the queue is below
 /// the current depth. While the limits are the planned ones, `send` itself provides the backpressure.
-async fn wait_turn(limits: &Shared, slot: usize, tx: &Tx) -> bool {
+pub async fn wait_turn(limits: &Shared, slot: usize, tx: &Tx) -> bool {
     loop {
         if tx.is_closed() {
             return false;

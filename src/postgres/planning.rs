@@ -11,8 +11,8 @@ use tokio_postgres::Client;
 /// Sampled keys per wanted partition, and the least sample: SYSTEM sampling takes whole pages, whose keys are
 /// often contiguous, so the sample needs many pages (about 2,000) to follow the distribution; that is still a
 /// second or so of random reads on a billion-row table.
-const SAMPLE_PER_PARTITION: u64 = 1000;
-const SAMPLE_MIN: u64 = 200_000;
+pub const SAMPLE_PER_PARTITION: u64 = 1000;
+pub const SAMPLE_MIN: u64 = 200_000;
 
 /// `wanted` key ranges covering `table`, cut where its keys really are. A table without a usable key, or whose
 /// sample comes back empty (statistics far off), is one range.

@@ -46,6 +46,7 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         let message = err.to_string();
         let sqlstate = err.sqlstate().map(str::to_string);
+        let number = err.number();
         let key = match &err {
             Error::Config { key, .. } => Some(key.clone()),
             _ => None,
@@ -63,6 +64,7 @@ impl From<Error> for PyErr {
             // still carries the message, which matters more than its attributes.
             let _ = value.setattr("sqlstate", sqlstate);
             let _ = value.setattr("key", key);
+            let _ = value.setattr("number", number);
         });
         py_err
     }

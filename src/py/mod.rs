@@ -4,6 +4,7 @@ pub mod aio;
 pub mod arrow;
 pub mod convert;
 pub mod exceptions;
+pub mod mssql;
 pub mod plans;
 pub mod reader;
 pub mod source;

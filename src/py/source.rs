@@ -31,7 +31,7 @@ pub struct PostgresSource {
 }
 
 /// Configuration values as strings: Fivetran sends strings; a library user may pass numbers or booleans.
-fn as_strings(configuration: &Bound<'_, PyDict>) -> PyResult<BTreeMap<String, String>> {
+pub(super) fn as_strings(configuration: &Bound<'_, PyDict>) -> PyResult<BTreeMap<String, String>> {
     let mut raw = BTreeMap::new();
     for (k, v) in configuration.iter() {
         if v.is_none() {
@@ -64,7 +64,12 @@ fn type_descriptor<'py>(py: Python<'py>, t: FivetranType) -> PyResult<Bound<'py,
     })
 }
 
-fn describe<'py>(py: Python<'py>, t: &Table, plan: &TablePlan) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn describe<'py>(
+    py: Python<'py>,
+    t: &Table,
+    plan: &TablePlan,
+    resumable: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("tier", plan.tier.name())?;
     d.set_item("checkpoint_rows", plan.checkpoint_rows)?;
@@ -72,7 +77,7 @@ fn describe<'py>(py: Python<'py>, t: &Table, plan: &TablePlan) -> PyResult<Bound
     d.set_item("table", &t.name)?;
     d.set_item("primary_key", &t.primary_key)?;
     d.set_item("row_estimate", t.row_estimate)?;
-    d.set_item("resumable", read::resumable(t))?;
+    d.set_item("resumable", resumable)?;
     match &t.cursor {
         Ok(c) => {
             d.set_item("cursor", &c.column)?;
@@ -133,6 +138,13 @@ impl PostgresSource {
     #[new]
     fn new(configuration: &Bound<'_, PyDict>) -> PyResult<Self> {
         let (config, warnings) = Config::parse(&as_strings(configuration)?)?;
+        if config.mssql.is_some() {
+            return Err(Error::config(
+                "mssql_server",
+                "names a SQL Server; use MssqlSource (connector_accel.source(configuration) picks the right one)",
+            )
+            .into());
+        }
         Ok(PostgresSource {
             config,
             warnings,
@@ -176,7 +188,7 @@ impl PostgresSource {
         let (tables, warnings) = self.catalog(py)?;
         let list = PyList::empty(py);
         for t in tables.iter() {
-            list.append(describe(py, t, &self.table_plan(t))?)?;
+            list.append(describe(py, t, &self.table_plan(t), read::resumable(t))?)?;
         }
         Ok((list, warnings))
     }

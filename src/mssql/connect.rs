@@ -1,0 +1,78 @@
+//! Opening a tiberius session over TCP with SQL Server authentication, with the TLS settings the configuration
+//! asks for. Certificates are verified (chain and host name) unless `trust_server_certificate` says otherwise.
+
+use super::errors;
+use super::settings::{Encrypt, MssqlConnection};
+use crate::error::{Error, Result};
+use std::time::Duration;
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+pub type Session = Client<Compat<TcpStream>>;
+
+fn config(conn: &MssqlConnection, application: &str) -> Config {
+    let mut config = Config::new();
+    config.host(&conn.host);
+    config.port(conn.port);
+    config.database(&conn.database);
+    config.application_name(application);
+    config.authentication(AuthMethod::sql_server(&conn.user, &conn.password));
+    config.encryption(match conn.encrypt {
+        Encrypt::On => EncryptionLevel::Required,
+        Encrypt::Strict => EncryptionLevel::Strict,
+        Encrypt::Off => EncryptionLevel::Off,
+        Encrypt::Disable => EncryptionLevel::NotSupported,
+    });
+    if conn.trust_server_certificate {
+        config.trust_cert();
+    } else if let Some(ca) = &conn.ca {
+        if ca.starts_with("-----BEGIN") {
+            config.trust_cert_ca_bundle(ca.as_bytes().to_vec());
+        } else {
+            config.trust_cert_ca(ca);
+        }
+    }
+    if let Some(name) = &conn.cert_server {
+        config.hostname_in_certificate(name);
+    }
+    config
+}
+
+/// A logged-in session, or an error naming host, port and database (never the password).
+pub async fn connect_as(conn: &MssqlConnection, application: &str) -> Result<Session> {
+    let target = conn.target();
+    let timeout = Duration::from_secs(conn.connect_timeout_s);
+    let attempt = async {
+        let tcp = TcpStream::connect((conn.host.as_str(), conn.port))
+            .await
+            .map_err(|e| {
+                errors::connect(
+                    &target,
+                    tiberius::error::Error::Io {
+                        kind: e.kind(),
+                        message: format!("{e}; check 'mssql_server' and 'mssql_port'"),
+                    },
+                )
+            })?;
+        tcp.set_nodelay(true).ok();
+        Client::connect(config(conn, application), tcp.compat_write())
+            .await
+            .map_err(|e| errors::connect(&target, e))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| Error::Connect {
+            message: format!(
+                "cannot connect to {target}: no answer within {}s; check 'mssql_server' and 'mssql_port' or raise 'connect_timeout'",
+                conn.connect_timeout_s
+            ),
+            sqlstate: None,
+            number: None,
+            transient: true,
+        })?
+}
+
+pub async fn connect(conn: &MssqlConnection) -> Result<Session> {
+    connect_as(conn, "connector_accel").await
+}

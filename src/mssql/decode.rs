@@ -1,0 +1,199 @@
+//! tiberius values into cells (once), and key values into the text that is bound back when a read resumes.
+
+use crate::model::{Cell, FivetranType};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use tiberius::ColumnData;
+
+fn epoch(year: i32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a valid epoch")
+}
+
+/// An exact decimal's text from its unscaled value and scale.
+pub fn decimal_text(value: i128, scale: u8) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let sign = if value < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// Nanoseconds of a time of day counted in units of 10^-scale seconds.
+fn nanos(increments: u64, scale: u8) -> i64 {
+    (increments as i64) * 10i64.pow(9 - scale.min(9) as u32)
+}
+
+/// A timestamp, and the fraction digits SQL Server shows for its type (for key text).
+fn timestamp(v: &ColumnData<'_>) -> Option<(NaiveDateTime, usize)> {
+    Some(match v {
+        // datetime counts 1/300 s; SQL Server shows (and parses back) it rounded to the millisecond.
+        ColumnData::DateTime(Some(d)) => {
+            let ms = (d.seconds_fragments() as i64 * 10 + 1) / 3;
+            (
+                epoch(1900) + Duration::days(d.days() as i64) + Duration::milliseconds(ms),
+                3,
+            )
+        }
+        ColumnData::SmallDateTime(Some(d)) => (
+            epoch(1900)
+                + Duration::days(d.days() as i64)
+                + Duration::minutes(d.seconds_fragments() as i64),
+            0,
+        ),
+        ColumnData::DateTime2(Some(d)) => (
+            epoch(1)
+                + Duration::days(d.date().days() as i64)
+                + Duration::nanoseconds(nanos(d.time().increments(), d.time().scale())),
+            d.time().scale() as usize,
+        ),
+        ColumnData::DateTimeOffset(Some(d)) => {
+            let dt = d.datetime2();
+            (
+                epoch(1)
+                    + Duration::days(dt.date().days() as i64)
+                    + Duration::nanoseconds(nanos(dt.time().increments(), dt.time().scale())),
+                dt.time().scale() as usize,
+            )
+        }
+        _ => return None,
+    })
+}
+
+fn time_text(t: &tiberius::time::Time) -> String {
+    let n = nanos(t.increments(), t.scale());
+    let time = NaiveTime::from_hms_opt(0, 0, 0).expect("midnight") + Duration::nanoseconds(n);
+    let whole = time.format("%H:%M:%S").to_string();
+    if t.scale() == 0 {
+        return whole;
+    }
+    let frac = format!("{:09}", n % 1_000_000_000);
+    format!("{whole}.{}", &frac[..t.scale() as usize])
+}
+
+/// One value as a cell of the column's declared Fivetran type. NULL stays NULL.
+pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, String> {
+    Ok(match v {
+        ColumnData::U8(Some(n)) => Cell::Int(*n as i64),
+        ColumnData::I16(Some(n)) => Cell::Int(*n as i64),
+        ColumnData::I32(Some(n)) => Cell::Int(*n as i64),
+        ColumnData::I64(Some(n)) => Cell::Int(*n),
+        ColumnData::F32(Some(f)) => Cell::Float(*f),
+        ColumnData::F64(Some(f)) if declared == FivetranType::Float => Cell::Float(*f as f32),
+        ColumnData::F64(Some(f)) => Cell::Double(*f),
+        ColumnData::Bit(Some(b)) => Cell::Bool(*b),
+        ColumnData::String(Some(s)) => Cell::Text(s.to_string()),
+        ColumnData::Guid(Some(g)) => Cell::Text(g.to_string().to_uppercase()),
+        ColumnData::Binary(Some(b)) => Cell::Bytes(b.to_vec()),
+        ColumnData::Numeric(Some(n)) => Cell::Decimal(decimal_text(n.value(), n.scale())),
+        ColumnData::Xml(Some(x)) => Cell::Text(x.to_string()),
+        ColumnData::Date(Some(d)) => {
+            Cell::Date((epoch(1) + Duration::days(d.days() as i64)).date())
+        }
+        ColumnData::Time(Some(t)) => Cell::Text(time_text(t)),
+        ColumnData::DateTimeOffset(Some(_)) => {
+            Cell::TimestampUtc(timestamp(v).expect("a timestamp").0)
+        }
+        ColumnData::DateTime(Some(_))
+        | ColumnData::SmallDateTime(Some(_))
+        | ColumnData::DateTime2(Some(_)) => Cell::Timestamp(timestamp(v).expect("a timestamp").0),
+        _ if is_null(v) => Cell::Null,
+        other => return Err(format!("unexpected value {other:?}")),
+    })
+}
+
+pub fn is_null(v: &ColumnData<'_>) -> bool {
+    matches!(
+        v,
+        ColumnData::U8(None)
+            | ColumnData::I16(None)
+            | ColumnData::I32(None)
+            | ColumnData::I64(None)
+            | ColumnData::F32(None)
+            | ColumnData::F64(None)
+            | ColumnData::Bit(None)
+            | ColumnData::String(None)
+            | ColumnData::Guid(None)
+            | ColumnData::Binary(None)
+            | ColumnData::Numeric(None)
+            | ColumnData::Xml(None)
+            | ColumnData::DateTime(None)
+            | ColumnData::SmallDateTime(None)
+            | ColumnData::Time(None)
+            | ColumnData::Date(None)
+            | ColumnData::DateTime2(None)
+            | ColumnData::DateTimeOffset(None)
+    )
+}
+
+/// A key or cursor value as text that `CAST(@P AS <declared type>)` turns back into the same value: ISO 8601 with
+/// `T` (read the same under every language setting) and as many fraction digits as the type keeps.
+pub fn key_text(v: &ColumnData<'_>) -> Result<String, String> {
+    if let Some((ts, digits)) = timestamp(v) {
+        let whole = ts.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let text = if digits == 0 {
+            whole
+        } else {
+            let frac = format!("{:09}", ts.and_utc().timestamp_subsec_nanos());
+            format!("{whole}.{}", &frac[..digits.min(9)])
+        };
+        return Ok(match v {
+            ColumnData::DateTimeOffset(_) => format!("{text}+00:00"),
+            _ => text,
+        });
+    }
+    Ok(match v {
+        ColumnData::U8(Some(n)) => n.to_string(),
+        ColumnData::I16(Some(n)) => n.to_string(),
+        ColumnData::I32(Some(n)) => n.to_string(),
+        ColumnData::I64(Some(n)) => n.to_string(),
+        ColumnData::Bit(Some(b)) => (if *b { "1" } else { "0" }).to_string(),
+        ColumnData::String(Some(s)) => s.to_string(),
+        ColumnData::Guid(Some(g)) => g.to_string(),
+        ColumnData::Numeric(Some(n)) => decimal_text(n.value(), n.scale()),
+        ColumnData::Date(Some(d)) => (epoch(1) + Duration::days(d.days() as i64))
+            .format("%Y-%m-%d")
+            .to_string(),
+        ColumnData::Time(Some(t)) => time_text(t),
+        _ if is_null(v) => return Err("a key or cursor value is NULL".into()),
+        other => {
+            return Err(format!(
+                "a key of this type cannot be resumed after ({other:?})"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_keep_every_digit() {
+        assert_eq!(decimal_text(12345, 2), "123.45");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(
+            decimal_text(
+                i128::from_str_radix("99999999999999999999999999999999999999", 10).unwrap(),
+                10
+            ),
+            "9999999999999999999999999999.9999999999"
+        );
+        assert_eq!(decimal_text(0, 4), "0.0000");
+    }
+
+    #[test]
+    fn datetime_keys_round_to_what_sql_server_parses_back() {
+        let v = ColumnData::DateTime(Some(tiberius::time::DateTime::new(0, 1)));
+        assert_eq!(key_text(&v).unwrap(), "1900-01-01T00:00:00.003");
+        let v = ColumnData::DateTime2(Some(tiberius::time::DateTime2::new(
+            tiberius::time::Date::new(0),
+            tiberius::time::Time::new(1, 7),
+        )));
+        assert_eq!(key_text(&v).unwrap(), "0001-01-01T00:00:00.0000001");
+    }
+}

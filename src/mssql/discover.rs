@@ -1,0 +1,144 @@
+//! Tables, columns and primary keys from SQL Server's catalog views, row estimates from partition statistics.
+
+use super::connect::Session;
+use super::decode::key_text;
+use super::errors;
+use super::sql;
+use super::types::{map, Catalogued};
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::{Column, Table};
+use std::collections::HashMap;
+use tiberius::Row;
+
+/// Epic Caboodle marks deleted rows in `_IsDeleted` (seed 003 reads it): it is the default soft-delete column.
+const SEED_SOFT_DELETE: &str = "_IsDeleted";
+
+async fn rows(client: &mut Session, statement: &str, what: &str) -> Result<Vec<Row>> {
+    client
+        .simple_query(statement)
+        .await
+        .map_err(|e| errors::query(what, e))?
+        .into_first_result()
+        .await
+        .map_err(|e| errors::query(what, e))
+}
+
+fn text(row: &Row, i: usize) -> String {
+    row.get::<&str, _>(i).unwrap_or_default().to_string()
+}
+
+fn int(row: &Row, i: usize) -> i32 {
+    row.get::<i32, _>(i).unwrap_or_default()
+}
+
+pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Table>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let listed = rows(client, sql::TABLES, "reading the table catalog").await?;
+    let found: Vec<(u32, Table, bool)> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut t = Table::new(text(r, 0), text(r, 1), vec![], vec![]);
+            t.row_estimate = r.get::<i64, _>(2);
+            (i as u32, t, true)
+        })
+        .collect();
+    let kept = crate::postgres::discover::select(found, config, &mut warnings)?;
+    let mut by_name: HashMap<(String, String), Table> = kept
+        .into_iter()
+        .map(|(_, t, _)| ((t.schema.clone(), t.name.clone()), t))
+        .collect();
+    for r in rows(client, sql::COLUMNS, "reading the column catalog").await? {
+        let Some(t) = by_name.get_mut(&(text(&r, 0), text(&r, 1))) else {
+            continue;
+        };
+        let type_name = text(&r, 3);
+        let (declared, fivetran_type, select, warning) = map(&Catalogued {
+            type_name: &type_name,
+            max_length: int(&r, 4),
+            precision: int(&r, 5),
+            scale: int(&r, 6),
+        });
+        let name = text(&r, 2);
+        if let Some(w) = warning {
+            warnings.push(format!(
+                "table {} column {name} ({type_name}): {w}",
+                t.qualified()
+            ));
+        }
+        t.columns.push(Column {
+            name,
+            source_type: declared,
+            fivetran_type,
+            decoder: select as u8,
+            flattened: false,
+            nullable: int(&r, 7) != 0,
+        });
+    }
+    for r in rows(client, sql::PRIMARY_KEYS, "reading primary keys").await? {
+        if let Some(t) = by_name.get_mut(&(text(&r, 0), text(&r, 1))) {
+            t.primary_key.push(text(&r, 2));
+        }
+    }
+    let mut tables: Vec<Table> = by_name.into_values().collect();
+    for t in &mut tables {
+        if t.primary_key.is_empty() {
+            warnings.push(format!(
+                "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
+                 its rows by a hash of all columns (_fivetran_id)",
+                t.qualified()
+            ));
+        }
+        t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
+        let soft = config.incremental.soft_delete_column.as_deref();
+        t.soft_delete = crate::incremental::soft_delete(t, soft.or(Some(SEED_SOFT_DELETE)));
+    }
+    crate::filters::attach(&mut tables, &config.filters, &config.region)?;
+    tables.sort_by_key(|t| {
+        (
+            t.row_estimate.unwrap_or(0),
+            t.schema.clone(),
+            t.name.clone(),
+        )
+    });
+    Ok((tables, warnings))
+}
+
+/// Key values (as text) of a page sample of `table`, in key order.
+pub async fn sample_keys(
+    client: &mut Session,
+    table: &Table,
+    percent: f64,
+) -> Result<Vec<Vec<String>>> {
+    let what = format!("{}: sampling keys", table.qualified());
+    let found = rows(client, &sql::sample_keys(table, percent), &what).await?;
+    found
+        .into_iter()
+        .map(|r| {
+            r.cells()
+                .map(|(_, v)| {
+                    key_text(v).map_err(|m| crate::error::Error::Conversion(format!("{what}: {m}")))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The cursor's current maximum as text (None for an empty table).
+pub async fn watermark(client: &mut Session, table: &Table) -> Result<Option<String>> {
+    let Ok(cursor) = &table.cursor else {
+        return Ok(None);
+    };
+    let what = format!("{}: reading the cursor", table.qualified());
+    let found = rows(client, &sql::watermark(table, cursor), &what).await?;
+    let Some((_, v)) = found.first().and_then(|r| r.cells().next()) else {
+        return Ok(None);
+    };
+    if super::decode::is_null(v) {
+        return Ok(None);
+    }
+    key_text(v)
+        .map(Some)
+        .map_err(|m| crate::error::Error::Conversion(format!("{what}: {m}")))
+}

@@ -1,0 +1,129 @@
+//! tiberius errors as the core's one error type: SQL Server error numbers decide what is retried.
+
+use crate::error::Error;
+
+/// Error numbers that describe the moment rather than the request: deadlock victim, lock timeout, connection
+/// resets and timeouts, and Azure SQL's transient family (reconfiguration, failover, throttling).
+pub fn transient_number(number: i32) -> bool {
+    matches!(
+        number,
+        1205 | 1222
+            | -2
+            | 53
+            | 64
+            | 121
+            | 233
+            | 10053
+            | 10054
+            | 10060
+            | 10928
+            | 10929
+            | 40143
+            | 40197
+            | 40501
+            | 40613
+            | 49918
+            | 49919
+            | 49920
+    )
+}
+
+/// What to check for a permanent server error that a configuration change fixes.
+fn hint(number: i32) -> &'static str {
+    match number {
+        18456 => "; check 'mssql_user' and 'mssql_password'",
+        4060 => "; check 'mssql_database' and that the login may open it",
+        208 => "; the table or view does not exist (or the login cannot see it): check 'tables'",
+        229 | 230 => "; grant the login SELECT on it",
+        _ => "",
+    }
+}
+
+fn io_transient(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+            | NotConnected
+            | Interrupted
+    )
+}
+
+/// The server's words and number (or the client-side cause), and whether a retry can succeed.
+fn describe(err: &tiberius::error::Error) -> (String, Option<i32>, bool) {
+    use tiberius::error::Error as T;
+    match err {
+        T::Server(e) => {
+            let n = e.code() as i32;
+            (
+                format!(
+                    "{} (error {n}, severity {}){}",
+                    e.message(),
+                    e.class(),
+                    hint(n)
+                ),
+                Some(n),
+                transient_number(n),
+            )
+        }
+        T::Io { kind, message } => (message.clone(), None, io_transient(*kind)),
+        T::Tls(m) => (format!("TLS: {m}"), None, false),
+        T::Routing { host, port } => (
+            format!(
+                "the server redirects to {host}:{port}; set 'mssql_server' and 'mssql_port' to it"
+            ),
+            None,
+            false,
+        ),
+        other => {
+            let text = other.to_string();
+            let broken = text.contains("EOF") || text.contains("closed") || text.contains("reset");
+            (text, None, broken)
+        }
+    }
+}
+
+pub fn query(context: &str, err: tiberius::error::Error) -> Error {
+    let (message, number, transient) = describe(&err);
+    Error::Query {
+        message: format!("{context}: {message}"),
+        sqlstate: None,
+        number,
+        transient,
+    }
+}
+
+pub fn connect(target: &str, err: tiberius::error::Error) -> Error {
+    let (message, number, transient) = describe(&err);
+    let message = if message.contains("encryption level") {
+        format!("{message}; the server does not offer TLS: set 'encrypt' to off or disable only on a trusted network")
+    } else {
+        message
+    };
+    Error::Connect {
+        message: format!("cannot connect to {target}: {message}"),
+        sqlstate: None,
+        number,
+        transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transient_number;
+
+    #[test]
+    fn error_numbers_are_classified() {
+        for n in [1205, -2, 10054, 10053, 40613, 40197, 49918] {
+            assert!(transient_number(n), "{n} should be retried");
+        }
+        for n in [18456, 4060, 208, 229, 207, 102] {
+            assert!(!transient_number(n), "{n} should fail at once");
+        }
+    }
+}

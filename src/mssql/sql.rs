@@ -1,0 +1,429 @@
+//! Every statement the SQL Server source sends. Identifiers go through `quote`; values are always bound as
+//! `@Pn` parameters (text, cast by the server to the column's declared type, so comparisons stay sargable).
+
+use super::types::Select;
+use crate::model::{Column, Cursor, CursorKind, Filter, FilterOp, Table};
+use crate::plan::Partition;
+use crate::postgres::read::Span;
+
+/// A bracket-quoted identifier, inner `]` doubled: safe for any name, reserved words included.
+pub fn quote(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+pub fn qualified(table: &Table) -> String {
+    format!("{}.{}", quote(&table.schema), quote(&table.name))
+}
+
+/// A statement and its parameters, all text (the statement casts each to the type it needs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+}
+
+struct Params(Vec<Option<String>>);
+
+impl Params {
+    fn bind(&mut self, value: &str) -> String {
+        self.0.push(Some(value.to_string()));
+        format!("@P{}", self.0.len())
+    }
+
+    fn typed(&mut self, value: &str, ty: &str) -> String {
+        format!("CAST({} AS {ty})", self.bind(value))
+    }
+}
+
+const SRC: &str = "[src]";
+
+fn src(name: &str) -> String {
+    format!("{SRC}.{}", quote(name))
+}
+
+fn type_of<'a>(table: &'a Table, name: &str) -> &'a str {
+    table
+        .columns
+        .iter()
+        .find(|c| c.name == name)
+        .map_or("nvarchar(max)", |c| c.source_type.as_str())
+}
+
+/// What the reader selects for a column (named as the column, so result columns keep their names).
+fn select_expr(column: &Column) -> String {
+    let name = src(&column.name);
+    let expr = match Select::from_u8(column.decoder) {
+        Select::Plain => return name,
+        Select::Money if column.source_type == "smallmoney" => {
+            format!("CAST({name} AS decimal(10,4))")
+        }
+        Select::Money => format!("CAST({name} AS decimal(19,4))"),
+        Select::Text => format!("CAST({name} AS nvarchar(max))"),
+        Select::Binary => format!("CAST({name} AS varbinary(max))"),
+        Select::Clr => format!("{name}.ToString()"),
+    };
+    format!("{expr} AS {}", quote(&column.name))
+}
+
+/// `columns op values` in the key's lexicographic order, spelled out (T-SQL has no row comparison):
+/// `a > x OR (a = x AND b > y)`; `<=` adds the all-equal case.
+fn compare(
+    table: &Table,
+    columns: &[String],
+    op: &str,
+    values: &[String],
+    p: &mut Params,
+) -> String {
+    let strict = if op.starts_with('>') { ">" } else { "<" };
+    let bound: Vec<String> = columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| p.typed(v, type_of(table, c)))
+        .collect();
+    let mut terms = Vec::new();
+    for i in 0..columns.len() {
+        let mut parts: Vec<String> = (0..i)
+            .map(|j| format!("{} = {}", src(&columns[j]), bound[j]))
+            .collect();
+        parts.push(format!("{} {strict} {}", src(&columns[i]), bound[i]));
+        terms.push(parts.join(" AND "));
+    }
+    if op.ends_with('=') {
+        let all: Vec<String> = (0..columns.len())
+            .map(|j| format!("{} = {}", src(&columns[j]), bound[j]))
+            .collect();
+        terms.push(all.join(" AND "));
+    }
+    format!("(({}))", terms.join(") OR ("))
+}
+
+/// The columns a read is ordered by and resumes after: the primary key, preceded by the cursor in a window.
+pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
+    let first = match span {
+        Span::Since { cursor, .. } => Some(&cursor.column),
+        Span::Full => None,
+    };
+    first
+        .into_iter()
+        .chain(table.primary_key.iter().filter(|k| Some(*k) != first))
+        .cloned()
+        .collect()
+}
+
+/// A read of `table`: the rows of `range` in `span`, after `after` (values of `order_columns`), passing the
+/// table's filters, ordered for resuming.
+pub fn read(table: &Table, range: &Partition, after: Option<&[String]>, span: &Span) -> Query {
+    let select: Vec<String> = table.columns.iter().map(select_expr).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {} AS {SRC}",
+        select.join(", "),
+        qualified(table)
+    );
+    let mut p = Params(Vec::new());
+    let mut conditions = Vec::new();
+    let key = &table.primary_key;
+    if let Some(lo) = &range.lo {
+        conditions.push(compare(table, key, ">", lo, &mut p));
+    }
+    if let Some(hi) = &range.hi {
+        conditions.push(compare(table, key, "<=", hi, &mut p));
+    }
+    if let Span::Since {
+        cursor,
+        high: Some(high),
+        lookback_seconds,
+        ..
+    } = span
+    {
+        conditions.push(since(table, cursor, high, *lookback_seconds, &mut p));
+    }
+    let order = order_columns(table, span);
+    if let Some(after) = after.filter(|a| a.len() == order.len() && !a.is_empty()) {
+        conditions.push(compare(table, &order, ">", after, &mut p));
+    }
+    conditions.extend(table.filters.iter().map(|f| filter(table, f, &mut p)));
+    if !conditions.is_empty() {
+        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+    }
+    if !order.is_empty() {
+        let order: Vec<String> = order.iter().map(|c| src(c)).collect();
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    Query { sql, params: p.0 }
+}
+
+/// Rows at or after the last mark, moved back by the look-back for time cursors (late commits with older stamps).
+fn since(table: &Table, cursor: &Cursor, high: &str, lookback: f64, p: &mut Params) -> String {
+    let column = src(&cursor.column);
+    let mark = p.typed(high, type_of(table, &cursor.column));
+    if cursor.kind == CursorKind::Integer || lookback <= 0.0 {
+        return format!("{column} >= {mark}");
+    }
+    format!(
+        "{column} >= DATEADD(second, {}, {mark})",
+        -(lookback.ceil() as i64)
+    )
+}
+
+fn filter(table: &Table, f: &Filter, p: &mut Params) -> String {
+    let column = src(&f.column);
+    let ty = type_of(table, &f.column);
+    let list = |p: &mut Params| {
+        let items: Vec<String> = f.values.iter().map(|v| p.typed(v, ty)).collect();
+        items.join(", ")
+    };
+    match f.op {
+        FilterOp::Eq => format!("{column} = {}", p.typed(&f.values[0], ty)),
+        FilterOp::Ne => format!("{column} <> {}", p.typed(&f.values[0], ty)),
+        FilterOp::Lt => format!("{column} < {}", p.typed(&f.values[0], ty)),
+        FilterOp::Le => format!("{column} <= {}", p.typed(&f.values[0], ty)),
+        FilterOp::Gt => format!("{column} > {}", p.typed(&f.values[0], ty)),
+        FilterOp::Ge => format!("{column} >= {}", p.typed(&f.values[0], ty)),
+        FilterOp::In => format!("{column} IN ({})", list(p)),
+        FilterOp::NotIn => format!("{column} NOT IN ({})", list(p)),
+        FilterOp::Like => format!("{column} LIKE {}", p.bind(&f.values[0])),
+        FilterOp::NotLike => format!("{column} NOT LIKE {}", p.bind(&f.values[0])),
+        FilterOp::IsNull => format!("{column} IS NULL"),
+        FilterOp::IsNotNull => format!("{column} IS NOT NULL"),
+    }
+}
+
+/// A page sample of the key in the key's order (all keys when `percent` is 100): partition bounds come from it.
+/// The percentage is ours, computed from the row estimate, never a user's value.
+pub fn sample_keys(table: &Table, percent: f64) -> String {
+    let keys: Vec<String> = table.primary_key.iter().map(|k| src(k)).collect();
+    let sample = if percent < 100.0 {
+        format!(" TABLESAMPLE SYSTEM ({percent:.4} PERCENT)")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {} FROM {} AS {SRC}{sample} ORDER BY {}",
+        keys.join(", "),
+        qualified(table),
+        keys.join(", ")
+    )
+}
+
+/// The cursor's current maximum.
+pub fn watermark(table: &Table, cursor: &Cursor) -> String {
+    format!(
+        "SELECT MAX({}) FROM {} AS {SRC}",
+        src(&cursor.column),
+        qualified(table)
+    )
+}
+
+/// Tables (user tables only) with their row estimates from partition statistics: no scan.
+pub const TABLES: &str = "SELECT s.name, t.name, \
+    (SELECT CAST(SUM(p.rows) AS bigint) FROM sys.partitions p WHERE p.object_id = t.object_id AND p.index_id IN (0, 1)) \
+    FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id \
+    WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name";
+
+/// Columns with the base type (an alias type's system type; CLR types by their own name).
+pub const COLUMNS: &str = "SELECT s.name, t.name, c.name, COALESCE(bt.name, ty.name), \
+    CAST(c.max_length AS int), CAST(c.precision AS int), CAST(c.scale AS int), CAST(c.is_nullable AS int) \
+    FROM sys.columns c JOIN sys.tables t ON t.object_id = c.object_id \
+    JOIN sys.schemas s ON s.schema_id = t.schema_id \
+    JOIN sys.types ty ON ty.user_type_id = c.user_type_id \
+    LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND bt.user_type_id <> 240 \
+    WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name, c.column_id";
+
+/// Primary key columns in key order, from the constraint itself (whatever it is named).
+pub const PRIMARY_KEYS: &str = "SELECT s.name, t.name, c.name \
+    FROM sys.indexes i JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id \
+    JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id \
+    JOIN sys.tables t ON t.object_id = i.object_id JOIN sys.schemas s ON s.schema_id = t.schema_id \
+    WHERE i.is_primary_key = 1 AND ic.key_ordinal > 0 ORDER BY s.name, t.name, ic.key_ordinal";
+
+#[cfg(test)]
+mod tests {
+    //! Every statement the source sends is parsed with sqlparser's T-SQL dialect, so syntax SQL Server would reject
+    //! (row comparisons, `::` casts, LIMIT, double-quoted names) fails here rather than on a customer's server.
+    use super::*;
+    use crate::model::{Column, Filter, FivetranType};
+    use sqlparser::dialect::MsSqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn column(name: &str, ty: &str, select: Select) -> Column {
+        Column {
+            name: name.into(),
+            source_type: ty.into(),
+            fivetran_type: FivetranType::String,
+            decoder: select as u8,
+            flattened: false,
+            nullable: true,
+        }
+    }
+
+    fn table() -> Table {
+        let mut t = Table::new(
+            "dbo".into(),
+            "Patient ]Visits".into(),
+            vec![
+                column("PatientId", "bigint", Select::Plain),
+                column("Visit]No", "nvarchar(20)", Select::Plain),
+                column("_LastUpdatedInstant", "datetime2(7)", Select::Plain),
+                column("Balance", "money", Select::Money),
+                column("Notes", "ntext", Select::Text),
+                column("Node", "hierarchyid", Select::Clr),
+                column("select", "int", Select::Plain),
+            ],
+            vec!["PatientId".into(), "Visit]No".into()],
+        );
+        t.cursor = Ok(Cursor {
+            column: "_LastUpdatedInstant".into(),
+            kind: CursorKind::Time,
+        });
+        t.filters = vec![
+            Filter {
+                column: "select".into(),
+                op: FilterOp::In,
+                values: vec!["1".into(), "2".into()],
+            },
+            Filter {
+                column: "Visit]No".into(),
+                op: FilterOp::Like,
+                values: vec!["x'; DROP TABLE t; --".into()],
+            },
+            Filter {
+                column: "Balance".into(),
+                op: FilterOp::IsNotNull,
+                values: vec![],
+            },
+        ];
+        t
+    }
+
+    /// Parses `sql` as T-SQL, then refuses what sqlparser's dialect lets through but SQL Server rejects: `::` casts,
+    /// row-value comparisons, `= ANY(...)`, LIMIT, NULLS FIRST/LAST and double-quoted names (off under
+    /// QUOTED_IDENTIFIER OFF).
+    fn parses(sql: &str) {
+        use sqlparser::ast::{visit_expressions, CastKind, Expr};
+        use std::ops::ControlFlow;
+        let statements = match Parser::parse_sql(&MsSqlDialect {}, sql) {
+            Ok(s) => s,
+            Err(e) => panic!("T-SQL parser rejects {sql}\n{e}"),
+        };
+        let found = visit_expressions(&statements, |e| match e {
+            Expr::Cast { kind: CastKind::DoubleColon, .. } => ControlFlow::Break("a :: cast"),
+            Expr::Tuple(_) => ControlFlow::Break("a row-value comparison"),
+            Expr::AnyOp { .. } | Expr::AllOp { .. } => ControlFlow::Break("ANY/ALL over an array"),
+            _ => ControlFlow::Continue(()),
+        });
+        if let ControlFlow::Break(what) = found {
+            panic!("SQL Server has no {what}: {sql}");
+        }
+        let text: String = statements.iter().map(|s| s.to_string()).collect();
+        for banned in [" LIMIT ", " NULLS FIRST", " NULLS LAST", "\"", " OFFSET "] {
+            assert!(!text.contains(banned), "SQL Server rejects '{}': {sql}", banned.trim());
+        }
+    }
+
+    #[test]
+    fn the_checker_catches_what_sql_server_rejects() {
+        for bad in [
+            "SELECT a::int FROM t",
+            "SELECT a FROM t WHERE (a, b) > (1, 2)",
+            "SELECT a FROM t LIMIT 10",
+            "SELECT a FROM t ORDER BY a NULLS FIRST",
+            "SELECT \"a\" FROM t",
+            "SELECT make_interval(secs => 1)",
+        ] {
+            assert!(std::panic::catch_unwind(|| parses(bad)).is_err(), "not caught: {bad}");
+        }
+    }
+
+    fn keys(a: &str, b: &str) -> Option<Vec<String>> {
+        Some(vec![a.into(), b.into()])
+    }
+
+    #[test]
+    fn every_statement_is_valid_t_sql() {
+        let t = table();
+        let since = Span::Since {
+            cursor: t.cursor.clone().unwrap(),
+            high: Some("2024-01-01T00:00:00.0000000".into()),
+            guard: None,
+            lookback_seconds: 600.0,
+        };
+        let ranges = [
+            Partition::default(),
+            Partition {
+                lo: keys("1", "a"),
+                hi: None,
+                nulls: false,
+            },
+            Partition {
+                lo: keys("1", "a"),
+                hi: keys("9", "z"),
+                nulls: false,
+            },
+        ];
+        for range in &ranges {
+            for span in [&Span::Full, &since] {
+                let after = vec!["5".to_string(), "m".to_string(), "x".to_string()];
+                let width = order_columns(&t, span).len();
+                for after in [None, Some(&after[..width])] {
+                    let q = read(&t, range, after, span);
+                    parses(&q.sql);
+                    assert!(
+                        !q.sql.contains("DROP TABLE"),
+                        "a value reached the SQL text: {}",
+                        q.sql
+                    );
+                    let n = q.params.len();
+                    assert!(n == 0 || q.sql.contains(&format!("@P{n}")), "{}", q.sql);
+                    assert!(!q.sql.contains(&format!("@P{}", n + 1)), "{}", q.sql);
+                }
+            }
+        }
+        parses(&sample_keys(&t, 2.5));
+        parses(&sample_keys(&t, 100.0));
+        parses(&watermark(&t, t.cursor.as_ref().unwrap()));
+        for catalog in [TABLES, COLUMNS, PRIMARY_KEYS] {
+            parses(catalog);
+        }
+    }
+
+    #[test]
+    fn names_are_bracket_quoted_and_values_bound() {
+        assert_eq!(quote("a]b"), "[a]]b]");
+        let t = table();
+        let q = read(
+            &t,
+            &Partition {
+                lo: keys("1", "a"),
+                hi: None,
+                nulls: false,
+            },
+            None,
+            &Span::Full,
+        );
+        assert!(
+            q.sql.contains("FROM [dbo].[Patient ]]Visits] AS [src]"),
+            "{}",
+            q.sql
+        );
+        assert!(q.sql.contains("(([src].[PatientId] > CAST(@P1 AS bigint)) OR ([src].[PatientId] = CAST(@P1 AS bigint)"),
+            "composite keys compare lexicographically: {}", q.sql);
+        assert!(
+            q.sql
+                .contains("CAST([src].[Balance] AS decimal(19,4)) AS [Balance]"),
+            "{}",
+            q.sql
+        );
+        assert!(
+            q.sql.contains("[src].[Node].ToString() AS [Node]"),
+            "{}",
+            q.sql
+        );
+        assert!(
+            q.sql
+                .ends_with("ORDER BY [src].[PatientId], [src].[Visit]]No]"),
+            "{}",
+            q.sql
+        );
+        assert_eq!(q.params[0].as_deref(), Some("1"));
+    }
+}

@@ -1,0 +1,292 @@
+"""The SQL Server source through the real tiberius client over TCP, against the TDS test server (tests/tdsfixture),
+whose queries really run on the embedded PostgreSQL. What this cannot prove about a real SQL Server is in README."""
+import time
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from conftest import conninfo, run_sync, warehouse
+from connector_accel import ConfigurationError, MssqlSource, QueryError, SourceConnectionError
+from tdsfixture import TdsServer, create_table
+
+PASSWORD = "Str0ng!Passw0rd"
+
+
+@pytest.fixture(scope="module")
+def mssql(pg):
+    with psycopg.connect(**conninfo(pg), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'ehr'").fetchone():
+            conn.execute("CREATE DATABASE ehr")
+    backing = dict(conninfo(pg), dbname="ehr")
+    server = TdsServer({"ehr": backing}, {"sa": PASSWORD})
+    server.backing = backing
+    yield server
+    server.stop()
+
+
+def config(server, **extra):
+    base = {"mssql_server": "127.0.0.1", "mssql_port": str(server.port), "mssql_database": "ehr",
+            "mssql_user": "sa", "mssql_password": PASSWORD, "encrypt": "disable", "retry_sleep_seconds": "0.05",
+            "sync_validation": "false", "source_metadata": "false"}
+    return {**base, **{k: str(v) for k, v in extra.items()}}
+
+
+def backing_sql(server, statement, params=None):
+    with psycopg.connect(**server.backing, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else None
+
+
+# --- types -------------------------------------------------------------------------------------------------------
+
+TYPES = [  # (column, T-SQL type, DuckDB type, edge value stored, value expected in the warehouse)
+    ("c_bit", "bit", "BOOLEAN", True, True),
+    ("c_tinyint", "tinyint", "SMALLINT", 255, 255),
+    ("c_smallint", "smallint", "SMALLINT", -32768, -32768),
+    ("c_int", "int", "INTEGER", -2147483648, -2147483648),
+    ("c_bigint", "bigint", "BIGINT", 9223372036854775807, 9223372036854775807),
+    ("c_decimal", "decimal(38,10)", "DECIMAL(38,10)", Decimal("-9999999999999999999999999999.9999999999"),
+     Decimal("-9999999999999999999999999999.9999999999")),
+    ("c_numeric", "numeric(5,0)", "DECIMAL(5,0)", Decimal("99999"), Decimal("99999")),
+    ("c_money", "money", "DECIMAL(19,4)", Decimal("922337203685477.5807"), Decimal("922337203685477.5807")),
+    ("c_smallmoney", "smallmoney", "DECIMAL(10,4)", Decimal("-214748.3648"), Decimal("-214748.3648")),
+    ("c_real", "real", "FLOAT", 3.4028234663852886e38, 3.4028234663852886e38),
+    ("c_float", "float", "DOUBLE", 2.2250738585072014e-308, 2.2250738585072014e-308),
+    ("c_char", "char(10)", "VARCHAR", "abc", "abc       "),
+    ("c_varchar", "varchar(50)", "VARCHAR", "café 'quoted' \"double\"", "café 'quoted' \"double\""),
+    ("c_varchar_max", "varchar(max)", "VARCHAR", "x" * 20000, "x" * 20000),
+    ("c_nchar", "nchar(3)", "VARCHAR", "日本", "日本 "),
+    ("c_nvarchar", "nvarchar(100)", "VARCHAR", "héllo 🌍 日本語", "héllo 🌍 日本語"),
+    ("c_nvarchar_max", "nvarchar(max)", "VARCHAR", "ü" * 50000, "ü" * 50000),
+    ("c_text", "text", "VARCHAR", "legacy text", "legacy text"),
+    ("c_ntext", "ntext", "VARCHAR", "legacy ntext ✓", "legacy ntext ✓"),
+    ("c_binary", "binary(4)", "BLOB", b"\x00\x01\x02\x03", b"\x00\x01\x02\x03"),
+    ("c_varbinary", "varbinary(20)", "BLOB", b"\xff\x00", b"\xff\x00"),
+    ("c_varbinary_max", "varbinary(max)", "BLOB", bytes(range(256)) * 400, bytes(range(256)) * 400),
+    ("c_image", "image", "BLOB", b"\x89PNG", b"\x89PNG"),
+    ("c_guid", "uniqueidentifier", "VARCHAR", uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FD430C8"),
+     "6F9619FF-8B86-D011-B42D-00C04FD430C8"),
+    ("c_date", "date", "DATE", date(1, 1, 1), date(1, 1, 1)),
+    ("c_time", "time(7)", "VARCHAR", "23:59:59.999999", "23:59:59.9999990"),
+    ("c_datetime", "datetime", "TIMESTAMP", datetime(1753, 1, 1, 0, 0, 0), datetime(1753, 1, 1, 0, 0, 0)),
+    ("c_datetime_ms", "datetime", "TIMESTAMP", datetime(2024, 2, 29, 23, 59, 59, 997000),
+     datetime(2024, 2, 29, 23, 59, 59, 997000)),
+    ("c_datetime_hi", "datetime2(7)", "TIMESTAMP", datetime(9999, 12, 31, 23, 59, 59, 999999),
+     datetime(9999, 12, 31, 23, 59, 59, 999999)),
+    ("c_smalldatetime", "smalldatetime", "TIMESTAMP", datetime(2079, 6, 6, 23, 59), datetime(2079, 6, 6, 23, 59)),
+    ("c_dto", "datetimeoffset(7)", "TIMESTAMP WITH TIME ZONE", "2024-06-01 12:00:00.123456+05:30",
+     datetime(2024, 6, 1, 6, 30, 0, 123456, tzinfo=timezone.utc)),
+    ("c_xml", "xml", "VARCHAR", "<a>b &amp; c</a>", "<a>b &amp; c</a>"),
+    ("c_variant", "sql_variant", "VARCHAR", "42", "42"),
+    ("c_hier", "hierarchyid", "VARCHAR", "/1/2/", "/1/2/"),
+    ("c_geo", "geography", "VARCHAR", "POINT (-122.34 47.65)", "POINT (-122.34 47.65)"),
+]
+
+
+@pytest.fixture(scope="module")
+def type_matrix(mssql, tmp_path_factory):
+    create_table(mssql.backing, "dbo", "types", "id int NOT NULL PRIMARY KEY, " +
+                 ", ".join(f"{c} {t}" for c, t, *_ in TYPES))
+    names = ", ".join(c for c, *_ in TYPES)
+    marks = ", ".join(["%s"] * len(TYPES))
+    backing_sql(mssql, f"INSERT INTO dbo.types (id, {names}) VALUES (1, {marks})", [v for *_, v, _ in TYPES])
+    backing_sql(mssql, "INSERT INTO dbo.types (id) VALUES (2)")  # NULL everywhere
+    backing_sql(mssql, "ANALYZE dbo.types")
+    project = tmp_path_factory.mktemp("mssql_types")
+    run_sync(project, config(mssql, tables="dbo.types"))
+    return project
+
+
+def test_every_type_arrives_exactly_with_its_type(type_matrix):
+    db = warehouse(type_matrix)
+    types = dict(db.execute("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_schema = 'tester_dbo' AND table_name = 'types'").fetchall())
+    names = [c for c, *_ in TYPES]
+    row = db.execute(f"SELECT {', '.join(names)} FROM tester_dbo.types WHERE id = 1").fetchone()
+    nulls = db.execute(f"SELECT {', '.join(names)} FROM tester_dbo.types WHERE id = 2").fetchone()
+    for (name, _, duck, _, expected), got, null in zip(TYPES, row, nulls):
+        assert types[name] == duck, f"{name}: {types[name]} != {duck}"
+        if isinstance(got, (bytes, bytearray, memoryview)):
+            got = bytes(got)
+        if duck == "FLOAT":
+            assert got == pytest.approx(expected, rel=1e-7), name
+        else:
+            assert got == expected, f"{name}: {got!r} != {expected!r}"
+        assert null is None, f"{name}: NULL became {null!r}"
+
+
+def test_clr_and_variant_types_warn_that_they_arrive_as_text(mssql, type_matrix):
+    source = MssqlSource(config(mssql, tables="dbo.types"))
+    _, warnings = source.discover()
+    text = "\n".join(warnings)
+    for column in ("c_variant", "c_hier", "c_geo"):
+        assert column in text
+
+
+# --- reads -------------------------------------------------------------------------------------------------------
+
+BIG_ROWS = 30_000
+
+
+@pytest.fixture(scope="module")
+def big(mssql):
+    create_table(mssql.backing, "dbo", "big", "id bigint NOT NULL, part int NOT NULL, val nvarchar(40), "
+                 "amount decimal(12,2), PRIMARY KEY (part, id)")
+    backing_sql(mssql, "INSERT INTO dbo.big SELECT g, g %% 7, 'row ' || g, g / 100.0 "
+                       "FROM generate_series(1, %s) g", (BIG_ROWS,))
+    backing_sql(mssql, "ANALYZE dbo.big")
+    return "dbo.big"
+
+
+def assert_big_synced(project):
+    db = warehouse(project)
+    count, distinct, total = db.execute(
+        "SELECT count(*), count(DISTINCT (part, id)), sum(amount) FROM tester_dbo.big").fetchone()
+    assert (count, distinct) == (BIG_ROWS, BIG_ROWS)
+    assert total == sum(Decimal(g) / 100 for g in range(1, BIG_ROWS + 1)).quantize(Decimal("0.01"))
+    assert db.execute("SELECT val FROM tester_dbo.big WHERE part = 3 AND id = 10").fetchone() == ("row 10",)
+
+
+def test_partitioned_load_reads_key_ranges_in_parallel(mssql, big, tmp_path):
+    source = MssqlSource(config(mssql, tables=big, partitions=4))
+    source.discover()
+    plan = source.plan("dbo", "big")
+    parts = plan["partitions"]
+    assert len(parts) == 4 and parts[0]["lo"] is None and parts[-1]["hi"] is None
+    assert all(a["hi"] == b["lo"] for a, b in zip(parts, parts[1:])), "ranges are contiguous"
+    before = mssql.sessions
+    run_sync(tmp_path, config(mssql, tables=big, partitions=4))
+    assert mssql.sessions - before >= 4 + 1  # discovery, planning, then a session per partition
+    assert_big_synced(tmp_path)
+
+
+def test_resume_after_dropped_connections_continues_after_the_last_key(mssql, big, tmp_path):
+    mssql.statements.clear()
+    mssql.faults.add("drop", match="FROM [dbo].[big]", after_rows=7000, times=2)
+    run_sync(tmp_path, config(mssql, tables=big, batch_size=1000))
+    assert mssql.faults.fired.count("drop") == 2
+    reads = [(sql, params) for sql, params in mssql.statements if "FROM [dbo].[big]" in sql]
+    assert len(reads) == 3
+    assert reads[0][1] == [], "the first read starts at the beginning"
+    for sql, params in reads[1:]:
+        assert "> CAST(@P1 AS int)" in sql and params, f"a retry resumes after a key: {sql} {params}"
+    assert_big_synced(tmp_path)
+
+
+def test_deadlock_victim_is_retried(mssql, big, tmp_path, capsys):
+    mssql.faults.add("error", match="FROM [dbo].[big]", number=1205, severity=13,
+                     message="Transaction (Process ID 52) was deadlocked on lock resources with another process "
+                             "and has been chosen as the deadlock victim. Rerun the transaction.")
+    run_sync(tmp_path, config(mssql, tables=big))
+    assert "1205" in capsys.readouterr().out
+    assert_big_synced(tmp_path)
+
+
+def test_permanent_errors_fail_at_once(mssql, big):
+    source = MssqlSource(config(mssql, tables=big, max_retries=5, retry_sleep_seconds=30))
+    source.discover()
+    mssql.faults.add("error", match="FROM [dbo].[big]", number=229, severity=14,
+                     message="The SELECT permission was denied on the object 'big', database 'ehr', schema 'dbo'.")
+    started = time.monotonic()
+    with pytest.raises(QueryError) as caught:
+        with source.read("dbo", "big") as reader:
+            for _ in reader:
+                pass
+    assert time.monotonic() - started < 10, "a permanent error is not retried"
+    assert caught.value.number == 229
+    assert "GRANT" in str(caught.value) or "grant" in str(caught.value)
+
+
+# --- incremental ---------------------------------------------------------------------------------------------------
+
+def test_incremental_sync_follows_last_updated_instant_and_is_deleted(mssql, tmp_path):
+    create_table(mssql.backing, "dbo", "visits", "id int NOT NULL PRIMARY KEY, note nvarchar(20), "
+                 "_LastUpdatedInstant datetime2(7) NOT NULL, _IsDeleted bit NOT NULL")
+    backing_sql(mssql, "INSERT INTO dbo.visits SELECT g, 'v' || g, timestamp '2024-01-01' + g * interval '1 minute', "
+                       "false FROM generate_series(1, 100) g")
+    cfg = config(mssql, tables="dbo.visits", incremental_lookback_seconds=0)
+    state = run_sync(tmp_path, cfg)
+    assert state["tables"]["dbo.visits"]["phase"] == "incremental"
+    backing_sql(mssql, "UPDATE dbo.visits SET note = 'changed', \"_LastUpdatedInstant\" = timestamp '2024-02-01' "
+                       "WHERE id = 5")
+    backing_sql(mssql, "UPDATE dbo.visits SET \"_IsDeleted\" = true, \"_LastUpdatedInstant\" = timestamp '2024-02-01' "
+                       "WHERE id = 6")
+    backing_sql(mssql, "INSERT INTO dbo.visits VALUES (101, 'new', timestamp '2024-02-02', false)")
+    mssql.statements.clear()
+    run_sync(tmp_path, cfg, state)
+    read = [s for s, _ in mssql.statements if "FROM [dbo].[visits]" in s and "SELECT MAX" not in s]
+    assert read and all("[_LastUpdatedInstant] >=" in s for s in read), "the second sync reads only changes"
+    db = warehouse(tmp_path)
+    live = dict(db.execute("SELECT id, note FROM tester_dbo.visits WHERE NOT _fivetran_deleted").fetchall())
+    assert live[5] == "changed" and live[101] == "new" and 6 not in live and len(live) == 100
+
+
+# --- configuration and login ---------------------------------------------------------------------------------------
+
+def test_seed_003_upper_case_keys_are_accepted(mssql, big):
+    cfg = {"MSSQL_SERVER": "127.0.0.1", "MSSQL_PORT": str(mssql.port), "MSSQL_DATABASE": "ehr", "MSSQL_USER": "sa",
+           "MSSQL_PASSWORD": PASSWORD, "threads": "2", "max_queue_size": "0", "max_retries": "3",
+           "retry_sleep_seconds": "1", "debug": "false", "encrypt": "disable", "tables": big}
+    source = MssqlSource(cfg)
+    tables, _ = source.discover()
+    assert [t["table"] for t in tables] == ["big"] and tables[0]["primary_key"] == ["part", "id"]
+    assert source.warnings == []
+
+
+def test_bad_password_is_one_line_naming_the_keys_without_the_secret(mssql):
+    with pytest.raises(SourceConnectionError) as caught:
+        MssqlSource(config(mssql, mssql_password="wrong-secret")).discover()
+    message = str(caught.value)
+    assert caught.value.number == 18456 and "\n" not in message
+    assert "mssql_password" in message and "wrong-secret" not in message and PASSWORD not in message
+
+
+def test_unknown_database_names_the_key(mssql):
+    with pytest.raises(SourceConnectionError) as caught:
+        MssqlSource(config(mssql, mssql_database="nosuchdb")).discover()
+    assert caught.value.number == 4060 and "mssql_database" in str(caught.value)
+
+
+def test_required_encryption_fails_clearly_against_a_server_without_tls(mssql):
+    cfg = config(mssql)
+    del cfg["encrypt"]  # the default: encrypt everything, verify the certificate
+    with pytest.raises(SourceConnectionError) as caught:
+        MssqlSource(cfg).discover()
+    assert "'encrypt'" in str(caught.value)
+
+
+@pytest.mark.parametrize("extra, key", [
+    ({"encrypt": "sometimes"}, "encrypt"),
+    ({"trust_server_certificate": "true", "cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+     "trust_server_certificate"),
+    ({"cert": "/no/such/ca.pem"}, "cert"),
+    ({"mssql_port": "14x3"}, "mssql_port"),
+])
+def test_bad_tls_and_connection_settings_name_the_key(mssql, extra, key):
+    with pytest.raises(ConfigurationError) as caught:
+        MssqlSource(config(mssql, **extra))
+    assert caught.value.key == key
+
+
+# --- the library ---------------------------------------------------------------------------------------------------
+
+def test_library_reads_sql_server_tables_as_arrow_and_as_pickled_plans(mssql, big):
+    import pickle
+
+    import pyarrow as pa
+
+    import connector_accel as ca
+
+    cfg = config(mssql)
+    table = pa.RecordBatchReader.from_stream(ca.read_arrow(cfg, big, partitions=3, batch_size=4000)).read_all()
+    assert table.num_rows == BIG_ROWS and len(set(zip(table["part"].to_pylist(), table["id"].to_pylist()))) == BIG_ROWS
+    assert table.schema.field("amount").type == pa.decimal128(12, 2)
+    plans = [pickle.loads(pickle.dumps(p)) for p in ca.plan_partitions(cfg, big, 3)]
+    counts = [sum(len(b) for b in ca.read_partition(p, format="dicts")) for p in plans]
+    assert len(plans) == 3 and sum(counts) == BIG_ROWS and min(counts) > 0
+    with pytest.raises(ValueError, match="snapshot"):
+        ca.export_snapshot(cfg)
