@@ -154,23 +154,28 @@ fn transient(err: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return matches!(
-                io.kind(),
-                ConnectionReset
-                    | ConnectionAborted
-                    | ConnectionRefused
-                    | BrokenPipe
-                    | TimedOut
-                    | UnexpectedEof
-                    | NotConnected
-                    | Interrupted
-            );
+            return io_transient(io.kind());
         }
         source = cause.source();
     }
     // With no server error and no I/O cause: an unexpected end of the stream, which is the connection going away.
     err.to_string().contains("closed") || err.to_string().contains("unexpected EOF")
+}
+
+/// Socket failures that a reconnect can get past: the connection broke, was refused or timed out.
+pub fn io_transient(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+            | NotConnected
+            | Interrupted
+    )
 }
 
 #[cfg(test)]

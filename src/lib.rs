@@ -3,6 +3,7 @@
 
 pub mod arrow_batch;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod filters;
 pub mod flatten;

@@ -5,6 +5,7 @@ __version__: str
 
 class ConnectorAccelError(Exception):
     sqlstate: str | None
+    number: int | None  # SQL Server's error number
     key: str | None
 
 class ConfigurationError(ConnectorAccelError): ...
@@ -36,6 +37,43 @@ class BatchReader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+
+class MssqlSource:
+    """A SQL Server source (tiberius); the same reading interface as PostgresSource, without snapshots, queries or
+    preprocessing."""
+
+    def __init__(self, configuration: Mapping[str, Any]) -> None: ...
+    @property
+    def warnings(self) -> list[str]: ...
+    @property
+    def debug(self) -> bool: ...
+    @property
+    def sync_validation(self) -> bool: ...
+    @property
+    def source_metadata(self) -> bool: ...
+    def take_log(self) -> list[tuple[str, str]]: ...
+    def discover(self) -> tuple[list[dict[str, Any]], list[str]]: ...
+    def plan(self, schema: str, table: str) -> dict[str, Any]: ...
+    def watermark(self, schema: str, table: str) -> dict[str, Any] | None: ...
+    def preprocess(self, state: Mapping[str, str]) -> None: ...
+    def read(
+        self,
+        schema: str,
+        table: str,
+        after: list[str] | None = None,
+        partitions: list[dict[str, Any]] | None = None,
+        incremental: dict[str, Any] | None = None,
+        batch_size: int | None = None,
+        workers: int | None = None,
+        queue_depth: int | None = None,
+    ) -> BatchReader: ...
+    def read_arrow(
+        self,
+        schema: str,
+        table: str,
+        partitions: list[dict[str, Any]] | None = None,
+        batch_size: int | None = None,
+    ) -> ArrowReader: ...
 
 class PostgresSource:
     def __init__(self, configuration: Mapping[str, Any]) -> None: ...

@@ -84,25 +84,13 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
     let mut tables: Vec<Table> = by_name.into_values().collect();
     for t in &mut tables {
         if t.primary_key.is_empty() {
-            warnings.push(format!(
-                "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
-                 its rows by a hash of all columns (_fivetran_id)",
-                t.qualified()
-            ));
+            warnings.push(crate::postgres::discover::no_key_warning(t));
         }
         t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
         let soft = config.incremental.soft_delete_column.as_deref();
         t.soft_delete = crate::incremental::soft_delete(t, soft.or(Some(SEED_SOFT_DELETE)));
     }
-    crate::filters::attach(&mut tables, &config.filters, &config.region)?;
-    tables.sort_by_key(|t| {
-        (
-            t.row_estimate.unwrap_or(0),
-            t.schema.clone(),
-            t.name.clone(),
-        )
-    });
-    Ok((tables, warnings))
+    crate::postgres::discover::finish(tables, config, warnings)
 }
 
 /// Key values (as text) of a page sample of `table`, in key order.

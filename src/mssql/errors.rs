@@ -1,6 +1,6 @@
 //! tiberius errors as the core's one error type: SQL Server error numbers decide what is retried.
 
-use crate::error::Error;
+use crate::error::{io_transient, Error};
 
 /// Error numbers that describe the moment rather than the request: deadlock victim, lock timeout, connection
 /// resets and timeouts, and Azure SQL's transient family (reconfiguration, failover, throttling).
@@ -37,21 +37,6 @@ fn hint(number: i32) -> &'static str {
         229 | 230 => "; grant the login SELECT on it",
         _ => "",
     }
-}
-
-fn io_transient(kind: std::io::ErrorKind) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        kind,
-        ConnectionReset
-            | ConnectionAborted
-            | ConnectionRefused
-            | BrokenPipe
-            | TimedOut
-            | UnexpectedEof
-            | NotConnected
-            | Interrupted
-    )
 }
 
 /// The server's words and number (or the client-side cause), and whether a retry can succeed.

@@ -7,16 +7,13 @@ use super::connect::connect_as;
 use super::decode::{cell, key_text};
 use super::settings::MssqlConnection;
 use super::{errors, sql};
+use crate::engine::{self, Progress, Tx};
 use crate::error::{Error, Result};
 use crate::model::{Cell, FivetranType};
-use crate::postgres::parallel::wait_turn;
 use crate::postgres::read::{Batch, PartRead, ReadRequest};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
-use tokio::sync::mpsc::{self, Sender};
-use tokio::task::JoinSet;
-
-type Tx = Sender<Result<Batch>>;
+use tokio::sync::mpsc;
 
 /// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.
 pub fn resumable(table: &crate::model::Table) -> bool {
@@ -44,76 +41,33 @@ pub fn spawn(conn: MssqlConnection, request: ReadRequest) -> mpsc::Receiver<Resu
 }
 
 async fn run(conn: Arc<MssqlConnection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
-    let mut pending = req.parts.clone().into_iter();
-    let mut free: Vec<usize> = (0..req.limits.planned().workers.max(1)).rev().collect();
-    let mut running = JoinSet::new();
-    loop {
-        while let Some(slot) = free.pop() {
-            let Some(part) = pending.next() else {
-                free.push(slot);
-                break;
+    engine::run_partitions(&req, &tx, |part, slot| {
+        let (conn, req, tx) = (conn.clone(), req.clone(), tx.clone());
+        async move {
+            let progress = Progress {
+                after: part.after.clone(),
+                progressed: false,
+                extra: (),
             };
-            let (conn, req, tx) = (conn.clone(), req.clone(), tx.clone());
-            running.spawn(async move { (slot, partition(&conn, &req, part, slot, &tx).await) });
+            let resume = resumable(&req.table);
+            engine::retrying(&req, &part, resume, progress, |p| {
+                let (conn, req, part, tx) = (conn.clone(), req.clone(), part.clone(), tx.clone());
+                Box::pin(async move { stream(&conn, &req, &part, slot, &tx, p).await })
+            })
+            .await
         }
-        match running.join_next().await {
-            None => return Ok(()),
-            Some(Ok((slot, Ok(())))) => free.push(slot),
-            Some(Ok((_, Err(e)))) => return Err(e),
-            Some(Err(panicked)) => {
-                return Err(Error::Conversion(format!(
-                    "reading {}: a partition stopped unexpectedly ({panicked})",
-                    req.table.qualified()
-                )))
-            }
-        }
-        if tx.is_closed() {
-            return Ok(());
-        }
-    }
+    })
+    .await
 }
 
-/// Reads one partition to its end, retrying transient failures; progress since the last failure renews the budget.
-async fn partition(
-    conn: &MssqlConnection,
-    req: &ReadRequest,
-    part: PartRead,
-    slot: usize,
-    tx: &Tx,
-) -> Result<()> {
-    let what = format!("{} partition {}", req.table.qualified(), part.index + 1);
-    let mut after = part.after.clone();
-    let mut schedule = req.retry.schedule();
-    loop {
-        let mut progressed = false;
-        match stream(conn, req, &part, slot, tx, &mut after, &mut progressed).await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                if progressed {
-                    schedule = req.retry.schedule();
-                }
-                let delay = schedule.next(&what, e, &req.log)?;
-                if !resumable(&req.table) {
-                    req.log.warning(format!(
-                        "{what}: no usable key, so the read starts over (rows are keyed by hash)"
-                    ));
-                    after = None;
-                }
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
+/// One attempt at a partition: a new session, a keyset read from `p.after`, batches handed over as they fill.
 async fn stream(
     conn: &MssqlConnection,
     req: &ReadRequest,
     part: &PartRead,
     slot: usize,
     tx: &Tx,
-    after: &mut Option<Vec<String>>,
-    progressed: &mut bool,
+    p: &mut Progress<()>,
 ) -> Result<()> {
     let context = format!(
         "reading {} partition {}",
@@ -125,19 +79,19 @@ async fn stream(
         &format!("connector_accel partition {}", part.index + 1),
     )
     .await?;
-    let query = sql::read(&req.table, &part.range, after.as_deref(), &req.span);
+    let query = sql::read(&req.table, &part.range, p.after.as_deref(), &req.span);
     let params: Vec<&dyn tiberius::ToSql> = query
         .params
         .iter()
-        .map(|p| p as &dyn tiberius::ToSql)
+        .map(|v| v as &dyn tiberius::ToSql)
         .collect();
     let mut rows = client
         .query(query.sql.as_str(), &params)
         .await
         .map_err(|e| errors::query(&context, e))?
         .into_row_stream();
-    let order = sql::order_columns(&req.table, &req.span);
     let t = &req.table;
+    let order = sql::order_columns(t, &req.span);
     let key_at: Vec<usize> = order
         .iter()
         .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
@@ -159,41 +113,31 @@ async fn stream(
                 cells.push(cell(v, types[i]).map_err(|m| fail(t, i, &m))?);
             }
             if resume {
-                let key: Result<Vec<String>> = key_at
-                    .iter()
-                    .map(|&i| {
-                        key_text(
-                            row.get_column_data(i)
-                                .map_err(|e| fail(t, i, &e.to_string()))?,
-                        )
-                        .map_err(|m| fail(t, i, &m))
-                    })
-                    .collect();
-                last_key = Some(key?);
+                last_key = Some(
+                    key_at
+                        .iter()
+                        .map(|&i| key_of(t, &row, i))
+                        .collect::<Result<Vec<_>>>()?,
+                );
             }
             batch.push(cells);
         }
         if batch.len() >= batch_size || (done && !batch.is_empty()) {
-            let mut out = Batch {
-                partition: part.index,
-                rows: std::mem::take(&mut batch),
-                record: None,
-                last_key: last_key.clone(),
-                warnings: Vec::new(),
-            };
-            if let Some(schema) = &req.arrow {
-                out.record = Some(crate::arrow_batch::record_batch(
-                    schema,
-                    &t.qualified(),
-                    &out.rows,
-                )?);
-                out.rows = Vec::new();
-            }
-            if !wait_turn(&req.limits, slot, tx).await || tx.send(Ok(out)).await.is_err() {
+            let rows_now = std::mem::take(&mut batch);
+            if !engine::emit(
+                req,
+                part,
+                slot,
+                tx,
+                rows_now,
+                last_key.clone(),
+                Vec::new(),
+                p,
+            )
+            .await?
+            {
                 return Ok(()); // the reader was closed: stop, and let the session go
             }
-            *after = last_key.clone();
-            *progressed = true;
             batch_size = req.limits.current().batch_size;
             batch = Vec::with_capacity(batch_size);
         }
@@ -201,6 +145,13 @@ async fn stream(
             return Ok(());
         }
     }
+}
+
+fn key_of(t: &crate::model::Table, row: &tiberius::Row, i: usize) -> Result<String> {
+    let v = row
+        .get_column_data(i)
+        .map_err(|e| fail(t, i, &e.to_string()))?;
+    key_text(v).map_err(|m| fail(t, i, &m))
 }
 
 fn fail(t: &crate::model::Table, column: usize, message: &str) -> Error {

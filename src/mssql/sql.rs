@@ -99,15 +99,7 @@ fn compare(
 
 /// The columns a read is ordered by and resumes after: the primary key, preceded by the cursor in a window.
 pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
-    let first = match span {
-        Span::Since { cursor, .. } => Some(&cursor.column),
-        Span::Full => None,
-    };
-    first
-        .into_iter()
-        .chain(table.primary_key.iter().filter(|k| Some(*k) != first))
-        .cloned()
-        .collect()
+    crate::postgres::sql::order_columns(table, &span.window())
 }
 
 /// A read of `table`: the rows of `range` in `span`, after `after` (values of `order_columns`), passing the
@@ -306,7 +298,10 @@ mod tests {
             Err(e) => panic!("T-SQL parser rejects {sql}\n{e}"),
         };
         let found = visit_expressions(&statements, |e| match e {
-            Expr::Cast { kind: CastKind::DoubleColon, .. } => ControlFlow::Break("a :: cast"),
+            Expr::Cast {
+                kind: CastKind::DoubleColon,
+                ..
+            } => ControlFlow::Break("a :: cast"),
             Expr::Tuple(_) => ControlFlow::Break("a row-value comparison"),
             Expr::AnyOp { .. } | Expr::AllOp { .. } => ControlFlow::Break("ANY/ALL over an array"),
             _ => ControlFlow::Continue(()),
@@ -316,7 +311,11 @@ mod tests {
         }
         let text: String = statements.iter().map(|s| s.to_string()).collect();
         for banned in [" LIMIT ", " NULLS FIRST", " NULLS LAST", "\"", " OFFSET "] {
-            assert!(!text.contains(banned), "SQL Server rejects '{}': {sql}", banned.trim());
+            assert!(
+                !text.contains(banned),
+                "SQL Server rejects '{}': {sql}",
+                banned.trim()
+            );
         }
     }
 
@@ -330,7 +329,10 @@ mod tests {
             "SELECT \"a\" FROM t",
             "SELECT make_interval(secs => 1)",
         ] {
-            assert!(std::panic::catch_unwind(|| parses(bad)).is_err(), "not caught: {bad}");
+            assert!(
+                std::panic::catch_unwind(|| parses(bad)).is_err(),
+                "not caught: {bad}"
+            );
         }
     }
 
@@ -362,7 +364,7 @@ mod tests {
         ];
         for range in &ranges {
             for span in [&Span::Full, &since] {
-                let after = vec!["5".to_string(), "m".to_string(), "x".to_string()];
+                let after = ["5".to_string(), "m".to_string(), "x".to_string()];
                 let width = order_columns(&t, span).len();
                 for after in [None, Some(&after[..width])] {
                     let q = read(&t, range, after, span);

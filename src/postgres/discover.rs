@@ -72,11 +72,7 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
     let mut tables: Vec<Table> = oids.iter().filter_map(|o| by_oid.remove(o)).collect();
     for t in &mut tables {
         if t.primary_key.is_empty() {
-            warnings.push(format!(
-                "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
-                 its rows by a hash of all columns (_fivetran_id)",
-                t.qualified()
-            ));
+            warnings.push(no_key_warning(t));
         }
         if config.flatten.enabled {
             sample_flattened(client, config, t).await?;
@@ -85,6 +81,15 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
         t.soft_delete =
             crate::incremental::soft_delete(t, config.incremental.soft_delete_column.as_deref());
     }
+    finish(tables, config, warnings)
+}
+
+/// Row filters attached and checked, tables ordered smallest first: the last step of every source's discovery.
+pub fn finish(
+    mut tables: Vec<Table>,
+    config: &Config,
+    warnings: Vec<String>,
+) -> Result<(Vec<Table>, Vec<String>)> {
     crate::filters::attach(&mut tables, &config.filters, &config.region)?;
     tables.sort_by_key(|t| {
         (
@@ -94,6 +99,15 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
         )
     });
     Ok((tables, warnings))
+}
+
+/// What a table without a primary key means for the sync.
+pub fn no_key_warning(t: &Table) -> String {
+    format!(
+        "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
+         its rows by a hash of all columns (_fivetran_id)",
+        t.qualified()
+    )
 }
 
 /// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error.

@@ -3,19 +3,14 @@
 //! transient error reconnects after a backoff and resumes after the last key it queued.
 
 use super::connect::connect_as;
-use super::read::{resumable, Batch, Decoding, PartRead, ReadRequest};
+use super::read::{resumable, Decoding, PartRead, ReadRequest};
 use super::sql;
 use crate::config::Connection;
+use crate::engine::{self, Progress, Tx};
 use crate::error::{Error, Result};
-use crate::monitor::Shared;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc::Sender;
-use tokio::task::JoinSet;
 use tokio_postgres::{Client, Row};
-
-type Tx = Sender<Result<Batch>>;
 
 pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
     let exporter = if req.parts.len() > 1 && req.snapshot.is_none() {
@@ -27,41 +22,13 @@ pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result
         .snapshot
         .clone()
         .or_else(|| exporter.as_ref().map(|(_, id)| id.clone()));
-    let mut pending = req.parts.clone().into_iter();
-    let mut free: Vec<usize> = (0..req.limits.planned().workers.max(1)).rev().collect();
-    let mut running = JoinSet::new();
-    loop {
-        while let Some(slot) = free.pop() {
-            let Some(part) = pending.next() else {
-                free.push(slot);
-                break;
-            };
-            let (conn, req, tx, snapshot) =
-                (conn.clone(), req.clone(), tx.clone(), snapshot.clone());
-            running.spawn(async move {
-                (
-                    slot,
-                    partition(&conn, &req, part, snapshot, slot, &tx).await,
-                )
-            });
-        }
-        match running.join_next().await {
-            None => break,
-            Some(Ok((slot, Ok(())))) => free.push(slot),
-            Some(Ok((_, Err(e)))) => return Err(e),
-            Some(Err(panicked)) => {
-                return Err(Error::Conversion(format!(
-                    "reading {}: a partition stopped unexpectedly ({panicked})",
-                    req.table.qualified()
-                )))
-            }
-        }
-        if tx.is_closed() {
-            break;
-        }
-    }
+    let result = engine::run_partitions(&req, &tx, |part, slot| {
+        let (conn, req, tx, snapshot) = (conn.clone(), req.clone(), tx.clone(), snapshot.clone());
+        async move { partition(conn, req, part, snapshot, slot, tx).await }
+    })
+    .await;
     drop(exporter);
-    Ok(())
+    result
 }
 
 /// A session holding a REPEATABLE READ transaction open, and the id of its exported snapshot. Without one (the
@@ -98,80 +65,63 @@ pub async fn export_snapshot(conn: &Connection) -> Result<(Client, String)> {
     Ok((client, row.get::<_, String>(0)))
 }
 
-/// Reads one partition to its end, retrying transient failures. A partition that made progress since its last
-/// failure gets a fresh retry budget.
+/// Reads one partition to its end, retrying transient failures (see `engine::retrying`).
 async fn partition(
-    conn: &Connection,
-    req: &ReadRequest,
+    conn: Arc<Connection>,
+    req: Arc<ReadRequest>,
     part: PartRead,
-    mut snapshot: Option<String>,
+    snapshot: Option<String>,
     slot: usize,
-    tx: &Tx,
+    tx: Tx,
 ) -> Result<()> {
-    let what = format!("{} partition {}", req.table.qualified(), part.index + 1);
-    let mut after = part.after.clone();
-    let mut schedule = req.retry.schedule();
-    loop {
-        let mut progressed = false;
+    let progress = Progress {
+        after: part.after.clone(),
+        progressed: false,
+        extra: snapshot,
+    };
+    let resume = resumable(&req.table);
+    engine::retrying(&req, &part, resume, progress, |p| {
         let attempt = Attempt {
-            conn,
-            req,
-            part: &part,
+            conn: conn.clone(),
+            req: req.clone(),
+            part: part.clone(),
             slot,
-            tx,
-            what: &what,
+            tx: tx.clone(),
         };
-        match attempt
-            .stream(&mut after, &mut snapshot, &mut progressed)
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                if progressed {
-                    schedule = req.retry.schedule();
-                }
-                let delay = schedule.next(&what, e, &req.log)?;
-                if !resumable(&req.table) {
-                    req.log.warning(format!(
-                        "{what}: no usable key, so the read starts over (rows are keyed by hash)"
-                    ));
-                }
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
+        Box::pin(async move { attempt.stream(p).await })
+    })
+    .await
 }
 
-struct Attempt<'a> {
-    conn: &'a Connection,
-    req: &'a ReadRequest,
-    part: &'a PartRead,
+/// One attempt at a partition, owning what it needs so that a retry starts from a clean slate.
+struct Attempt {
+    conn: Arc<Connection>,
+    req: Arc<ReadRequest>,
+    part: PartRead,
     slot: usize,
-    tx: &'a Tx,
-    what: &'a str,
+    tx: Tx,
 }
 
-impl Attempt<'_> {
-    async fn stream(
-        &self,
-        after: &mut Option<Vec<String>>,
-        snapshot: &mut Option<String>,
-        progressed: &mut bool,
-    ) -> Result<()> {
-        let req = self.req;
+impl Attempt {
+    async fn stream(&self, p: &mut Progress<Option<String>>) -> Result<()> {
+        let req = &self.req;
         let client = connect_as(
-            self.conn,
+            &self.conn,
             &format!("connector_accel partition {}", self.part.index + 1),
         )
         .await?;
-        let in_snapshot = self.import(&client, snapshot).await?;
+        let in_snapshot = self.import(&client, &mut p.extra).await?;
         let query = sql::read(
             &req.table,
             &self.part.range,
-            after.as_deref(),
+            p.after.as_deref(),
             &req.span.window(),
         );
-        let context = format!("reading {}", self.what);
+        let context = format!(
+            "reading {} partition {}",
+            req.table.qualified(),
+            self.part.index + 1
+        );
         let stream = client
             .query_raw(&query.sql, query.params.iter())
             .await
@@ -197,29 +147,15 @@ impl Attempt<'_> {
                     (Some(row), true) => Some(decoding.key(row)?),
                     _ => None,
                 };
-                let mut batch = Batch {
-                    partition: self.part.index,
-                    rows: std::mem::take(&mut rows),
-                    record: None,
-                    last_key: last_key.clone(),
-                    warnings: std::mem::take(&mut decoding.warnings),
-                };
-                if let Some(schema) = &req.arrow {
-                    let name = req.table.qualified();
-                    batch.record = Some(crate::arrow_batch::record_batch(
-                        schema,
-                        &name,
-                        &batch.rows,
-                    )?);
-                    batch.rows = Vec::new();
-                }
-                if !wait_turn(&req.limits, self.slot, self.tx).await
-                    || self.tx.send(Ok(batch)).await.is_err()
-                {
+                let warnings = std::mem::take(&mut decoding.warnings);
+                let rows_now = std::mem::take(&mut rows);
+                let sent = engine::emit(
+                    req, &self.part, self.slot, &self.tx, rows_now, last_key, warnings, p,
+                )
+                .await?;
+                if !sent {
                     return Ok(()); // the reader was closed: stop, and let the connection go
                 }
-                *after = last_key;
-                *progressed = true;
                 batch_size = req.limits.current().batch_size;
                 rows = Vec::with_capacity(batch_size);
             }
@@ -238,7 +174,11 @@ impl Attempt<'_> {
         let Some(id) = snapshot.clone() else {
             return Ok(false);
         };
-        let context = format!("{}: importing the snapshot", self.what);
+        let context = format!(
+            "{} partition {}: importing the snapshot",
+            self.req.table.qualified(),
+            self.part.index + 1
+        );
         let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
         client
             .batch_execute(begin)
@@ -258,8 +198,9 @@ impl Attempt<'_> {
             Err(e) if e.as_db_error().is_none() => Err(Error::query(&context, e)),
             _ => {
                 self.req.log.warning(format!(
-                    "{}: the shared snapshot is gone; this partition continues on its own snapshot",
-                    self.what
+                    "{} partition {}: the shared snapshot is gone; this partition continues on its own snapshot",
+                    self.req.table.qualified(),
+                    self.part.index + 1
                 ));
                 *snapshot = None;
                 client
@@ -269,22 +210,5 @@ impl Attempt<'_> {
                 Ok(false)
             }
         }
-    }
-}
-
-/// Waits until this fetcher may queue a batch: its slot is within the current worker count and the queue is below
-/// the current depth. While the limits are the planned ones, `send` itself provides the backpressure.
-pub async fn wait_turn(limits: &Shared, slot: usize, tx: &Tx) -> bool {
-    loop {
-        if tx.is_closed() {
-            return false;
-        }
-        let now = limits.current();
-        let queued = tx.max_capacity() - tx.capacity();
-        if slot < now.workers && (now.queue_depth >= tx.max_capacity() || queued < now.queue_depth)
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

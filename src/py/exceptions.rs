@@ -27,7 +27,7 @@ create_exception!(
     connector_accel,
     QueryError,
     ConnectorAccelError,
-    "A statement failed on the source; `sqlstate` says why."
+    "A statement failed on the source; `sqlstate` (PostgreSQL) or `number` (SQL Server) says why."
 );
 create_exception!(
     connector_accel,

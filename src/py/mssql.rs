@@ -4,18 +4,18 @@
 use super::arrow::ArrowReader;
 use super::plans;
 use super::reader::BatchReader;
-use super::source::{as_strings, describe};
+use super::source::{as_strings, describe, find_table, read_request};
 use super::wait::wait;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::messages::Messages;
 use crate::model::Table;
-use crate::monitor::{Limits, Monitor, Shared};
+use crate::monitor::Monitor;
 use crate::mssql::settings::MssqlConnection;
 use crate::mssql::{connect, discover, read};
 use crate::plan::{self, TablePlan};
 use crate::postgres::planning::{SAMPLE_MIN, SAMPLE_PER_PARTITION};
-use crate::postgres::read::{Batch, PartRead, ReadRequest, Span};
+use crate::postgres::read::{Batch, PartRead, Span};
 use crate::retry::Policy;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -253,16 +253,7 @@ impl MssqlSource {
 
     fn table(&self, py: Python<'_>, schema: &str, table: &str) -> PyResult<Arc<Table>> {
         let (tables, _) = self.catalog(py)?;
-        let found = tables
-            .iter()
-            .find(|t| t.schema == schema && t.name == table)
-            .cloned();
-        Ok(found.ok_or_else(|| {
-            Error::config(
-                "tables",
-                format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"),
-            )
-        })?)
+        find_table(&tables, schema, table)
     }
 
     fn table_plan(&self, t: &Table) -> TablePlan {
@@ -285,32 +276,12 @@ impl MssqlSource {
         table: Arc<Table>,
         parts: Vec<PartRead>,
         span: Span,
-        (batch_size, workers, queue_depth): (Option<usize>, Option<usize>, Option<usize>),
+        sizes: (Option<usize>, Option<usize>, Option<usize>),
         arrow: Option<arrow::datatypes::SchemaRef>,
     ) -> (Receiver<Result<Batch>>, Messages, Option<Monitor>) {
         let plan = self.table_plan(&table);
-        let limits = Limits {
-            batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
-            queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
-            workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
-        };
-        let shared = Shared::new(limits);
-        let log = Messages::default();
-        let monitor = self
-            .config
-            .resource_monitoring
-            .then(|| Monitor::start(shared.clone(), table.qualified(), log.clone()));
-        let request = ReadRequest {
-            table,
-            parts,
-            span,
-            limits: shared,
-            flatten: self.config.flatten.clone(),
-            retry: self.retry(),
-            log: log.clone(),
-            snapshot: None,
-            arrow,
-        };
+        let (request, log, monitor) =
+            read_request(&self.config, &plan, table, parts, span, sizes, None, arrow);
         let _guard = crate::runtime::get().enter();
         (read::spawn(self.conn.clone(), request), log, monitor)
     }

@@ -390,10 +390,7 @@ impl PostgresSource {
 impl PostgresSource {
     fn table(&self, py: Python<'_>, schema: &str, table: &str) -> PyResult<Arc<Table>> {
         let (tables, _) = self.catalog(py)?;
-        let found = tables.iter().find(|t| t.schema == schema && t.name == table).cloned().ok_or_else(|| {
-            Error::config("tables", format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"))
-        })?;
-        Ok(found)
+        find_table(&tables, schema, table)
     }
 
     fn table_plan(&self, t: &Table) -> TablePlan {
@@ -423,28 +420,17 @@ impl PostgresSource {
         Option<Monitor>,
     ) {
         let plan = self.table_plan(&table);
-        let limits = Limits {
-            batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
-            queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
-            workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
-        };
-        let shared = Shared::new(limits);
-        let log = Messages::default();
-        let monitor = self
-            .config
-            .resource_monitoring
-            .then(|| Monitor::start(shared.clone(), table.qualified(), log.clone()));
-        let request = read::ReadRequest {
+        let sizes = (batch_size, workers, queue_depth);
+        let (request, log, monitor) = read_request(
+            &self.config,
+            &plan,
             table,
             parts,
             span,
-            limits: shared,
-            flatten: self.config.flatten.clone(),
-            retry: self.retry(),
-            log: log.clone(),
+            sizes,
             snapshot,
             arrow,
-        };
+        );
         let _guard = crate::runtime::get().enter();
         (
             read::spawn(self.config.connection.clone(), request),
@@ -456,4 +442,55 @@ impl PostgresSource {
     fn retry(&self) -> Policy {
         Policy::new(self.config.max_retries, self.config.retry_sleep_seconds)
     }
+}
+
+/// `schema.table` among the discovered tables, or an error naming the keys that select tables.
+pub(super) fn find_table(tables: &[Arc<Table>], schema: &str, table: &str) -> PyResult<Arc<Table>> {
+    let found = tables
+        .iter()
+        .find(|t| t.schema == schema && t.name == table)
+        .cloned();
+    Ok(found.ok_or_else(|| {
+        Error::config(
+            "tables",
+            format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"),
+        )
+    })?)
+}
+
+/// A read as planned (batch size, workers and queue depth overridable by the caller), with its live limits, its
+/// log and, when enabled, the resource monitor that adjusts those limits.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_request(
+    config: &Config,
+    plan: &TablePlan,
+    table: Arc<Table>,
+    parts: Vec<read::PartRead>,
+    span: read::Span,
+    (batch_size, workers, queue_depth): (Option<usize>, Option<usize>, Option<usize>),
+    snapshot: Option<String>,
+    arrow: Option<arrow::datatypes::SchemaRef>,
+) -> (read::ReadRequest, Messages, Option<Monitor>) {
+    let limits = Limits {
+        batch_size: batch_size.unwrap_or(plan.batch_size).max(1),
+        queue_depth: queue_depth.unwrap_or(plan.queue_depth).max(1),
+        workers: workers.unwrap_or(plan.workers).clamp(1, parts.len().max(1)),
+    };
+    let shared = Shared::new(limits);
+    let log = Messages::default();
+    let monitor = config
+        .resource_monitoring
+        .then(|| Monitor::start(shared.clone(), table.qualified(), log.clone()));
+    let request = read::ReadRequest {
+        table,
+        parts,
+        span,
+        limits: shared,
+        flatten: config.flatten.clone(),
+        retry: Policy::new(config.max_retries, config.retry_sleep_seconds),
+        log: log.clone(),
+        snapshot,
+        arrow,
+    };
+    (request, log, monitor)
 }
