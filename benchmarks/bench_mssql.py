@@ -149,7 +149,7 @@ def main():
     print(f"dbo.bench: {args.rows:,} rows, 10 columns, via the TDS test server; median of {args.rounds} rounds")
     print(f"(s) seed-style pytds connector -> SDK sink   {s:>10,.0f} rows/s  {[round(r) for r in rates['s']]}")
     print(f"(o) our connector -> SDK sink                {o:>10,.0f} rows/s  {[round(r) for r in rates['o']]}")
-    print(f"(p) our connector, 2 partitions -> SDK sink {p:>8,.0f} rows/s  {[round(r) for r in rates['p']]}")
+    print(f"(p) our connector, 2 partitions -> sink   {p:>10,.0f} rows/s  {[round(r) for r in rates['p']]}")
     print(f"(f) our reader alone (fixture serves >= this) {f:>9,.0f} rows/s  {[round(r) for r in rates['f']]}")
     print(f"(e) SDK ceiling: op.upsert of (f)'s dicts    {ceiling:>10,.0f} rows/s")
     print(f"ratio (o)/(s) = {o / s:.2f}x, (p)/(s) = {p / s:.2f}x   (target >= 3x)")
