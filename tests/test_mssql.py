@@ -290,3 +290,28 @@ def test_library_reads_sql_server_tables_as_arrow_and_as_pickled_plans(mssql, bi
     assert len(plans) == 3 and sum(counts) == BIG_ROWS and min(counts) > 0
     with pytest.raises(ValueError, match="snapshot"):
         ca.export_snapshot(cfg)
+
+
+ARROW = {"BOOLEAN": "bool", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "int64", "FLOAT": "float",
+         "DOUBLE": "double", "VARCHAR": "large_string", "BLOB": "binary", "DATE": "date32[day]",
+         "TIMESTAMP": "timestamp[us]", "TIMESTAMP WITH TIME ZONE": "timestamp[us, tz=UTC]"}
+
+
+def test_arrow_types_and_values_of_the_type_matrix(mssql, type_matrix):
+    import pyarrow as pa
+
+    import connector_accel as ca
+
+    reader = ca.read_arrow(config(mssql), "dbo.types", batch_size=1)
+    table = pa.RecordBatchReader.from_stream(reader).read_all().sort_by("id")
+    assert table.num_rows == 2
+    for name, _, duck, _, expected in TYPES:
+        column = table[name]
+        wanted = f"decimal128{duck[7:].replace(',', ', ')}" if duck.startswith("DECIMAL") else ARROW[duck]
+        assert str(column.type) == wanted, f"{name}: {column.type} != {wanted}"
+        got, null = column.to_pylist()
+        if duck == "FLOAT":
+            assert got == pytest.approx(expected, rel=1e-7), name
+        else:
+            assert got == expected, f"{name}: {got!r} != {expected!r}"
+        assert null is None, name
