@@ -329,6 +329,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The plan of a table of `estimate` rows on this machine, under the configured thresholds and overrides.
+    pub fn plan_for(&self, estimate: Option<i64>, partitionable: bool) -> crate::plan::TablePlan {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        crate::plan::plan_table(
+            estimate,
+            partitionable,
+            cores,
+            self.thresholds,
+            self.overrides,
+        )
+    }
+
+    pub fn retry_policy(&self) -> crate::retry::Policy {
+        crate::retry::Policy::new(self.max_retries, self.retry_sleep_seconds)
+    }
+}
+
 fn thresholds(v: &Values) -> Result<Thresholds> {
     let small = v.number("small_table_rows", 1_000_000u64, "a whole number of rows")?;
     let large = v.number("large_table_rows", 50_000_000u64, "a whole number of rows")?;

@@ -257,18 +257,11 @@ impl MssqlSource {
     }
 
     fn table_plan(&self, t: &Table) -> TablePlan {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        plan::plan_table(
-            t.row_estimate,
-            read::resumable(t),
-            cores,
-            self.config.thresholds,
-            self.config.overrides,
-        )
+        self.config.plan_for(t.row_estimate, read::resumable(t))
     }
 
     fn retry(&self) -> Policy {
-        Policy::new(self.config.max_retries, self.config.retry_sleep_seconds)
+        self.config.retry_policy()
     }
 
     fn start(

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::messages::Messages;
 use crate::model::{FivetranType, Table};
 use crate::monitor::{Limits, Monitor, Shared};
-use crate::plan::{self, TablePlan};
+use crate::plan::TablePlan;
 use crate::postgres::types::Decoder;
 use crate::postgres::{connect, discover, planning, preprocess, read};
 use crate::retry::Policy;
@@ -394,14 +394,7 @@ impl PostgresSource {
     }
 
     fn table_plan(&self, t: &Table) -> TablePlan {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        plan::plan_table(
-            t.row_estimate,
-            read::resumable(t),
-            cores,
-            self.config.thresholds,
-            self.config.overrides,
-        )
+        self.config.plan_for(t.row_estimate, read::resumable(t))
     }
 
     /// Starts a read on the shared runtime with the table's planned limits (or the given batch size, workers and
@@ -440,7 +433,7 @@ impl PostgresSource {
     }
 
     fn retry(&self) -> Policy {
-        Policy::new(self.config.max_retries, self.config.retry_sleep_seconds)
+        self.config.retry_policy()
     }
 }
 
@@ -487,7 +480,7 @@ pub(super) fn read_request(
         span,
         limits: shared,
         flatten: config.flatten.clone(),
-        retry: Policy::new(config.max_retries, config.retry_sleep_seconds),
+        retry: config.retry_policy(),
         log: log.clone(),
         snapshot,
         arrow,
