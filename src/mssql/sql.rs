@@ -151,6 +151,11 @@ fn since(table: &Table, cursor: &Cursor, high: &str, lookback: f64, p: &mut Para
     if cursor.kind == CursorKind::Integer || lookback <= 0.0 {
         return format!("{column} >= {mark}");
     }
+    // DATEADD refuses `second` on a date: a date cursor looks back whole days.
+    if type_of(table, &cursor.column) == "date" {
+        let days = (lookback / 86_400.0).ceil() as i64;
+        return format!("{column} >= DATEADD(day, {}, {mark})", -days);
+    }
     format!(
         "{column} >= DATEADD(second, {}, {mark})",
         -(lookback.ceil() as i64)
@@ -386,6 +391,25 @@ mod tests {
         for catalog in [TABLES, COLUMNS, PRIMARY_KEYS] {
             parses(catalog);
         }
+    }
+
+    #[test]
+    fn a_date_cursor_looks_back_in_days() {
+        let mut t = table();
+        t.columns[2].source_type = "date".into();
+        let span = Span::Since {
+            cursor: t.cursor.clone().unwrap(),
+            high: Some("2024-01-01".into()),
+            guard: None,
+            lookback_seconds: 600.0,
+        };
+        let q = read(&t, &Partition::default(), None, &span);
+        assert!(
+            q.sql.contains("DATEADD(day, -1, CAST(@P1 AS date))"),
+            "{}",
+            q.sql
+        );
+        parses(&q.sql);
     }
 
     #[test]
