@@ -100,7 +100,7 @@ async fn stream(
     let resume = resumable(t);
     let mut batch_size = req.limits.current().batch_size;
     let mut batch: Vec<Vec<Cell>> = Vec::with_capacity(batch_size);
-    let mut last_key = None;
+    let mut last: Option<tiberius::Row> = None;
     loop {
         let next = rows
             .try_next()
@@ -112,30 +112,22 @@ async fn stream(
             for (i, (_, v)) in row.cells().enumerate() {
                 cells.push(cell(v, types[i]).map_err(|m| fail(t, i, &m))?);
             }
-            if resume {
-                last_key = Some(
-                    key_at
-                        .iter()
-                        .map(|&i| key_of(t, &row, i))
-                        .collect::<Result<Vec<_>>>()?,
-                );
-            }
             batch.push(cells);
+            last = Some(row);
         }
         if batch.len() >= batch_size || (done && !batch.is_empty()) {
+            // Only the batch's last row is a position to resume after: its key alone is turned into text.
+            let last_key = match (&last, resume) {
+                (Some(row), true) => Some(
+                    key_at
+                        .iter()
+                        .map(|&i| key_of(t, row, i))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                _ => None,
+            };
             let rows_now = std::mem::take(&mut batch);
-            if !engine::emit(
-                req,
-                part,
-                slot,
-                tx,
-                rows_now,
-                last_key.clone(),
-                Vec::new(),
-                p,
-            )
-            .await?
-            {
+            if !engine::emit(req, part, slot, tx, rows_now, last_key, Vec::new(), p).await? {
                 return Ok(()); // the reader was closed: stop, and let the session go
             }
             batch_size = req.limits.current().batch_size;
