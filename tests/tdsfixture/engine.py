@@ -12,7 +12,7 @@ import psycopg
 import sqlglot
 from sqlglot import exp
 
-from .types import CATALOG, Declared, cast_target, encoder, from_postgres
+from .types import CATALOG, Declared, cast_target, from_postgres
 
 BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS tsql;
@@ -206,5 +206,3 @@ def _declared_from_catalog(name, max_length, precision, scale):
         return Declared(f"{name}({'max' if max_length == -1 else max_length // 2})")
     return Declared(name)
 
-
-__all__ = ["Engine", "SqlError", "bootstrap", "create_table", "translate", "encoder"]

@@ -294,7 +294,7 @@ def parse_rpc(data: bytes):
     if params and not params[0][0]:
         names = [p.split()[0] for p in (values[1][1] or "").split(",") if p.strip()]
         params = [(names[i], v) for i, (_, v) in enumerate(params)]
-    return stmt, [(n, None if v is None else v) for n, v in params]
+    return stmt, params
 
 
 def _plp(r: Reader):
@@ -365,9 +365,8 @@ def read_value(r: Reader):
         value = datetime.combine(day, datetime.min.time()) + timedelta(seconds=seconds)
         if t == 0x28:
             return day.isoformat()
-        if t == 0x2B:
-            offset = struct.unpack("<h", raw[tlen + 3:tlen + 5])[0]
-            return value.replace(tzinfo=timezone.utc).isoformat() if offset is not None else value.isoformat()
+        if t == 0x2B:  # the date and time of a datetimeoffset are UTC; the offset only says how to show them
+            return value.replace(tzinfo=timezone.utc).isoformat()
         return value.isoformat()
     raise SqlError(8016, f"The incoming RPC parameter type 0x{t:02x} is not supported by the fixture.")
 

@@ -6,8 +6,7 @@ source's discovery queries see what they would see on a real server.
 """
 import re
 import struct
-import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Context, Decimal
 
 # name: (system_type_id, user_type_id, fixed max_length or None)
@@ -95,10 +94,6 @@ def cast_target(tsql: str) -> str:
 
 
 # --- encoders: TYPE_INFO bytes and a function value -> bytes (None is NULL) ---------------------------------
-
-def _var(n):
-    return lambda v: b"\x00" if v is None else bytes([n]) + v
-
 
 def _plp(data):
     if data is None:
@@ -238,11 +233,3 @@ def from_postgres(oid: int, fmod: int) -> Declared:
               25: "nvarchar(max)", 19: "nvarchar(128)", 18: "nchar(1)", 17: "varbinary(max)",
               2950: "uniqueidentifier", 1082: "date"}
     return Declared(simple.get(oid, "nvarchar(max)"))
-
-
-def text_of(value) -> str:
-    """Text for a value read as a parameter (never used to build SQL)."""
-    return value if isinstance(value, str) else str(value)
-
-
-__all__ = ["Declared", "encoder", "from_postgres", "cast_target", "CATALOG", "COLLATION", "timedelta"]
