@@ -19,9 +19,9 @@ import bench_read as b  # noqa: E402
 
 
 def read_all(settings, partitions):
-    from connector_accel import PostgresSource
+    from connector_accel import Source
 
-    source = PostgresSource(b.connection_config(settings, tables="bench.wide", partitions=str(partitions),
+    source = Source(b.connection_config(settings, tables="bench.wide", partitions=str(partitions),
                                                 small_table_rows="1000"))
     source.discover()
     plan = source.plan("bench", "wide")

@@ -1,7 +1,7 @@
 """Issue 4's target, measured in one run against the TDS test server (tests/tdsfixture) on the same data:
 
   (s) seed-style connector: python-tds (pytds), fetchmany(5000), dict per row, seed flatten, op.upsert   rows/s
-  (o) our connector (MssqlSource via connector_accel.sdk), same counting sink, the plan's one stream     rows/s
+  (o) our connector (Source via connector_accel.sdk), same counting sink, the plan's one stream     rows/s
   (p) the same with partitions=2, workers=2                                                             rows/s
   target (o)/(s) >= 3x
   (e) the SDK's own ceiling: op.upsert fed the dicts (f) produced, nothing else                         rows/s
@@ -95,9 +95,9 @@ def our_connector(port, **extra):
 
 
 def our_reader(port):
-    from connector_accel import MssqlSource
+    from connector_accel import Source
 
-    source = MssqlSource(config(port))
+    source = Source(config(port))
     source.discover()
     rows = 0
     with source.read("dbo", "bench") as reader:
@@ -110,9 +110,9 @@ def sdk_ceiling(port):
     """op.upsert alone, fed the very dicts our reader produced: what any connector emitting through the SDK gets."""
     from fivetran_connector_sdk import Operations as op
 
-    from connector_accel import MssqlSource, sdk
+    from connector_accel import Source, sdk
 
-    source = MssqlSource(config(port))
+    source = Source(config(port))
     tables, _ = source.discover()
     with source.read("dbo", "bench") as reader:
         rows = [row for batch in reader for row in batch]

@@ -121,9 +121,9 @@ def timed(fn):
 
 
 def ours_dicts(s):
-    from connector_accel import PostgresSource
+    from connector_accel import Source
 
-    source = PostgresSource(config_for(s))
+    source = Source(config_for(s))
     source.discover()
     rows = 0
     for batch in source.read("bench", "wide"):
@@ -197,9 +197,9 @@ def our_connector(s, table="bench.wide"):
 def sdk_ceiling(s, limit):
     from fivetran_connector_sdk import Operations as op
 
-    from connector_accel import PostgresSource, sdk
+    from connector_accel import Source, sdk
 
-    source = PostgresSource(config_for(s))
+    source = Source(config_for(s))
     tables, _ = source.discover()
     ready = []
     for batch in source.read("bench", "wide", batch_size=5000):

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Cell, FivetranType, Table};
-use crate::postgres::read::Batch;
+use crate::read::Batch;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
     Float64Builder, Int16Builder, Int32Builder, Int64Builder, LargeStringBuilder,
@@ -227,7 +227,7 @@ impl Stream {
                 Err(_) if (self.interrupted)() => {
                     self.rx.close(); // stops the fetchers and closes their connections
                     let message = format!("reading {} was interrupted", self.table);
-                    return Some(Err(Error::Conversion(message)));
+                    return Some(Err(Error::Interrupted(message)));
                 }
                 Err(_) => {}
             }

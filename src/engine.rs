@@ -1,18 +1,16 @@
 //! The source-neutral part of reading a table's partitions: at most `workers` partitions at once, each retried on
 //! transient errors with a budget renewed by progress, and every batch handed over only when the live limits allow.
-//! Sources (`postgres/parallel.rs`, `mssql/read.rs`) supply one attempt at streaming a partition.
+//! Sources (`postgres/parallel.rs`, `mssql/read.rs`) supply one attempt at streaming a partition, as a `Rows`
+//! that `pump` turns into batches.
 
 use crate::error::{Error, Result};
 use crate::model::Cell;
 use crate::monitor::Shared;
-use crate::postgres::read::{Batch, PartRead, ReadRequest};
+use crate::read::{Batch, PartRead, ReadRequest, Tx};
 use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::time::Duration;
-use tokio::sync::mpsc::Sender;
 use tokio::task::JoinSet;
-
-pub type Tx = Sender<Result<Batch>>;
 
 /// Runs `partition(part, slot)` for every planned partition, at most the planned number of workers at a time
 /// (`slot` is the worker's number, which the monitor's live worker limit is compared with). Stops at the first
@@ -39,7 +37,7 @@ where
             Some(Ok((slot, Ok(())))) => free.push(slot),
             Some(Ok((_, Err(e)))) => return Err(e),
             Some(Err(panicked)) => {
-                return Err(Error::Conversion(format!(
+                return Err(Error::Internal(format!(
                     "reading {}: a partition stopped unexpectedly ({panicked})",
                     req.table.qualified()
                 )))
@@ -141,5 +139,59 @@ async fn wait_turn(limits: &Shared, slot: usize, tx: &Tx) -> bool {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A source's rows of one partition attempt, as the driver streams them.
+pub trait Rows: Send {
+    type Row: Send;
+    /// The next row, or None at the end of the statement.
+    fn next(&mut self) -> impl Future<Output = Result<Option<Self::Row>>> + Send;
+    /// The row's cells, converted once.
+    fn cells(&mut self, row: &Self::Row) -> Result<Vec<Cell>>;
+    /// The row's position (values of the order columns, as text) to resume after.
+    fn key(&self, row: &Self::Row) -> Result<Vec<String>>;
+    /// What conversion noticed since the last call (one line per column and kind).
+    fn take_warnings(&mut self) -> Vec<String>;
+}
+
+/// Fills batches from `rows` and hands each over (see `emit`), with the key of its last row when the read can
+/// resume. Only that last row's key is turned into text: the others are never a resume position. Returns false
+/// when the reader went away before the end.
+pub async fn pump<R: Rows, S>(
+    req: &ReadRequest,
+    part: &PartRead,
+    slot: usize,
+    tx: &Tx,
+    resumable: bool,
+    rows: &mut R,
+    progress: &mut Progress<S>,
+) -> Result<bool> {
+    let mut batch_size = req.limits.current().batch_size;
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut last = None;
+    loop {
+        let next = rows.next().await?;
+        let done = next.is_none();
+        if let Some(row) = next {
+            batch.push(rows.cells(&row)?);
+            last = Some(row);
+        }
+        if batch.len() >= batch_size || (done && !batch.is_empty()) {
+            let last_key = match (&last, resumable) {
+                (Some(row), true) => Some(rows.key(row)?),
+                _ => None,
+            };
+            let full = std::mem::take(&mut batch);
+            let warnings = rows.take_warnings();
+            if !emit(req, part, slot, tx, full, last_key, warnings, progress).await? {
+                return Ok(false);
+            }
+            batch_size = req.limits.current().batch_size;
+            batch = Vec::with_capacity(batch_size);
+        }
+        if done {
+            return Ok(true);
+        }
     }
 }

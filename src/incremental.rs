@@ -192,7 +192,7 @@ mod tests {
                     name: n.to_string(),
                     source_type: ty.to_string(),
                     fivetran_type: FivetranType::String,
-                    decoder: 0,
+                    fetch: crate::fetch::Fetch::Postgres(crate::fetch::PgFetch::Text),
                     flattened: false,
                     nullable: true,
                 })

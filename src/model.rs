@@ -51,8 +51,8 @@ pub struct Column {
     /// The source's own spelling of the type, e.g. `numeric(12,2)`.
     pub source_type: String,
     pub fivetran_type: FivetranType,
-    /// How the source reader fetches and decodes it (meaning is the source's).
-    pub decoder: u8,
+    /// How the source that found it fetches and decodes it.
+    pub fetch: crate::fetch::Fetch,
     /// Set when the column is emitted as flattened JSON rather than as itself.
     pub flattened: bool,
     pub nullable: bool,

@@ -105,19 +105,18 @@ pub fn plan_table(
     }
 }
 
-/// A key range of a table: after `lo` (exclusive) up to `hi` (inclusive); None is open. `nulls` marks the range
-/// of rows whose (single, nullable) key column is NULL, which no comparison would ever select.
+/// A key range of a table: after `lo` (exclusive) up to `hi` (inclusive); None is open. Ranges are over primary
+/// keys, whose columns are NOT NULL in both PostgreSQL and SQL Server, so no range of NULL keys is needed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Partition {
     pub lo: Option<Vec<String>>,
     pub hi: Option<Vec<String>>,
-    pub nulls: bool,
 }
 
 /// Contiguous ranges covering every key, cut at quantiles of `sample` (keys as text, sorted by the database in
 /// the key's own order). Repeated sample keys (a skewed key) collapse, so no range is empty by construction and
 /// a hot key is never split across ranges; the ranges follow the data's real distribution, not min/max.
-pub fn partitions(sample: &[Vec<String>], wanted: usize, nullable: bool) -> Vec<Partition> {
+pub fn partitions(sample: &[Vec<String>], wanted: usize) -> Vec<Partition> {
     let mut cuts: Vec<&Vec<String>> = Vec::new();
     if wanted > 1 && !sample.is_empty() {
         for i in 1..wanted {
@@ -136,23 +135,25 @@ pub fn partitions(sample: &[Vec<String>], wanted: usize, nullable: bool) -> Vec<
         ranges.push(Partition {
             lo: lo.clone(),
             hi: Some(cut.clone()),
-            nulls: false,
         });
         lo = Some(cut.clone());
     }
-    ranges.push(Partition {
-        lo,
-        hi: None,
-        nulls: false,
-    });
-    if nullable {
-        ranges.push(Partition {
-            lo: None,
-            hi: None,
-            nulls: true,
-        });
-    }
+    ranges.push(Partition { lo, hi: None });
     ranges
+}
+
+/// Sampled keys per wanted partition, and the least sample: SYSTEM sampling takes whole pages, whose keys are
+/// often contiguous, so the sample needs many pages (about 2,000) to follow the distribution; that is still a
+/// second or so of random reads on a billion-row table.
+pub const SAMPLE_PER_PARTITION: u64 = 1000;
+pub const SAMPLE_MIN: u64 = 200_000;
+
+/// The sample percentage for `wanted` partitions of a table of `estimate` rows.
+pub fn sample_percent_for(estimate: Option<i64>, wanted: usize) -> f64 {
+    sample_percent(
+        estimate.unwrap_or(0),
+        (wanted as u64 * SAMPLE_PER_PARTITION).max(SAMPLE_MIN),
+    )
 }
 
 /// The percentage of pages to sample so that about `rows_wanted` keys come back from a table of `estimate` rows.
@@ -226,14 +227,13 @@ mod tests {
         // row in the first one; quantile cuts put them evenly.
         let mut sample: Vec<i64> = (0..90).collect();
         sample.extend((1..=10).map(|i| i * 100_000));
-        let p = partitions(&keys(&sample), 4, false);
+        let p = partitions(&keys(&sample), 4);
         assert_eq!(p.len(), 4);
         assert_eq!(
             p[0],
             Partition {
                 lo: None,
                 hi: Some(vec!["25".into()]),
-                nulls: false
             }
         );
         assert_eq!(p[1].hi, Some(vec!["50".into()]));
@@ -243,7 +243,6 @@ mod tests {
             Partition {
                 lo: Some(vec!["75".into()]),
                 hi: None,
-                nulls: false
             }
         );
     }
@@ -253,32 +252,24 @@ mod tests {
         let mut sample = vec![7i64; 95];
         sample.extend([1, 2, 3, 8, 9]);
         sample.sort();
-        let p = partitions(&keys(&sample), 8, false);
+        let p = partitions(&keys(&sample), 8);
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].hi, Some(vec!["7".into()]));
         assert_eq!(p[1].lo, Some(vec!["7".into()]));
     }
 
     #[test]
-    fn composite_keys_cut_on_whole_tuples_and_null_keys_get_a_range() {
+    fn composite_keys_cut_on_whole_tuples() {
         let sample: Vec<Vec<String>> = ["a", "b", "c", "d"]
             .iter()
             .flat_map(|a| (0..3).map(move |n| vec![a.to_string(), n.to_string()]))
             .collect();
-        let p = partitions(&sample, 3, true);
-        assert_eq!(p.len(), 4);
+        let p = partitions(&sample, 3);
+        assert_eq!(p.len(), 3);
         assert_eq!(p[0].hi, Some(vec!["b".into(), "1".into()]));
         assert_eq!(p[1].hi, Some(vec!["c".into(), "2".into()]));
         assert!(p[2].hi.is_none());
-        assert_eq!(
-            p[3],
-            Partition {
-                lo: None,
-                hi: None,
-                nulls: true
-            }
-        );
-        assert_eq!(partitions(&[], 4, false), vec![Partition::default()]);
+        assert_eq!(partitions(&[], 4), vec![Partition::default()]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ SECRET = "Sup3r-Secret-Pw"
 def test_invalid_values_name_their_key(pg, change, key):
     config = {**connection_config(pg, password=SECRET), **change}
     with pytest.raises(ca.ConfigurationError) as err:
-        ca.PostgresSource(config).discover()
+        ca.Source(config).discover()
     message = str(err.value)
     assert message.startswith(f"configuration key '{key}'"), message
     assert err.value.key == key
@@ -46,7 +46,7 @@ def _tables(project):
 
 def test_wrong_password_is_a_connection_error_with_sqlstate(pg):
     with pytest.raises(ca.SourceConnectionError) as err:
-        ca.PostgresSource(connection_config(pg, password=SECRET)).discover()
+        ca.Source(connection_config(pg, password=SECRET)).discover()
     assert err.value.sqlstate == "28P01"
     assert "check 'user' and 'password'" in str(err.value) and SECRET not in str(err.value)
 
@@ -55,7 +55,7 @@ def test_unknown_keys_warn_and_seed_aliases_work(pg):
     config = connection_config(pg)
     config["username"] = config.pop("user")  # seed 001's key
     config.update(custom_batch_size="10", region="Europe", colour="blue")
-    source = ca.PostgresSource(config)
+    source = ca.Source(config)
     assert source.warnings == ["unknown configuration key 'colour' is ignored; see README for the keys"]
     source.discover()
 
@@ -64,5 +64,5 @@ def test_unix_socket_connection(pg):
     if not pg.get("socket_dir"):
         pytest.skip("the server under test was given by DSN, with no unix socket known")
     config = connection_config(pg, host=pg["socket_dir"])
-    tables, _ = ca.PostgresSource(config).discover()
+    tables, _ = ca.Source(config).discover()
     assert isinstance(tables, list)

@@ -38,7 +38,7 @@ def engine_config(pg, table: str, **extra) -> dict:
 def test_plan_partitions_follow_the_data_and_union_to_the_table(pg, sql):
     import connector_accel as ca
     make_big(sql, "planned", 50_000)
-    source = ca.PostgresSource(engine_config(pg, "planned", partitions="4"))
+    source = ca.Source(engine_config(pg, "planned", partitions="4"))
     plan = source.plan("engine", "planned")
     assert plan["tier"] == "medium" and len(plan["partitions"]) == 4, plan
     counts = []
@@ -201,14 +201,14 @@ def test_bad_filters_fail_before_anything_is_read(pg, sql, filters, needle):
     sql("CREATE SCHEMA IF NOT EXISTS engine")
     sql("CREATE TABLE IF NOT EXISTS engine.orders (id int PRIMARY KEY, region text)")
     with pytest.raises(ca.ConfigurationError) as err:
-        ca.PostgresSource(connection_config(pg, schemas="engine", table_filters=filters)).discover()
+        ca.Source(connection_config(pg, schemas="engine", table_filters=filters)).discover()
     assert str(err.value).startswith("configuration key 'table_filters'") and needle in str(err.value)
 
 
 def test_permanent_errors_fail_at_once(pg, sql):
     import connector_accel as ca
     make_big(sql, "dropped", 10)
-    source = ca.PostgresSource(engine_config(pg, "dropped", max_retries="5", retry_sleep_seconds="30"))
+    source = ca.Source(engine_config(pg, "dropped", max_retries="5", retry_sleep_seconds="30"))
     source.discover()
     sql("DROP TABLE engine.dropped")
     started = time.monotonic()

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from conftest import conninfo, run_sync, warehouse
-from connector_accel import ConfigurationError, MssqlSource, QueryError, SourceConnectionError
+from connector_accel import ConfigurationError, Source, QueryError, SourceConnectionError
 from tdsfixture import TdsServer, create_table
 
 PASSWORD = "Str0ng!Passw0rd"
@@ -120,7 +120,7 @@ def test_every_type_arrives_exactly_with_its_type(type_matrix):
 
 
 def test_clr_and_variant_types_warn_that_they_arrive_as_text(mssql, type_matrix):
-    source = MssqlSource(config(mssql, tables="dbo.types"))
+    source = Source(config(mssql, tables="dbo.types"))
     _, warnings = source.discover()
     text = "\n".join(warnings)
     for column in ("c_variant", "c_hier", "c_geo"):
@@ -152,7 +152,7 @@ def assert_big_synced(project):
 
 
 def test_partitioned_load_reads_key_ranges_in_parallel(mssql, big, tmp_path):
-    source = MssqlSource(config(mssql, tables=big, partitions=4))
+    source = Source(config(mssql, tables=big, partitions=4))
     source.discover()
     plan = source.plan("dbo", "big")
     parts = plan["partitions"]
@@ -187,7 +187,7 @@ def test_deadlock_victim_is_retried(mssql, big, tmp_path, capsys):
 
 
 def test_permanent_errors_fail_at_once(mssql, big):
-    source = MssqlSource(config(mssql, tables=big, max_retries=5, retry_sleep_seconds=30))
+    source = Source(config(mssql, tables=big, max_retries=5, retry_sleep_seconds=30))
     source.discover()
     mssql.faults.add("error", match="FROM [dbo].[big]", number=229, severity=14,
                      message="The SELECT permission was denied on the object 'big', database 'ehr', schema 'dbo'.")
@@ -231,7 +231,7 @@ def test_seed_003_upper_case_keys_are_accepted(mssql, big):
     cfg = {"MSSQL_SERVER": "127.0.0.1", "MSSQL_PORT": str(mssql.port), "MSSQL_DATABASE": "ehr", "MSSQL_USER": "sa",
            "MSSQL_PASSWORD": PASSWORD, "threads": "2", "max_queue_size": "0", "max_retries": "3",
            "retry_sleep_seconds": "1", "debug": "false", "encrypt": "disable", "tables": big}
-    source = MssqlSource(cfg)
+    source = Source(cfg)
     tables, _ = source.discover()
     assert [t["table"] for t in tables] == ["big"] and tables[0]["primary_key"] == ["part", "id"]
     assert source.warnings == []
@@ -239,7 +239,7 @@ def test_seed_003_upper_case_keys_are_accepted(mssql, big):
 
 def test_bad_password_is_one_line_naming_the_keys_without_the_secret(mssql):
     with pytest.raises(SourceConnectionError) as caught:
-        MssqlSource(config(mssql, mssql_password="wrong-secret")).discover()
+        Source(config(mssql, mssql_password="wrong-secret")).discover()
     message = str(caught.value)
     assert caught.value.number == 18456 and "\n" not in message
     assert "mssql_password" in message and "wrong-secret" not in message and PASSWORD not in message
@@ -247,7 +247,7 @@ def test_bad_password_is_one_line_naming_the_keys_without_the_secret(mssql):
 
 def test_unknown_database_names_the_key(mssql):
     with pytest.raises(SourceConnectionError) as caught:
-        MssqlSource(config(mssql, mssql_database="nosuchdb")).discover()
+        Source(config(mssql, mssql_database="nosuchdb")).discover()
     assert caught.value.number == 4060 and "mssql_database" in str(caught.value)
 
 
@@ -255,7 +255,7 @@ def test_required_encryption_fails_clearly_against_a_server_without_tls(mssql):
     cfg = config(mssql)
     del cfg["encrypt"]  # the default: encrypt everything, verify the certificate
     with pytest.raises(SourceConnectionError) as caught:
-        MssqlSource(cfg).discover()
+        Source(cfg).discover()
     assert "'encrypt'" in str(caught.value)
 
 
@@ -268,7 +268,7 @@ def test_required_encryption_fails_clearly_against_a_server_without_tls(mssql):
 ])
 def test_bad_tls_and_connection_settings_name_the_key(mssql, extra, key):
     with pytest.raises(ConfigurationError) as caught:
-        MssqlSource(config(mssql, **extra))
+        Source(config(mssql, **extra))
     assert caught.value.key == key
 
 

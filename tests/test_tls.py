@@ -29,7 +29,7 @@ def tls_pg(tmp_path_factory):
 
 
 def discover(settings, **extra):
-    return ca.PostgresSource(connection_config(settings, **extra)).discover()
+    return ca.Source(connection_config(settings, **extra)).discover()
 
 
 def test_require_encrypts_without_checking_identity(tls_pg):
@@ -58,4 +58,4 @@ def test_verify_ca_checks_the_chain_but_not_the_name(tls_pg, tmp_path):
 def test_sslmode_from_a_dsn(tls_pg):
     dsn = (f"postgresql://{tls_pg['user']}:{tls_pg['password']}@localhost:{tls_pg['port']}/postgres"
            f"?sslmode=verify-full&sslrootcert={tls_pg['ca_file']}")
-    ca.PostgresSource({"dsn": dsn}).discover()
+    ca.Source({"dsn": dsn}).discover()

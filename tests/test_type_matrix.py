@@ -213,7 +213,7 @@ def test_library_dicts_carry_exact_python_types(pg, synced):
     strings, bytes, and JSON as Python values."""
     import connector_accel as ca
 
-    source = ca.PostgresSource(connection_config(pg, schemas="matrix", flatten_json="false"))
+    source = ca.Source(connection_config(pg, schemas="matrix", flatten_json="false"))
     with source.read("matrix", "types") as reader:
         rows = {row["id"]: row for batch in reader for row in batch}
         assert reader.last_key == ["4"]
@@ -236,7 +236,7 @@ def test_arrow_carries_the_same_values_with_exact_types(pg, synced):
     import connector_accel as ca
 
     config = connection_config(pg, schemas="matrix", flatten_json="false")
-    source = ca.PostgresSource(config)
+    source = ca.Source(config)
     (described,), _ = source.discover()
     with source.read("matrix", "types") as reader:
         dicts = {row["id"]: row for batch in reader for row in batch}

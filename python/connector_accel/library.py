@@ -3,18 +3,22 @@ partition plans that a Ray, Dask or Spark job can fan out across processes and m
 from dataclasses import dataclass, field
 from typing import Optional
 
-from connector_accel._core import ArrowReader, BatchReader, PostgresSource
-from connector_accel.sources import is_mssql, source as make_source
+from connector_accel._core import ArrowReader, BatchReader, Source
+
+
+def _config(config_or_dsn) -> dict:
+    return {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
 
 
 def _source(config_or_dsn, table: str, partitions: int = 1):
-    config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
+    config = _config(config_or_dsn)
     schema, _, name = table.rpartition(".")
-    schema = schema or ("dbo" if is_mssql(config) else "public")
-    config.update(tables=f"{schema}.{name}", flatten_json="false", partitions=str(max(1, partitions)))
+    config.update(flatten_json="false", partitions=str(max(1, partitions)))
     config.setdefault("sync_validation", "false")
     config.setdefault("source_metadata", "false")
-    source = make_source(config)
+    schema = schema or ("dbo" if Source(config).kind == "sqlserver" else "public")
+    config["tables"] = f"{schema}.{name}"
+    source = Source(config)
     source.discover()
     return source, config, schema, name
 
@@ -33,12 +37,12 @@ def read_arrow(config_or_dsn, table_or_query: str, partitions: int = 1, batch_si
     ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``.
     """
     if _is_query(table_or_query):
-        if not isinstance(config_or_dsn, str) and is_mssql(config_or_dsn):
+        source = Source(_config(config_or_dsn))
+        if source.kind != "postgres":
             raise ValueError("table_or_query: queries are read from PostgreSQL only; name a SQL Server table")
         if partitions > 1:
             raise ValueError("partitions: a query is read as one stream; name a table to read it in partitions")
-        config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
-        return PostgresSource(config).read_arrow_query(table_or_query, batch_size=batch_size)
+        return source.read_arrow_query(table_or_query, batch_size=batch_size)
     source, _, schema, name = _source(config_or_dsn, table_or_query, partitions)
     parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
     return source.read_arrow(schema, name, partitions=parts, batch_size=batch_size)
@@ -63,7 +67,6 @@ class PartitionPlan:
     count: int
     lo: Optional[list]
     hi: Optional[list]
-    nulls: bool
     snapshot: Optional[str]
     notes: str
 
@@ -71,11 +74,12 @@ class PartitionPlan:
 def export_snapshot(config_or_dsn):
     """A snapshot held open by this process (a context manager): plans made with it read one consistent state of
     the database, wherever they run, as long as it stays open."""
-    config = {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
+    config = _config(config_or_dsn)
     config.setdefault("tables", "")
-    if is_mssql(config):
+    source = Source(config)
+    if source.kind != "postgres":
         raise ValueError("export_snapshot: SQL Server cannot share a snapshot across sessions; plan without one")
-    return PostgresSource(config).export_snapshot()
+    return source.export_snapshot()
 
 
 def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -> list:
@@ -88,15 +92,15 @@ def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -
              "each range reads its own snapshot: rows changed between the reads may be seen in one range and not "
              "another; pass export_snapshot(...) for one consistent state")
     return [PartitionPlan(config=config, schema=schema, table=name, index=i, count=len(ranges), lo=r["lo"],
-                          hi=r["hi"], nulls=r["nulls"], snapshot=snapshot_id, notes=notes)
+                          hi=r["hi"], snapshot=snapshot_id, notes=notes)
             for i, r in enumerate(ranges)]
 
 
 def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536):
     """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
-    source = make_source(plan.config)
+    source = Source(plan.config)
     source.discover()
-    part = [{"lo": plan.lo, "hi": plan.hi, "nulls": plan.nulls}]
+    part = [{"lo": plan.lo, "hi": plan.hi}]
     snapshot = {"snapshot": plan.snapshot} if plan.snapshot else {}
     if format == "arrow":
         return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size, **snapshot)

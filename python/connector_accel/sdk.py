@@ -11,7 +11,7 @@ State (one JSON object)::
          "phase": "full" | "incremental",
          "pass": N,                      # the pass in which the table last finished
          "cursor": column | null,
-         "plan": {..., "partitions": [{"lo", "hi", "nulls", "after"}]},   # while a full load runs
+         "plan": {..., "partitions": [{"lo", "hi", "after"}]},   # while a full load runs
          "mark": {"high", "guard"},      # where the next incremental read starts
          "pending": {"high", "guard"},   # the watermark taken before the running read; becomes "mark"
          "after": [...]}}}               # position of the running incremental read
@@ -23,8 +23,7 @@ from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
 from connector_accel import metadata
-from connector_accel._core import PostgresSource
-from connector_accel.sources import source as make_source
+from connector_accel._core import Source
 
 # One source per configuration per process: schema() and update() run in the same process, and update() must see
 # the very tables and flattened columns that schema() declared.
@@ -35,7 +34,7 @@ PROGRESS_SECONDS = 30
 def source_for(configuration: dict):
     key = tuple(sorted((str(k), str(v)) for k, v in (configuration or {}).items()))
     if key not in _SOURCES:
-        _SOURCES[key] = make_source(configuration or {})
+        _SOURCES[key] = Source(configuration or {})
     return _SOURCES[key]
 
 
@@ -86,7 +85,7 @@ def _open_pass(state: dict) -> dict:
         for name, entry in list(tables.items()):
             if entry.get("after"):
                 tables[name] = {"phase": "full", "cursor": None, "plan": {"partitions": [
-                    {"lo": None, "hi": None, "nulls": False, "after": entry["after"]}]}}
+                    {"lo": None, "hi": None, "after": entry["after"]}]}}
             else:
                 tables[name] = {"phase": "full", "cursor": None, "pass": 1}
         state["version"], state["pass"], state["pass_open"] = 2, 1 if tables else 0, bool(tables)
@@ -96,7 +95,7 @@ def _open_pass(state: dict) -> dict:
     return state
 
 
-def _preprocess(source: PostgresSource, state: dict) -> None:
+def _preprocess(source: Source, state: dict) -> None:
     if state.get("preprocessed_pass") == state["pass"]:
         return
     values = {k: str(v) for k, v in state.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
@@ -116,7 +115,7 @@ def is_deleted(value) -> bool:
 class TableSync:
     """One table in one pass: a resumable full load (partitioned) or an incremental read."""
 
-    def __init__(self, source: PostgresSource, table: dict, state: dict):
+    def __init__(self, source: Source, table: dict, state: dict):
         self.source, self.table, self.state = source, table, state
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"

@@ -2,7 +2,7 @@
 //! asks for. Certificates are verified (chain and host name) unless `trust_server_certificate` says otherwise.
 
 use super::errors;
-use super::settings::{Encrypt, MssqlConnection};
+use crate::config::{Encrypt, MssqlConnection};
 use crate::error::{Error, Result};
 use std::time::Duration;
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};

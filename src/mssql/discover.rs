@@ -5,8 +5,10 @@ use super::decode::key_text;
 use super::errors;
 use super::sql;
 use super::types::{map, Catalogued};
+use crate::catalog;
 use crate::config::Config;
 use crate::error::Result;
+use crate::fetch::Fetch;
 use crate::model::{Column, Table};
 use std::collections::HashMap;
 use tiberius::Row;
@@ -44,7 +46,7 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
             (i as u32, t, true)
         })
         .collect();
-    let kept = crate::postgres::discover::select(found, config, &mut warnings)?;
+    let kept = catalog::select(found, config, &mut warnings)?;
     let mut by_name: HashMap<(String, String), Table> = kept
         .into_iter()
         .map(|(_, t, _)| ((t.schema.clone(), t.name.clone()), t))
@@ -71,7 +73,7 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
             name,
             source_type: declared,
             fivetran_type,
-            decoder: select as u8,
+            fetch: Fetch::Mssql(select),
             flattened: false,
             nullable: int(&r, 7) != 0,
         });
@@ -81,16 +83,8 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
             t.primary_key.push(text(&r, 2));
         }
     }
-    let mut tables: Vec<Table> = by_name.into_values().collect();
-    for t in &mut tables {
-        if t.primary_key.is_empty() {
-            warnings.push(crate::postgres::discover::no_key_warning(t));
-        }
-        t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
-        let soft = config.incremental.soft_delete_column.as_deref();
-        t.soft_delete = crate::incremental::soft_delete(t, soft.or(Some(SEED_SOFT_DELETE)));
-    }
-    crate::postgres::discover::finish(tables, config, warnings)
+    let tables: Vec<Table> = by_name.into_values().collect();
+    catalog::finish(tables, config, Some(SEED_SOFT_DELETE), warnings)
 }
 
 /// Key values (as text) of a page sample of `table`, in key order.

@@ -6,6 +6,8 @@ pub mod decode;
 pub mod discover;
 pub mod errors;
 pub mod read;
-pub mod settings;
+mod source;
 pub mod sql;
 pub mod types;
+
+pub use source::MssqlSource;

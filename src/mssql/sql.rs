@@ -1,10 +1,10 @@
-//! Every statement the SQL Server source sends. Identifiers go through `quote`; values are always bound as
+//! The T-SQL dialect of the shared read statement (`crate::statement`), and the statements only SQL Server sends:
+//! key samples, the watermark and the catalog queries. Identifiers go through `quote`; values are always bound as
 //! `@Pn` parameters (text, cast by the server to the column's declared type, so comparisons stay sargable).
 
-use super::types::Select;
-use crate::model::{Column, Cursor, CursorKind, Filter, FilterOp, Table};
-use crate::plan::Partition;
-use crate::postgres::read::Span;
+use super::types::{select, Select};
+use crate::model::{Column, Cursor, CursorKind, Table};
+use crate::statement::{src, Dialect, Params, SinceCursor};
 
 /// A bracket-quoted identifier, inner `]` doubled: safe for any name, reserved words included.
 pub fn quote(name: &str) -> String {
@@ -15,187 +15,100 @@ pub fn qualified(table: &Table) -> String {
     format!("{}.{}", quote(&table.schema), quote(&table.name))
 }
 
-/// A statement and its parameters, all text (the statement casts each to the type it needs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    pub sql: String,
-    pub params: Vec<Option<String>>,
-}
+pub struct TSql;
 
-struct Params(Vec<Option<String>>);
-
-impl Params {
-    fn bind(&mut self, value: &str) -> String {
-        self.0.push(Some(value.to_string()));
-        format!("@P{}", self.0.len())
+impl Dialect for TSql {
+    fn quote(&self, name: &str) -> String {
+        quote(name)
     }
 
-    fn typed(&mut self, value: &str, ty: &str) -> String {
-        format!("CAST({} AS {ty})", self.bind(value))
+    fn placeholder(&self, n: usize) -> String {
+        format!("@P{n}")
     }
-}
 
-const SRC: &str = "[src]";
+    fn cast(&self, placeholder: &str, ty: &str) -> String {
+        format!("CAST({placeholder} AS {ty})")
+    }
 
-fn src(name: &str) -> String {
-    format!("{SRC}.{}", quote(name))
-}
+    fn alias(&self) -> &'static str {
+        "[src]"
+    }
 
-fn type_of<'a>(table: &'a Table, name: &str) -> &'a str {
-    table
-        .columns
-        .iter()
-        .find(|c| c.name == name)
-        .map_or("nvarchar(max)", |c| c.source_type.as_str())
-}
+    fn fallback_type(&self) -> &'static str {
+        "nvarchar(max)"
+    }
 
-/// What the reader selects for a column (named as the column, so result columns keep their names).
-fn select_expr(column: &Column) -> String {
-    let name = src(&column.name);
-    let expr = match Select::from_u8(column.decoder) {
-        Select::Plain => return name,
-        Select::Money if column.source_type == "smallmoney" => {
-            format!("CAST({name} AS decimal(10,4))")
+    /// Named as the column, so result columns keep their names whatever the expression.
+    fn select_expr(&self, column: &Column) -> String {
+        let name = src(self, &column.name);
+        let expr = match select(column) {
+            Select::Plain => return name,
+            Select::Money if column.source_type == "smallmoney" => {
+                format!("CAST({name} AS decimal(10,4))")
+            }
+            Select::Money => format!("CAST({name} AS decimal(19,4))"),
+            Select::Text => format!("CAST({name} AS nvarchar(max))"),
+            Select::Binary => format!("CAST({name} AS varbinary(max))"),
+            Select::Clr => format!("{name}.ToString()"),
+        };
+        format!("{expr} AS {}", quote(&column.name))
+    }
+
+    /// Spelled out, since T-SQL has no row comparison: `a > x OR (a = x AND b > y)`; `<=` adds the all-equal case.
+    fn compare(&self, left: &[String], op: &str, right: &[String]) -> String {
+        let strict = if op.starts_with('>') { ">" } else { "<" };
+        let equal = |j: usize| format!("{} = {}", left[j], right[j]);
+        let mut terms = Vec::new();
+        for i in 0..left.len() {
+            let mut parts: Vec<String> = (0..i).map(equal).collect();
+            parts.push(format!("{} {strict} {}", left[i], right[i]));
+            terms.push(parts.join(" AND "));
         }
-        Select::Money => format!("CAST({name} AS decimal(19,4))"),
-        Select::Text => format!("CAST({name} AS nvarchar(max))"),
-        Select::Binary => format!("CAST({name} AS varbinary(max))"),
-        Select::Clr => format!("{name}.ToString()"),
-    };
-    format!("{expr} AS {}", quote(&column.name))
-}
+        if op.ends_with('=') {
+            terms.push((0..left.len()).map(equal).collect::<Vec<_>>().join(" AND "));
+        }
+        format!("(({}))", terms.join(") OR ("))
+    }
 
-/// `columns op values` in the key's lexicographic order, spelled out (T-SQL has no row comparison):
-/// `a > x OR (a = x AND b > y)`; `<=` adds the all-equal case.
-fn compare(
-    table: &Table,
-    columns: &[String],
-    op: &str,
-    values: &[String],
-    p: &mut Params,
-) -> String {
-    let strict = if op.starts_with('>') { ">" } else { "<" };
-    let bound: Vec<String> = columns
-        .iter()
-        .zip(values)
-        .map(|(c, v)| p.typed(v, type_of(table, c)))
-        .collect();
-    let mut terms = Vec::new();
-    for i in 0..columns.len() {
-        let mut parts: Vec<String> = (0..i)
-            .map(|j| format!("{} = {}", src(&columns[j]), bound[j]))
-            .collect();
-        parts.push(format!("{} {strict} {}", src(&columns[i]), bound[i]));
-        terms.push(parts.join(" AND "));
+    /// SQL Server has no open-writer guard: late commits are covered by the look-back alone.
+    fn since(&self, c: &SinceCursor, p: &mut Params<'_>) -> Option<String> {
+        let mark = p.typed(c.high?, c.ty);
+        let column = &c.column;
+        if c.kind == CursorKind::Integer || c.lookback_seconds <= 0.0 {
+            return Some(format!("{column} >= {mark}"));
+        }
+        // DATEADD refuses `second` on a date: a date cursor looks back whole days.
+        if c.ty == "date" {
+            let days = (c.lookback_seconds / 86_400.0).ceil() as i64;
+            return Some(format!("{column} >= DATEADD(day, {}, {mark})", -days));
+        }
+        Some(format!(
+            "{column} >= DATEADD(second, {}, {mark})",
+            -(c.lookback_seconds.ceil() as i64)
+        ))
     }
-    if op.ends_with('=') {
-        let all: Vec<String> = (0..columns.len())
-            .map(|j| format!("{} = {}", src(&columns[j]), bound[j]))
-            .collect();
-        terms.push(all.join(" AND "));
-    }
-    format!("(({}))", terms.join(") OR ("))
-}
 
-/// The columns a read is ordered by and resumes after: the primary key, preceded by the cursor in a window.
-pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
-    crate::postgres::sql::order_columns(table, &span.window())
-}
+    fn in_list(&self, column: &str, values: &[String], ty: &str, p: &mut Params<'_>) -> String {
+        let items: Vec<String> = values.iter().map(|v| p.typed(v, ty)).collect();
+        format!("{column} IN ({})", items.join(", "))
+    }
 
-/// A read of `table`: the rows of `range` in `span`, after `after` (values of `order_columns`), passing the
-/// table's filters, ordered for resuming.
-pub fn read(table: &Table, range: &Partition, after: Option<&[String]>, span: &Span) -> Query {
-    let select: Vec<String> = table.columns.iter().map(select_expr).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {} AS {SRC}",
-        select.join(", "),
-        qualified(table)
-    );
-    let mut p = Params(Vec::new());
-    let mut conditions = Vec::new();
-    let key = &table.primary_key;
-    if let Some(lo) = &range.lo {
-        conditions.push(compare(table, key, ">", lo, &mut p));
-    }
-    if let Some(hi) = &range.hi {
-        conditions.push(compare(table, key, "<=", hi, &mut p));
-    }
-    if let Span::Since {
-        cursor,
-        high: Some(high),
-        lookback_seconds,
-        ..
-    } = span
-    {
-        conditions.push(since(table, cursor, high, *lookback_seconds, &mut p));
-    }
-    let order = order_columns(table, span);
-    if let Some(after) = after.filter(|a| a.len() == order.len() && !a.is_empty()) {
-        conditions.push(compare(table, &order, ">", after, &mut p));
-    }
-    conditions.extend(table.filters.iter().map(|f| filter(table, f, &mut p)));
-    if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-    }
-    if !order.is_empty() {
-        let order: Vec<String> = order.iter().map(|c| src(c)).collect();
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
-    Query { sql, params: p.0 }
-}
-
-/// Rows at or after the last mark, moved back by the look-back for time cursors (late commits with older stamps).
-fn since(table: &Table, cursor: &Cursor, high: &str, lookback: f64, p: &mut Params) -> String {
-    let column = src(&cursor.column);
-    let mark = p.typed(high, type_of(table, &cursor.column));
-    if cursor.kind == CursorKind::Integer || lookback <= 0.0 {
-        return format!("{column} >= {mark}");
-    }
-    // DATEADD refuses `second` on a date: a date cursor looks back whole days.
-    if type_of(table, &cursor.column) == "date" {
-        let days = (lookback / 86_400.0).ceil() as i64;
-        return format!("{column} >= DATEADD(day, {}, {mark})", -days);
-    }
-    format!(
-        "{column} >= DATEADD(second, {}, {mark})",
-        -(lookback.ceil() as i64)
-    )
-}
-
-fn filter(table: &Table, f: &Filter, p: &mut Params) -> String {
-    let column = src(&f.column);
-    let ty = type_of(table, &f.column);
-    let list = |p: &mut Params| {
-        let items: Vec<String> = f.values.iter().map(|v| p.typed(v, ty)).collect();
-        items.join(", ")
-    };
-    match f.op {
-        FilterOp::Eq => format!("{column} = {}", p.typed(&f.values[0], ty)),
-        FilterOp::Ne => format!("{column} <> {}", p.typed(&f.values[0], ty)),
-        FilterOp::Lt => format!("{column} < {}", p.typed(&f.values[0], ty)),
-        FilterOp::Le => format!("{column} <= {}", p.typed(&f.values[0], ty)),
-        FilterOp::Gt => format!("{column} > {}", p.typed(&f.values[0], ty)),
-        FilterOp::Ge => format!("{column} >= {}", p.typed(&f.values[0], ty)),
-        FilterOp::In => format!("{column} IN ({})", list(p)),
-        FilterOp::NotIn => format!("{column} NOT IN ({})", list(p)),
-        FilterOp::Like => format!("{column} LIKE {}", p.bind(&f.values[0])),
-        FilterOp::NotLike => format!("{column} NOT LIKE {}", p.bind(&f.values[0])),
-        FilterOp::IsNull => format!("{column} IS NULL"),
-        FilterOp::IsNotNull => format!("{column} IS NOT NULL"),
+    fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String {
+        format!("{column} LIKE {}", p.bind(Some(pattern)))
     }
 }
 
 /// A page sample of the key in the key's order (all keys when `percent` is 100): partition bounds come from it.
 /// The percentage is ours, computed from the row estimate, never a user's value.
 pub fn sample_keys(table: &Table, percent: f64) -> String {
-    let keys: Vec<String> = table.primary_key.iter().map(|k| src(k)).collect();
+    let keys: Vec<String> = table.primary_key.iter().map(|k| src(&TSql, k)).collect();
     let sample = if percent < 100.0 {
         format!(" TABLESAMPLE SYSTEM ({percent:.4} PERCENT)")
     } else {
         String::new()
     };
     format!(
-        "SELECT {} FROM {} AS {SRC}{sample} ORDER BY {}",
+        "SELECT {} FROM {} AS [src]{sample} ORDER BY {}",
         keys.join(", "),
         qualified(table),
         keys.join(", ")
@@ -205,8 +118,8 @@ pub fn sample_keys(table: &Table, percent: f64) -> String {
 /// The cursor's current maximum.
 pub fn watermark(table: &Table, cursor: &Cursor) -> String {
     format!(
-        "SELECT MAX({}) FROM {} AS {SRC}",
-        src(&cursor.column),
+        "SELECT MAX({}) FROM {} AS [src]",
+        src(&TSql, &cursor.column),
         qualified(table)
     )
 }
@@ -238,7 +151,19 @@ mod tests {
     //! Every statement the source sends is parsed with sqlparser's T-SQL dialect, so syntax SQL Server would reject
     //! (row comparisons, `::` casts, LIMIT, double-quoted names) fails here rather than on a customer's server.
     use super::*;
-    use crate::model::{Column, Filter, FivetranType};
+    use crate::fetch::Fetch;
+    use crate::model::{Column, Filter, FilterOp, FivetranType};
+    use crate::plan::Partition;
+    use crate::read::{order_columns, Span};
+
+    fn read(
+        t: &Table,
+        range: &Partition,
+        after: Option<&[String]>,
+        span: &Span,
+    ) -> crate::statement::Query {
+        crate::statement::read(&TSql, t, range, after, span)
+    }
     use sqlparser::dialect::MsSqlDialect;
     use sqlparser::parser::Parser;
 
@@ -247,7 +172,7 @@ mod tests {
             name: name.into(),
             source_type: ty.into(),
             fivetran_type: FivetranType::String,
-            decoder: select as u8,
+            fetch: Fetch::Mssql(select),
             flattened: false,
             nullable: true,
         }
@@ -359,12 +284,10 @@ mod tests {
             Partition {
                 lo: keys("1", "a"),
                 hi: None,
-                nulls: false,
             },
             Partition {
                 lo: keys("1", "a"),
                 hi: keys("9", "z"),
-                nulls: false,
             },
         ];
         for range in &ranges {
@@ -421,7 +344,6 @@ mod tests {
             &Partition {
                 lo: keys("1", "a"),
                 hi: None,
-                nulls: false,
             },
             None,
             &Span::Full,

@@ -3,30 +3,16 @@
 
 use crate::model::FivetranType;
 
-/// How a column is selected (stored in `Column::decoder`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Select {
-    /// As itself.
-    Plain = 0,
-    /// money / smallmoney as decimal(19,4) / decimal(10,4): the wire form is a float in tiberius, and inexact.
-    Money = 1,
-    /// text / ntext / xml / sql_variant as nvarchar(max), image as varbinary(max): the legacy and variant forms.
-    Text = 2,
-    Binary = 3,
-    /// hierarchyid, geography, geometry (CLR types): their `ToString()` text.
-    Clr = 4,
-}
+use crate::fetch::Fetch;
+pub use crate::fetch::MssqlFetch as Select;
+use crate::model::Column;
 
-impl Select {
-    pub fn from_u8(v: u8) -> Select {
-        match v {
-            1 => Select::Money,
-            2 => Select::Text,
-            3 => Select::Binary,
-            4 => Select::Clr,
-            _ => Select::Plain,
-        }
+/// How a SQL Server column is selected. A column of another source never reaches this source's reader; if one
+/// did, selecting it as itself is the plain reading.
+pub fn select(column: &Column) -> Select {
+    match column.fetch {
+        Fetch::Mssql(s) => s,
+        Fetch::Postgres(_) => Select::Plain,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Opening a session: DSN or separate keys, TLS, and the session settings the decoders rely on.
 
+use super::errors;
 use super::tls;
-use crate::config::{Connection, SslMode};
+use crate::config::{PgConnection as Connection, SslMode};
 use crate::error::{Error, Result};
 use std::time::Duration;
 use tokio_postgres::config::SslMode as PgSslMode;
@@ -27,7 +28,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
                 let (client, connection) = config
                     .connect(tokio_postgres::NoTls)
                     .await
-                    .map_err(|e| Error::connect(&target, e))?;
+                    .map_err(|e| errors::connect(&target, e))?;
                 tokio::spawn(connection);
                 Ok(client)
             }
@@ -36,7 +37,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
                 let (client, connection) = config
                     .connect(tls)
                     .await
-                    .map_err(|e| Error::connect(&target, e))?;
+                    .map_err(|e| errors::connect(&target, e))?;
                 tokio::spawn(connection);
                 Ok(client)
             }
@@ -54,7 +55,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
     client
         .batch_execute(SESSION_SETUP)
         .await
-        .map_err(|e| Error::query("setting up the session", e))?;
+        .map_err(|e| errors::query("setting up the session", e))?;
     Ok(client)
 }
 
@@ -111,70 +112,4 @@ fn dsn_config(dsn: &str) -> Result<Config> {
             "is not a valid connection string; use postgresql://user@host:port/database or host=… dbname=… user=…",
         )
     })
-}
-
-/// Takes `sslmode` and `sslrootcert` out of a DSN (URL or key=value form): returns the rest and the two values.
-pub fn split_tls_params(dsn: &str) -> (String, Option<String>, Option<String>) {
-    let wanted = |k: &str| k == "sslmode" || k == "sslrootcert";
-    let mut mode = None;
-    let mut root = None;
-    let mut take = |k: &str, v: &str| {
-        if k == "sslmode" {
-            mode = Some(v.to_string())
-        } else {
-            root = Some(v.to_string())
-        }
-    };
-    if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
-        let Some((base, query)) = dsn.split_once('?') else {
-            return (dsn.to_string(), None, None);
-        };
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                if wanted(k) {
-                    take(k, v);
-                    return false;
-                }
-                true
-            })
-            .collect();
-        let rest = if kept.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        return (rest, mode, root);
-    }
-    let kept: Vec<&str> = dsn
-        .split_whitespace()
-        .filter(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if wanted(k.trim()) {
-                take(k.trim(), v.trim_matches('\''));
-                return false;
-            }
-            true
-        })
-        .collect();
-    (kept.join(" "), mode, root)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tls_params_leave_the_dsn() {
-        let (rest, mode, root) = split_tls_params(
-            "postgresql://u@h:5/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem",
-        );
-        assert_eq!(rest, "postgresql://u@h:5/db?application_name=x");
-        assert_eq!(mode.as_deref(), Some("verify-full"));
-        assert_eq!(root.as_deref(), Some("/ca.pem"));
-        let (rest, mode, _) = split_tls_params("host=h dbname=d sslmode=verify-ca user=u");
-        assert_eq!(rest, "host=h dbname=d user=u");
-        assert_eq!(mode.as_deref(), Some("verify-ca"));
-    }
 }

@@ -1,8 +1,10 @@
 //! Describing a query for the library: its result columns and their types, from the server's own description of
 //! the prepared statement (no rows are read), mapped exactly as table columns are.
 
+use super::errors;
 use super::types::{map_type, PgType};
 use crate::error::{Error, Result};
+use crate::fetch::Fetch;
 use crate::model::{Column, Table};
 use tokio_postgres::Client;
 
@@ -20,7 +22,7 @@ pub async fn describe(client: &Client, query: &str) -> Result<(Table, Vec<String
     let statement = client
         .prepare(query)
         .await
-        .map_err(|e| Error::query(context, e))?;
+        .map_err(|e| errors::query(context, e))?;
     let names: Vec<String> = statement
         .columns()
         .iter()
@@ -49,7 +51,7 @@ pub async fn describe(client: &Client, query: &str) -> Result<(Table, Vec<String
     let rows = client
         .query(TYPES, &[&oids, &mods])
         .await
-        .map_err(|e| Error::query(context, e))?;
+        .map_err(|e| errors::query(context, e))?;
     let mut warnings = Vec::new();
     let mut columns = Vec::with_capacity(rows.len());
     for (name, r) in names.into_iter().zip(&rows) {
@@ -72,7 +74,7 @@ pub async fn describe(client: &Client, query: &str) -> Result<(Table, Vec<String
             name,
             source_type,
             fivetran_type,
-            decoder: decoder as u8,
+            fetch: Fetch::Postgres(decoder),
             flattened: false,
             nullable: true,
         });

@@ -2,10 +2,13 @@
 //! statistics (never a COUNT(*)), and the flattened columns of JSON objects from a sample.
 
 use super::decode;
+use super::errors;
 use super::sql;
-use super::types::{map_type, Decoder, PgType};
+use super::types::{decoder, map_type, Decoder, PgType};
+use crate::catalog;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::fetch::Fetch;
 use crate::flatten::Flattener;
 use crate::model::{Column, Table};
 use std::collections::HashMap;
@@ -46,7 +49,7 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
     let listed = client
         .query(TABLES, &[])
         .await
-        .map_err(|e| Error::query("reading the table catalog", e))?;
+        .map_err(|e| errors::query("reading the table catalog", e))?;
     let mut found: Vec<(u32, Table, bool)> = listed
         .iter()
         .map(|r| {
@@ -56,111 +59,26 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             (r.get(0), table, r.get(4))
         })
         .collect();
-    found = select(found, config, &mut warnings)?;
+    found = catalog::select(found, config, &mut warnings)?;
     let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
     let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();
     add_columns(client, &oids, &mut by_oid, &mut warnings).await?;
     let keys = client
         .query(PRIMARY_KEYS, &[&oids])
         .await
-        .map_err(|e| Error::query("reading primary keys", e))?;
+        .map_err(|e| errors::query("reading primary keys", e))?;
     for row in keys {
         if let Some(t) = by_oid.get_mut(&row.get::<_, u32>(0)) {
             t.primary_key.push(row.get(1));
         }
     }
     let mut tables: Vec<Table> = oids.iter().filter_map(|o| by_oid.remove(o)).collect();
-    for t in &mut tables {
-        if t.primary_key.is_empty() {
-            warnings.push(no_key_warning(t));
-        }
-        if config.flatten.enabled {
+    if config.flatten.enabled {
+        for t in &mut tables {
             sample_flattened(client, config, t).await?;
         }
-        t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
-        t.soft_delete =
-            crate::incremental::soft_delete(t, config.incremental.soft_delete_column.as_deref());
     }
-    finish(tables, config, warnings)
-}
-
-/// Row filters attached and checked, tables ordered smallest first: the last step of every source's discovery.
-pub fn finish(
-    mut tables: Vec<Table>,
-    config: &Config,
-    warnings: Vec<String>,
-) -> Result<(Vec<Table>, Vec<String>)> {
-    crate::filters::attach(&mut tables, &config.filters, &config.region)?;
-    tables.sort_by_key(|t| {
-        (
-            t.row_estimate.unwrap_or(0),
-            t.schema.clone(),
-            t.name.clone(),
-        )
-    });
-    Ok((tables, warnings))
-}
-
-/// What a table without a primary key means for the sync.
-pub fn no_key_warning(t: &Table) -> String {
-    format!(
-        "table {} has no primary key: it is re-read in full after an interruption, and the destination keys \
-         its rows by a hash of all columns (_fivetran_id)",
-        t.qualified()
-    )
-}
-
-/// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error.
-pub fn select(
-    found: Vec<(u32, Table, bool)>,
-    config: &Config,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<(u32, Table, bool)>> {
-    let sel = &config.selection;
-    for schema in &sel.schemas {
-        if !found.iter().any(|(_, t, _)| &t.schema == schema) {
-            return Err(Error::config(
-                "schemas",
-                format!("schema '{schema}' has no tables this user can see; check the spelling (names are case-sensitive)"),
-            ));
-        }
-    }
-    let matches = |entry: &str, t: &Table| match entry.split_once('.') {
-        Some((s, n)) => t.schema == s && t.name == n,
-        None => t.name == entry,
-    };
-    for entry in &sel.tables {
-        match found.iter().find(|(_, t, _)| matches(entry, t)) {
-            None => {
-                return Err(Error::config(
-                    "tables",
-                    format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
-                ))
-            }
-            Some((_, t, false)) => {
-                return Err(Error::config(
-                    "tables",
-                    format!("table '{}' cannot be read by this user; GRANT SELECT on it or remove it", t.qualified()),
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    let mut kept = Vec::new();
-    for (oid, t, readable) in found {
-        let wanted = (sel.schemas.is_empty() || sel.schemas.contains(&t.schema))
-            && (sel.tables.is_empty() || sel.tables.iter().any(|e| matches(e, &t)))
-            && !sel.exclude_tables.iter().any(|e| matches(e, &t));
-        if wanted && !readable {
-            warnings.push(format!(
-                "table {} is skipped: this user has no SELECT privilege on it",
-                t.qualified()
-            ));
-        } else if wanted {
-            kept.push((oid, t, readable));
-        }
-    }
-    Ok(kept)
+    catalog::finish(tables, config, None, warnings)
 }
 
 async fn add_columns(
@@ -172,7 +90,7 @@ async fn add_columns(
     let rows = client
         .query(COLUMNS, &[&oids])
         .await
-        .map_err(|e| Error::query("reading columns", e))?;
+        .map_err(|e| errors::query("reading columns", e))?;
     for r in rows {
         let Some(table) = by_oid.get_mut(&r.get::<_, u32>(0)) else {
             continue;
@@ -198,7 +116,7 @@ async fn add_columns(
             name,
             source_type,
             fivetran_type,
-            decoder: decoder as u8,
+            fetch: Fetch::Postgres(decoder),
             flattened: false,
             nullable: r.get(8),
         });
@@ -215,7 +133,7 @@ async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -
         config.flatten.sample_rows,
     );
     for i in 0..table.columns.len() {
-        let decoder = Decoder::from_u8(table.columns[i].decoder);
+        let decoder = decoder(&table.columns[i]);
         if !matches!(decoder, Decoder::Json | Decoder::Jsonb) {
             continue;
         }
@@ -226,7 +144,7 @@ async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -
             )
             .await
             .map_err(|e| {
-                Error::query(
+                errors::query(
                     &format!(
                         "sampling JSON column {} of {}",
                         table.columns[i].name,

@@ -4,10 +4,14 @@ pub mod connect;
 pub mod decode;
 pub mod describe;
 pub mod discover;
+pub mod errors;
 pub mod parallel;
 pub mod planning;
 pub mod preprocess;
 pub mod read;
+mod source;
 pub mod sql;
 mod tls;
 pub mod types;
+
+pub use source::PgSource;

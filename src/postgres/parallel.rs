@@ -3,14 +3,15 @@
 //! transient error reconnects after a backoff and resumes after the last key it queued.
 
 use super::connect::connect_as;
-use super::read::{resumable, Decoding, PartRead, ReadRequest};
-use super::sql;
-use crate::config::Connection;
-use crate::engine::{self, Progress, Tx};
-use crate::error::{Error, Result};
-use futures_util::{pin_mut, TryStreamExt};
+use super::errors;
+use super::read::{resumable, Decoding, PgRows};
+use super::sql::Postgres;
+use crate::config::PgConnection as Connection;
+use crate::engine::{self, Progress};
+use crate::error::Result;
+use crate::read::{PartRead, ReadRequest, Tx};
 use std::sync::Arc;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Client;
 
 pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
     let exporter = if req.parts.len() > 1 && req.snapshot.is_none() {
@@ -57,11 +58,11 @@ pub async fn export_snapshot(conn: &Connection) -> Result<(Client, String)> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
-        .map_err(|e| Error::query(what, e))?;
+        .map_err(|e| errors::query(what, e))?;
     let row = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .map_err(|e| Error::query(what, e))?;
+        .map_err(|e| errors::query(what, e))?;
     Ok((client, row.get::<_, String>(0)))
 }
 
@@ -111,11 +112,12 @@ impl Attempt {
         )
         .await?;
         let in_snapshot = self.import(&client, &mut p.extra).await?;
-        let query = sql::read(
+        let query = crate::statement::read(
+            &Postgres,
             &req.table,
             &self.part.range,
             p.after.as_deref(),
-            &req.span.window(),
+            &req.span,
         );
         let context = format!(
             "reading {} partition {}",
@@ -125,47 +127,20 @@ impl Attempt {
         let stream = client
             .query_raw(&query.sql, query.params.iter())
             .await
-            .map_err(|e| Error::query(&context, e))?;
-        pin_mut!(stream);
-        let mut decoding = Decoding::new(req);
+            .map_err(|e| errors::query(&context, e))?;
+        let mut rows = PgRows {
+            stream: Box::pin(stream),
+            decoding: Decoding::new(req),
+            context,
+        };
         let resume = resumable(&req.table);
-        let mut batch_size = req.limits.current().batch_size;
-        let mut rows = Vec::with_capacity(batch_size);
-        let mut last: Option<Row> = None;
-        loop {
-            let next = stream
-                .try_next()
-                .await
-                .map_err(|e| Error::query(&context, e))?;
-            let done = next.is_none();
-            if let Some(row) = next {
-                rows.push(decoding.row(&row)?);
-                last = Some(row);
-            }
-            if rows.len() >= batch_size || (done && !rows.is_empty()) {
-                let last_key = match (&last, resume) {
-                    (Some(row), true) => Some(decoding.key(row)?),
-                    _ => None,
-                };
-                let warnings = std::mem::take(&mut decoding.warnings);
-                let rows_now = std::mem::take(&mut rows);
-                let sent = engine::emit(
-                    req, &self.part, self.slot, &self.tx, rows_now, last_key, warnings, p,
-                )
-                .await?;
-                if !sent {
-                    return Ok(()); // the reader was closed: stop, and let the connection go
-                }
-                batch_size = req.limits.current().batch_size;
-                rows = Vec::with_capacity(batch_size);
-            }
-            if done {
-                if in_snapshot {
-                    let _ = client.batch_execute("COMMIT").await;
-                }
-                return Ok(());
-            }
+        let finished =
+            engine::pump(req, &self.part, self.slot, &self.tx, resume, &mut rows, p).await?;
+        if finished && in_snapshot {
+            let _ = client.batch_execute("COMMIT").await;
         }
+        // Not finished: the reader was closed; stop, and let the connection go.
+        Ok(())
     }
 
     /// Joins the shared snapshot. When it is gone (its session ended, e.g. terminated), this partition and later
@@ -183,7 +158,7 @@ impl Attempt {
         client
             .batch_execute(begin)
             .await
-            .map_err(|e| Error::query(&context, e))?;
+            .map_err(|e| errors::query(&context, e))?;
         // The id comes from pg_export_snapshot (hex digits and dashes); SET TRANSACTION SNAPSHOT takes no parameter.
         let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
         let imported = if valid {
@@ -195,7 +170,7 @@ impl Attempt {
         };
         match imported {
             Ok(()) if valid => Ok(true),
-            Err(e) if e.as_db_error().is_none() => Err(Error::query(&context, e)),
+            Err(e) if e.as_db_error().is_none() => Err(errors::query(&context, e)),
             _ => {
                 self.req.log.warning(format!(
                     "{} partition {}: the shared snapshot is gone; this partition continues on its own snapshot",
@@ -206,7 +181,7 @@ impl Attempt {
                 client
                     .batch_execute("ROLLBACK")
                     .await
-                    .map_err(|e| Error::query(&context, e))?;
+                    .map_err(|e| errors::query(&context, e))?;
                 Ok(false)
             }
         }

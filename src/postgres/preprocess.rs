@@ -3,6 +3,7 @@
 //! `{table}` runs the statement once per listed table with that table's quoted name. All statements run in one
 //! transaction: they all apply, or none does.
 
+use super::errors;
 use super::sql::quote_ident;
 use crate::config::Preprocessing;
 use crate::error::{Error, Result};
@@ -93,7 +94,7 @@ pub async fn run(client: &mut Client, statements: &[Statement], log: &Messages) 
     let tx = client
         .transaction()
         .await
-        .map_err(|e| Error::query(context, e))?;
+        .map_err(|e| errors::query(context, e))?;
     let mut changed = 0;
     for (i, s) in statements.iter().enumerate() {
         log.info(format!(
@@ -105,9 +106,9 @@ pub async fn run(client: &mut Client, statements: &[Statement], log: &Messages) 
         changed += tx
             .execute_raw(s.sql.as_str(), s.params.iter())
             .await
-            .map_err(|e| Error::query(&format!("{context} (statement {})", i + 1), e))?;
+            .map_err(|e| errors::query(&format!("{context} (statement {})", i + 1), e))?;
     }
-    tx.commit().await.map_err(|e| Error::query(context, e))?;
+    tx.commit().await.map_err(|e| errors::query(context, e))?;
     Ok(changed)
 }
 

@@ -1,22 +1,19 @@
-//! Reading a table as a stream of batches: what a read is (partitions, window, limits), and turning driver rows
-//! into cells once, off the interpreter. `parallel.rs` runs the partitions.
+//! Turning PostgreSQL rows into cells once, off the interpreter: the per-read decoding state and the rows of one
+//! partition attempt as the engine pumps them. `parallel.rs` runs the partitions.
 
 use super::decode::{decode, key_text, Note};
-use super::sql::{self, Window};
-use super::types::Decoder;
-use crate::config::{Connection, Flatten};
+use super::errors;
+use super::types::{decoder, Decoder};
+use crate::engine::Rows;
 use crate::error::{Error, Result};
 use crate::flatten::Flattener;
-use crate::messages::Messages;
-use crate::model::{Cell, Cursor, FivetranType, Table};
-use crate::monitor::Shared;
-use crate::plan::Partition;
-use crate::retry::Policy;
+use crate::model::{Cell, FivetranType, Table};
+use crate::read::{key_positions, ReadRequest};
+use futures_util::TryStreamExt;
 use postgres_types::{FromSql, Type};
 use std::collections::HashSet;
-use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_postgres::Row;
+use std::pin::Pin;
+use tokio_postgres::{Row, RowStream};
 
 /// Any column's raw binary value (None for NULL): the decoders read the bytes themselves.
 pub struct Raw<'a>(pub Option<&'a [u8]>);
@@ -38,74 +35,6 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// Rows in column order (a flattened column holds `Cell::Flat`) from one partition, and the position of its last
-/// row (values of the order columns, as text) to resume after.
-pub struct Batch {
-    pub partition: usize,
-    pub rows: Vec<Vec<Cell>>,
-    /// The rows as Arrow, built by the fetcher when the read asked for Arrow (then `rows` is empty).
-    pub record: Option<arrow::record_batch::RecordBatch>,
-    pub last_key: Option<Vec<String>>,
-    pub warnings: Vec<String>,
-}
-
-/// One partition of a read: its key range and, when resuming, the position already emitted.
-#[derive(Debug, Clone, Default)]
-pub struct PartRead {
-    /// The partition's number in the caller's plan; batches carry it back.
-    pub index: usize,
-    pub range: Partition,
-    pub after: Option<Vec<String>>,
-}
-
-/// The time window of a read, owned (see `sql::Window`).
-#[derive(Debug, Clone)]
-pub enum Span {
-    Full,
-    Since {
-        cursor: Cursor,
-        high: Option<String>,
-        guard: Option<String>,
-        lookback_seconds: f64,
-    },
-}
-
-impl Span {
-    pub fn window(&self) -> Window<'_> {
-        match self {
-            Span::Full => Window::Full,
-            Span::Since {
-                cursor,
-                high,
-                guard,
-                lookback_seconds,
-            } => Window::Since {
-                cursor,
-                high: high.as_deref(),
-                guard: guard.as_deref(),
-                lookback_seconds: *lookback_seconds,
-            },
-        }
-    }
-}
-
-/// What to read and how.
-pub struct ReadRequest {
-    pub table: Arc<Table>,
-    pub parts: Vec<PartRead>,
-    pub span: Span,
-    /// Planned limits, followed live (the monitor may lower them).
-    pub limits: Arc<Shared>,
-    pub flatten: Flatten,
-    pub retry: Policy,
-    pub log: Messages,
-    /// Build Arrow record batches of this schema in the fetchers (in parallel), instead of handing over cells.
-    pub arrow: Option<arrow::datatypes::SchemaRef>,
-    /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
-    /// it, a read of several partitions exports its own.
-    pub snapshot: Option<String>,
-}
-
 /// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.
 pub fn resumable(table: &Table) -> bool {
     !table.primary_key.is_empty()
@@ -113,20 +42,8 @@ pub fn resumable(table: &Table) -> bool {
             table
                 .columns
                 .iter()
-                .any(|c| &c.name == k && Decoder::from_u8(c.decoder).key_round_trips())
+                .any(|c| &c.name == k && decoder(c).key_round_trips())
         })
-}
-
-/// Starts the read on the shared runtime. The queue holds at most the planned queue depth of batches; dropping
-/// the receiver stops every partition and closes their connections.
-pub fn spawn(conn: Connection, request: ReadRequest) -> mpsc::Receiver<Result<Batch>> {
-    let (tx, rx) = mpsc::channel(request.limits.current().queue_depth.max(1));
-    crate::runtime::get().spawn(async move {
-        if let Err(e) = super::parallel::run(Arc::new(conn), Arc::new(request), tx.clone()).await {
-            let _ = tx.send(Err(e)).await;
-        }
-    });
-    rx
 }
 
 /// Per-read decoding state: the plan of each column, the flattener and the warnings already given.
@@ -136,32 +53,21 @@ pub struct Decoding {
     key_positions: Vec<usize>,
     flattener: Flattener,
     noted: HashSet<(usize, Note)>,
-    pub warnings: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl Decoding {
     pub fn new(request: &ReadRequest) -> Self {
         let t = &request.table;
         let f = &request.flatten;
-        let order = sql::order_columns(t, &request.span.window());
         Decoding {
             table: t.qualified(),
             columns: t
                 .columns
                 .iter()
-                .map(|c| {
-                    (
-                        Decoder::from_u8(c.decoder),
-                        c.fivetran_type,
-                        c.flattened,
-                        c.name.clone(),
-                    )
-                })
+                .map(|c| (decoder(c), c.fivetran_type, c.flattened, c.name.clone()))
                 .collect(),
-            key_positions: order
-                .iter()
-                .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
-                .collect(),
+            key_positions: key_positions(t, &request.span),
             flattener: Flattener::new(&f.separator, f.depth, &t.flat_columns, f.sample_rows),
             noted: HashSet::new(),
             warnings: Vec::new(),
@@ -223,5 +129,36 @@ impl Decoding {
             "table {} column {}: {message}",
             self.table, self.columns[column].3
         ))
+    }
+}
+
+/// The rows of one partition attempt: the driver's stream, decoded as they come.
+pub struct PgRows {
+    pub stream: Pin<Box<RowStream>>,
+    pub decoding: Decoding,
+    /// What is being read, for errors.
+    pub context: String,
+}
+
+impl Rows for PgRows {
+    type Row = Row;
+
+    async fn next(&mut self) -> Result<Option<Row>> {
+        self.stream
+            .try_next()
+            .await
+            .map_err(|e| errors::query(&self.context, e))
+    }
+
+    fn cells(&mut self, row: &Row) -> Result<Vec<Cell>> {
+        self.decoding.row(row)
+    }
+
+    fn key(&self, row: &Row) -> Result<Vec<String>> {
+        self.decoding.key(row)
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.decoding.warnings)
     }
 }

@@ -1,9 +1,11 @@
-//! Every statement the PostgreSQL source sends about user tables is built here. Identifiers go through
+//! The PostgreSQL dialect of the shared read statement (`crate::statement`), and the statements only PostgreSQL
+//! sends: key samples, the watermark with its open-writer guard, JSON samples. Identifiers go through
 //! `quote_ident`; values are always bound parameters.
 
-use super::types::Decoder;
-use crate::model::{Column, Cursor, CursorKind, Filter, FilterOp, Table};
-use crate::plan::Partition;
+use super::types::decoder;
+use crate::fetch::PgFetch as Decoder;
+use crate::model::{Column, Cursor, CursorKind, Table};
+use crate::statement::{src, Dialect, Params, SinceCursor};
 
 /// A double-quoted identifier, inner quotes doubled: safe for any name, reserved words and mixed case included.
 pub fn quote_ident(name: &str) -> String {
@@ -22,201 +24,78 @@ pub fn qualified(table: &Table) -> String {
     )
 }
 
-/// What the reader selects for a column, so that the binary value is one `decode` understands.
-fn select_expr(column: &Column) -> String {
-    let name = quote_ident(&column.name);
-    match Decoder::from_u8(column.decoder) {
-        Decoder::CastText => format!("{name}::text"),
-        Decoder::Money => format!("{name}::numeric"),
-        Decoder::Array => format!("to_jsonb({name})"),
-        _ => name,
-    }
-}
+pub struct Postgres;
 
-/// The alias of the table in reads: ORDER BY and WHERE name `src."col"`, so they mean the column itself and never
-/// a same-named output column that was cast to text.
-const SRC: &str = "src";
-
-/// A statement and its parameters, all text (the statement casts each to the type it needs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    pub sql: String,
-    pub params: Vec<Option<String>>,
-}
-
-/// Which rows a read covers in time.
-pub enum Window<'a> {
-    /// Every row (a full load, or a table without a cursor).
-    Full,
-    /// Rows whose cursor is at or after the last high-water mark, moved back to the oldest transaction that was
-    /// still writing then (`guard`) and by the look-back; None marks are left out.
-    Since {
-        cursor: &'a Cursor,
-        high: Option<&'a str>,
-        guard: Option<&'a str>,
-        lookback_seconds: f64,
-    },
-}
-
-struct Params(Vec<Option<String>>);
-
-impl Params {
-    fn bind(&mut self, value: Option<&str>) -> String {
-        self.0.push(value.map(str::to_string));
-        format!("${}", self.0.len())
+impl Dialect for Postgres {
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
     }
 
-    /// A value cast from text to `ty` by the database, so it compares in the column's own ordering.
-    fn typed(&mut self, value: &str, ty: &str) -> String {
-        format!("CAST({}::text AS {ty})", self.bind(Some(value)))
+    fn placeholder(&self, n: usize) -> String {
+        format!("${n}")
     }
-}
 
-fn column<'a>(table: &'a Table, name: &str) -> Option<&'a Column> {
-    table.columns.iter().find(|c| c.name == name)
-}
+    fn cast(&self, placeholder: &str, ty: &str) -> String {
+        format!("CAST({placeholder}::text AS {ty})")
+    }
 
-fn type_of<'a>(table: &'a Table, name: &str) -> &'a str {
-    column(table, name).map_or("text", |c| c.source_type.as_str())
-}
+    fn alias(&self) -> &'static str {
+        "src"
+    }
 
-fn src(name: &str) -> String {
-    format!("{SRC}.{}", quote_ident(name))
-}
+    fn fallback_type(&self) -> &'static str {
+        "text"
+    }
 
-/// `(a, b) op (CAST($1 ..), CAST($2 ..))`: a row comparison, so composite keys order as the index does.
-fn compare(
-    table: &Table,
-    columns: &[String],
-    op: &str,
-    values: &[String],
-    p: &mut Params,
-) -> String {
-    let left: Vec<String> = columns.iter().map(|c| src(c)).collect();
-    let right: Vec<String> = columns
-        .iter()
-        .zip(values)
-        .map(|(c, v)| p.typed(v, type_of(table, c)))
-        .collect();
-    format!("({}) {op} ({})", left.join(", "), right.join(", "))
-}
-
-/// The columns a read is ordered by, and resumes after: the primary key, preceded by the cursor in a window.
-pub fn order_columns(table: &Table, window: &Window) -> Vec<String> {
-    let first: Option<&String> = match window {
-        Window::Since { cursor, .. } => Some(&cursor.column),
-        Window::Full => None,
-    };
-    first
-        .into_iter()
-        .chain(table.primary_key.iter().filter(|k| Some(*k) != first))
-        .cloned()
-        .collect()
-}
-
-/// A read of `table`: the rows of `range` (all rows for the default range) in `window`, after the position
-/// `after` (values of `order_columns`, as text), passing the table's filters, ordered for resuming.
-pub fn read(table: &Table, range: &Partition, after: Option<&[String]>, window: &Window) -> Query {
-    let select: Vec<String> = table.columns.iter().map(select_expr).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {} AS {SRC}",
-        select.join(", "),
+    fn from(&self, table: &Table) -> String {
         qualified(table)
-    );
-    let mut p = Params(Vec::new());
-    let mut conditions = Vec::new();
-    let key = &table.primary_key;
-    if range.nulls {
-        conditions.push(
-            key.iter()
-                .map(|k| format!("{} IS NULL", src(k)))
-                .collect::<Vec<_>>()
-                .join(" AND "),
-        );
     }
-    if let Some(lo) = &range.lo {
-        conditions.push(compare(table, key, ">", lo, &mut p));
-    }
-    if let Some(hi) = &range.hi {
-        conditions.push(compare(table, key, "<=", hi, &mut p));
-    }
-    if let Window::Since {
-        cursor,
-        high,
-        guard,
-        lookback_seconds,
-    } = window
-    {
-        if let Some(bound) = since(table, cursor, *high, *guard, *lookback_seconds, &mut p) {
-            conditions.push(bound);
+
+    /// Selected so that the binary value is one `decode` understands.
+    fn select_expr(&self, column: &Column) -> String {
+        let name = quote_ident(&column.name);
+        match decoder(column) {
+            Decoder::CastText => format!("{name}::text"),
+            Decoder::Money => format!("{name}::numeric"),
+            Decoder::Array => format!("to_jsonb({name})"),
+            _ => name,
         }
     }
-    let order = order_columns(table, window);
-    if let Some(after) = after.filter(|a| a.len() == order.len() && !a.is_empty()) {
-        conditions.push(compare(table, &order, ">", after, &mut p));
-    }
-    conditions.extend(table.filters.iter().map(|f| filter(table, f, &mut p)));
-    if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-    }
-    if !order.is_empty() {
-        let order: Vec<String> = order.iter().map(|c| src(c)).collect();
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
-    Query { sql, params: p.0 }
-}
 
-fn since(
-    table: &Table,
-    cursor: &Cursor,
-    high: Option<&str>,
-    guard: Option<&str>,
-    lookback: f64,
-    p: &mut Params,
-) -> Option<String> {
-    let column = src(&cursor.column);
-    let ty = type_of(table, &cursor.column);
-    if cursor.kind == CursorKind::Integer {
-        return high.map(|h| format!("{column} >= {}", p.typed(h, ty)));
+    /// A row comparison, so composite keys order as the index does.
+    fn compare(&self, left: &[String], op: &str, right: &[String]) -> String {
+        format!("({}) {op} ({})", left.join(", "), right.join(", "))
     }
-    let mark = match (high, guard) {
-        (None, None) => return None,
-        (Some(h), None) => p.typed(h, ty),
-        (None, Some(g)) => p.typed(g, "timestamptz"),
-        (Some(h), Some(g)) => format!("LEAST({}, {})", p.typed(h, ty), p.typed(g, "timestamptz")),
-    };
-    let seconds = p.typed(&lookback.to_string(), "float8");
-    Some(format!(
-        "{column} >= ({mark} - make_interval(secs => {seconds}))"
-    ))
-}
 
-fn filter(table: &Table, f: &Filter, p: &mut Params) -> String {
-    let column = src(&f.column);
-    let ty = type_of(table, &f.column);
-    let one = |p: &mut Params| p.typed(&f.values[0], ty);
-    match f.op {
-        FilterOp::Eq => format!("{column} = {}", one(p)),
-        FilterOp::Ne => format!("{column} <> {}", one(p)),
-        FilterOp::Lt => format!("{column} < {}", one(p)),
-        FilterOp::Le => format!("{column} <= {}", one(p)),
-        FilterOp::Gt => format!("{column} > {}", one(p)),
-        FilterOp::Ge => format!("{column} >= {}", one(p)),
-        FilterOp::In => format!(
-            "{column} = ANY({})",
-            p.typed(&array_literal(&f.values), &format!("{ty}[]"))
-        ),
-        FilterOp::NotIn => format!(
-            "NOT ({column} = ANY({}))",
-            p.typed(&array_literal(&f.values), &format!("{ty}[]"))
-        ),
-        FilterOp::Like => format!("{column}::text LIKE {}::text", p.bind(Some(&f.values[0]))),
-        FilterOp::NotLike => format!(
-            "{column}::text NOT LIKE {}::text",
-            p.bind(Some(&f.values[0]))
-        ),
-        FilterOp::IsNull => format!("{column} IS NULL"),
-        FilterOp::IsNotNull => format!("{column} IS NOT NULL"),
+    fn since(&self, c: &SinceCursor, p: &mut Params<'_>) -> Option<String> {
+        if c.kind == CursorKind::Integer {
+            return c
+                .high
+                .map(|h| format!("{} >= {}", c.column, p.typed(h, c.ty)));
+        }
+        let mark = match (c.high, c.guard) {
+            (None, None) => return None,
+            (Some(h), None) => p.typed(h, c.ty),
+            (None, Some(g)) => p.typed(g, "timestamptz"),
+            (Some(h), Some(g)) => {
+                format!("LEAST({}, {})", p.typed(h, c.ty), p.typed(g, "timestamptz"))
+            }
+        };
+        let seconds = p.typed(&c.lookback_seconds.to_string(), "float8");
+        Some(format!(
+            "{} >= ({mark} - make_interval(secs => {seconds}))",
+            c.column
+        ))
+    }
+
+    /// One bound array literal, so a list of any length is one parameter.
+    fn in_list(&self, column: &str, values: &[String], ty: &str, p: &mut Params<'_>) -> String {
+        let array = p.typed(&array_literal(values), &format!("{ty}[]"));
+        format!("{column} = ANY({array})")
+    }
+
+    fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String {
+        format!("{column}::text LIKE {}::text", p.bind(Some(pattern)))
     }
 }
 
@@ -232,10 +111,14 @@ fn array_literal(values: &[String]) -> String {
 
 /// A page sample of the key, sorted in the key's order, as text: partition bounds come from it.
 pub fn sample_keys(table: &Table) -> String {
-    let keys: Vec<String> = table.primary_key.iter().map(|k| src(k)).collect();
+    let keys: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|k| src(&Postgres, k))
+        .collect();
     let text: Vec<String> = keys.iter().map(|k| format!("{k}::text")).collect();
     format!(
-        "SELECT {} FROM {} AS {SRC} TABLESAMPLE SYSTEM (CAST($1::text AS float8)) ORDER BY {}",
+        "SELECT {} FROM {} AS src TABLESAMPLE SYSTEM (CAST($1::text AS float8)) ORDER BY {}",
         text.join(", "),
         qualified(table),
         keys.join(", ")
@@ -246,12 +129,12 @@ pub fn sample_keys(table: &Table) -> String {
 /// this login can see every session's transactions (superuser or pg_read_all_stats).
 pub fn watermark(table: &Table, cursor: &Cursor) -> String {
     format!(
-        "SELECT (SELECT max({c})::text FROM {t} AS {SRC}), \
+        "SELECT (SELECT max({c})::text FROM {t} AS src), \
                 (SELECT min(xact_start)::text FROM pg_stat_activity \
                   WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), \
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
                   OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')",
-        c = src(&cursor.column),
+        c = src(&Postgres, &cursor.column),
         t = qualified(table)
     )
 }
@@ -259,7 +142,7 @@ pub fn watermark(table: &Table, cursor: &Cursor) -> String {
 /// A sample of the JSON objects of one column, for typing its flattened columns.
 pub fn sample_json(table: &Table, column: &Column) -> String {
     let name = quote_ident(&column.name);
-    let typeof_fn = if Decoder::from_u8(column.decoder) == Decoder::Json {
+    let typeof_fn = if decoder(column) == Decoder::Json {
         "json_typeof"
     } else {
         "jsonb_typeof"
@@ -273,14 +156,27 @@ pub fn sample_json(table: &Table, column: &Column) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FivetranType;
+    use crate::fetch::Fetch;
+    use crate::model::{Filter, FilterOp, FivetranType};
+    use crate::plan::Partition;
+    use crate::read::Span;
+    use crate::statement::read as build;
+
+    fn read(
+        t: &Table,
+        range: &Partition,
+        after: Option<&[String]>,
+        span: &Span,
+    ) -> crate::statement::Query {
+        build(&Postgres, t, range, after, span)
+    }
 
     fn col(name: &str, source_type: &str, decoder: Decoder) -> Column {
         Column {
             name: name.into(),
             source_type: source_type.into(),
             fivetran_type: FivetranType::String,
-            decoder: decoder as u8,
+            fetch: Fetch::Postgres(decoder),
             flattened: false,
             nullable: false,
         }
@@ -314,7 +210,7 @@ mod tests {
             &table(),
             &Partition::default(),
             Some(&texts(&["7", "x"])),
-            &Window::Full,
+            &Span::Full,
         );
         assert_eq!(
             q.sql,
@@ -346,12 +242,11 @@ mod tests {
         let range = Partition {
             lo: Some(texts(&["1", "a"])),
             hi: Some(texts(&["9", "z"])),
-            nulls: false,
         };
-        let window = Window::Since {
-            cursor: &cursor,
-            high: Some("2026-01-01 00:00:00+00"),
-            guard: Some("2025-12-31 23:00:00+00"),
+        let window = Span::Since {
+            cursor,
+            high: Some("2026-01-01 00:00:00+00".into()),
+            guard: Some("2025-12-31 23:00:00+00".into()),
             lookback_seconds: 600.0,
         };
         let q = read(
@@ -371,23 +266,6 @@ mod tests {
         );
         assert_eq!(q.params[10].as_deref(), Some(r#"{"a\"b","c'); --"}"#));
         assert_eq!(q.params.len(), 11);
-        let nulls = read(
-            &t,
-            &Partition {
-                lo: None,
-                hi: None,
-                nulls: true,
-            },
-            None,
-            &Window::Full,
-        );
-        assert!(
-            nulls
-                .sql
-                .contains("WHERE src.\"id\" IS NULL AND src.\"select\" IS NULL AND"),
-            "{}",
-            nulls.sql
-        );
     }
 
     #[test]
@@ -396,8 +274,8 @@ mod tests {
             column: "updated_at".into(),
             kind: CursorKind::Time,
         };
-        let window = Window::Since {
-            cursor: &cursor,
+        let window = Span::Since {
+            cursor,
             high: None,
             guard: None,
             lookback_seconds: 0.0,
@@ -408,10 +286,10 @@ mod tests {
             column: "id".into(),
             kind: CursorKind::Integer,
         };
-        let window = Window::Since {
-            cursor: &int,
-            high: Some("41"),
-            guard: Some("2025-01-01"),
+        let window = Span::Since {
+            cursor: int,
+            high: Some("41".into()),
+            guard: Some("2025-01-01".into()),
             lookback_seconds: 60.0,
         };
         let q = read(&table(), &Partition::default(), None, &window);

@@ -2,62 +2,20 @@
 
 use crate::model::FivetranType;
 
-/// How a column is fetched (its select expression) and decoded (its binary format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Decoder {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Oid,
-    Float4,
-    Float8,
-    Numeric,
-    /// money, fetched as `::numeric` (exact; the text form depends on the server's locale).
-    Money,
-    Text,
-    Uuid,
-    Date,
-    Time,
-    Timestamp,
-    TimestampTz,
-    Bytea,
-    Json,
-    Jsonb,
-    /// Arrays, fetched as `to_jsonb(...)`: nested lists, numbers exact.
-    Array,
-    /// Anything else, fetched as `::text`: the type's own text form.
-    CastText,
+use crate::fetch::Fetch;
+pub use crate::fetch::PgFetch as Decoder;
+use crate::model::Column;
+
+/// The decoder of a PostgreSQL column. A column of another source never reaches this source's reader (`Source`
+/// objects read only the tables they discovered); if one did, its text form is the safe reading.
+pub fn decoder(column: &Column) -> Decoder {
+    match column.fetch {
+        Fetch::Postgres(d) => d,
+        Fetch::Mssql(_) => Decoder::CastText,
+    }
 }
 
 impl Decoder {
-    pub fn from_u8(v: u8) -> Decoder {
-        const ALL: [Decoder; 20] = [
-            Decoder::Bool,
-            Decoder::Int2,
-            Decoder::Int4,
-            Decoder::Int8,
-            Decoder::Oid,
-            Decoder::Float4,
-            Decoder::Float8,
-            Decoder::Numeric,
-            Decoder::Money,
-            Decoder::Text,
-            Decoder::Uuid,
-            Decoder::Date,
-            Decoder::Time,
-            Decoder::Timestamp,
-            Decoder::TimestampTz,
-            Decoder::Bytea,
-            Decoder::Json,
-            Decoder::Jsonb,
-            Decoder::Array,
-            Decoder::CastText,
-        ];
-        ALL[v as usize]
-    }
-
     /// Whether a key value read with this decoder can be written back as text the type parses (for resuming).
     pub fn key_round_trips(self) -> bool {
         !matches!(self, Decoder::Array | Decoder::Money | Decoder::Json)

@@ -101,14 +101,14 @@ impl ArrowReader {
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct SnapshotHolder {
     id: String,
-    session: Mutex<Option<tokio_postgres::Client>>,
+    session: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl SnapshotHolder {
-    pub fn new(session: tokio_postgres::Client, id: String) -> Self {
+    pub fn new(snapshot: crate::source::Snapshot) -> Self {
         SnapshotHolder {
-            id,
-            session: Mutex::new(Some(session)),
+            id: snapshot.id,
+            session: Mutex::new(Some(snapshot.holder)),
         }
     }
 }

@@ -41,6 +41,18 @@ create_exception!(
     ConnectorAccelError,
     "The reader was closed."
 );
+create_exception!(
+    connector_accel,
+    ReadInterruptedError,
+    ConnectorAccelError,
+    "A wait was interrupted (Ctrl-C); KeyboardInterrupt is raised as well."
+);
+create_exception!(
+    connector_accel,
+    InternalError,
+    ConnectorAccelError,
+    "A bug in connector_accel, not in the data or the configuration; please report it."
+);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -57,6 +69,8 @@ impl From<Error> for PyErr {
             Error::Query { .. } => QueryError::new_err(message),
             Error::Conversion(_) => ConversionError::new_err(message),
             Error::Closed => ReaderClosedError::new_err(message),
+            Error::Interrupted(_) => ReadInterruptedError::new_err(message),
+            Error::Internal(_) => InternalError::new_err(message),
         };
         Python::attach(|py| {
             let value = py_err.value(py);
@@ -81,5 +95,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("QueryError", py.get_type::<QueryError>())?;
     m.add("ConversionError", py.get_type::<ConversionError>())?;
     m.add("ReaderClosedError", py.get_type::<ReaderClosedError>())?;
+    m.add(
+        "ReadInterruptedError",
+        py.get_type::<ReadInterruptedError>(),
+    )?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
 }

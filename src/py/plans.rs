@@ -4,8 +4,8 @@
 use crate::error::Error;
 use crate::model::Table;
 use crate::plan::{Partition, TablePlan};
-use crate::postgres::planning::Watermark;
-use crate::postgres::read::{PartRead, Span};
+use crate::read::{PartRead, Span};
+use crate::source::Watermark;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -25,7 +25,6 @@ pub fn plan_dict<'py>(
         let part = PyDict::new(py);
         part.set_item("lo", &p.lo)?;
         part.set_item("hi", &p.hi)?;
-        part.set_item("nulls", p.nulls)?;
         list.append(part)?;
     }
     d.set_item("partitions", list)?;
@@ -56,6 +55,7 @@ fn keys(d: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Vec<String>>> {
 }
 
 /// Partitions as `plan()` returned them, with `after` where a previous run stopped; `index` is their position.
+/// States written before 0.2 also carry `"nulls": false`, which is ignored: primary keys are never NULL.
 pub fn parts_from(list: &Bound<'_, PyList>) -> PyResult<Vec<PartRead>> {
     let mut parts = Vec::new();
     for (index, item) in list.iter().enumerate() {
@@ -74,11 +74,6 @@ pub fn parts_from(list: &Bound<'_, PyList>) -> PyResult<Vec<PartRead>> {
             range: Partition {
                 lo: keys(d, "lo")?,
                 hi: keys(d, "hi")?,
-                nulls: d
-                    .get_item("nulls")?
-                    .map(|v| v.is_truthy())
-                    .transpose()?
-                    .unwrap_or(false),
             },
             after: keys(d, "after")?,
         });

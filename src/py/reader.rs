@@ -6,7 +6,7 @@ use super::wait::wait;
 use crate::error::{Error, Result};
 use crate::messages::Messages;
 use crate::monitor::Monitor;
-use crate::postgres::read::Batch;
+use crate::read::Batch;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTzInfo};

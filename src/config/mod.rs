@@ -1,34 +1,25 @@
 //! Typed configuration: every value arrives as a string (that is how Fivetran passes it). Parses, validates and
 //! accepts the seed connectors' key names as aliases, so a seed's configuration.json works unchanged.
 
+mod mssql;
+mod postgres;
+mod values;
+
+pub use mssql::{Encrypt, MssqlConnection};
+pub use postgres::{PgConnection, SslMode};
+
 use crate::error::{Error, Result};
 use crate::filters::{self, FilterSpec};
 use crate::plan::{Overrides, Thresholds};
 use std::collections::BTreeMap;
+use values::{at_least, Values};
 
-/// How the client protects the connection, with libpq's meanings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-/// Where the server is and who logs in.
+/// Which database a configuration names, with its connection settings: SQL Server when it has `mssql_server`
+/// (in either of the seeds' spellings), PostgreSQL otherwise.
 #[derive(Debug, Clone)]
-pub struct Connection {
-    pub dsn: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub database: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub sslmode: SslMode,
-    /// A CA certificate: a file path or PEM text.
-    pub sslrootcert: Option<String>,
-    pub connect_timeout_s: u64,
+pub enum Connection {
+    Postgres(PgConnection),
+    Mssql(MssqlConnection),
 }
 
 /// Which tables are synced.
@@ -48,13 +39,10 @@ pub struct Flatten {
     pub sample_rows: i64,
 }
 
-/// The whole configuration of a PostgreSQL source.
+/// The whole configuration of a source.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The PostgreSQL server; unused (all None) when `mssql` is set.
     pub connection: Connection,
-    /// The SQL Server, when the configuration names one (`mssql_server`): then this is a SQL Server source.
-    pub mssql: Option<crate::mssql::settings::MssqlConnection>,
     pub selection: Selection,
     pub flatten: Flatten,
     pub thresholds: Thresholds,
@@ -89,175 +77,17 @@ pub struct Preprocessing {
     pub tables: Vec<String>,
 }
 
-/// Keys and their aliases: the first name is ours, the rest come from the seed connectors.
-const ALIASES: &[(&str, &[&str])] = &[
-    ("dsn", &["connection_string"]),
-    ("host", &[]),
-    ("port", &[]),
-    ("database", &["dbname"]),
-    ("user", &["username"]),
-    ("password", &[]),
-    ("sslmode", &["ssl_mode"]),
-    ("sslrootcert", &["ssl_ca", "cert"]),
-    ("connect_timeout", &[]),
-    ("schemas", &["schema"]),
-    ("tables", &[]),
-    ("exclude_tables", &[]),
-    ("flatten_json", &[]),
-    ("flatten_separator", &[]),
-    ("flatten_depth", &[]),
-    ("flatten_sample_rows", &[]),
-    ("batch_size", &["custom_batch_size"]),
-    ("checkpoint_rows", &["checkpoint_interval"]),
-    ("workers", &["threads", "custom_threads"]),
-    ("queue_size", &["max_queue_size", "custom_queue_size"]),
-    ("partitions", &[]),
-    ("small_table_rows", &[]),
-    ("large_table_rows", &[]),
-    ("resource_monitoring", &["enable_resource_monitoring"]),
-    ("max_retries", &[]),
-    ("retry_sleep_seconds", &[]),
-    ("debug", &[]),
-    ("cursor_columns", &["timestamp_column"]),
-    ("incremental_lookback_seconds", &[]),
-    ("soft_delete_column", &[]),
-    ("table_filters", &[]),
-    ("region", &[]),
-    ("sync_validation", &[]),
-    ("source_metadata", &[]),
-    ("enable_preprocessing", &[]),
-    ("preprocessing_sql", &[]),
-    ("preprocessing_table", &["preprocessing_tables"]),
-    // SQL Server (seeds 003 and 004, which spell them in upper or lower case).
-    ("mssql_server", &["MSSQL_SERVER"]),
-    ("mssql_port", &["MSSQL_PORT"]),
-    ("mssql_database", &["MSSQL_DATABASE"]),
-    ("mssql_user", &["MSSQL_USER"]),
-    ("mssql_password", &["MSSQL_PASSWORD"]),
-    ("mssql_cert_server", &["MSSQL_CERT_SERVER"]),
-    ("encrypt", &[]),
-    ("trust_server_certificate", &[]),
-];
-
-/// Configuration values by our own key names, with the unknown keys set aside.
-pub(crate) struct Values {
-    pub(crate) values: BTreeMap<&'static str, String>,
-    /// How the user spelled each key, so that an error names the key they wrote.
-    spelled: BTreeMap<&'static str, String>,
-    warnings: Vec<String>,
-}
-
-impl Values {
-    fn new(raw: &BTreeMap<String, String>) -> Result<Self> {
-        let mut values = BTreeMap::new();
-        let mut spelled = BTreeMap::new();
-        let mut warnings = Vec::new();
-        for (key, value) in raw {
-            let found = ALIASES
-                .iter()
-                .find(|(name, aliases)| name == key || aliases.contains(&key.as_str()));
-            match found {
-                Some((name, _)) => {
-                    spelled.insert(*name, key.clone());
-                    if values.insert(*name, value.clone()).is_some() {
-                        return Err(Error::config(
-                            name,
-                            format!("given twice (as '{key}' and an alias); keep one of them"),
-                        ));
-                    }
-                }
-                None => warnings.push(format!(
-                    "unknown configuration key '{key}' is ignored; see README for the keys"
-                )),
-            }
-        }
-        Ok(Values {
-            values,
-            spelled,
-            warnings,
-        })
-    }
-
-    pub(crate) fn key(&self, name: &'static str) -> &str {
-        self.spelled.get(name).map_or(name, String::as_str)
-    }
-
-    /// A trimmed, non-empty value.
-    pub(crate) fn text(&self, key: &'static str) -> Option<String> {
-        self.values
-            .get(key)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub(crate) fn number<T: std::str::FromStr>(
-        &self,
-        key: &'static str,
-        default: T,
-        what: &str,
-    ) -> Result<T> {
-        match self.text(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                Error::config(
-                    self.key(key),
-                    format!("'{v}' is not {what}; set it to {what}"),
-                )
-            }),
-        }
-    }
-
-    pub(crate) fn flag(&self, key: &'static str, default: bool) -> Result<bool> {
-        match self.text(key).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(v) => Err(Error::config(
-                self.key(key),
-                format!("'{v}' is not a boolean; set it to true or false"),
-            )),
-        }
-    }
-
-    /// A whole number where 0 (the seeds' "adaptive") and absence both mean None.
-    fn adaptive(&self, key: &'static str) -> Result<Option<usize>> {
-        Ok(Some(self.number(key, 0usize, "a whole number")?).filter(|n| *n > 0))
-    }
-
-    fn list(&self, key: &'static str) -> Vec<String> {
-        self.text(key)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn at_least<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T) -> Result<T> {
-    if value < min {
-        return Err(Error::config(
-            key,
-            format!("{value} is too small; set it to at least {min}"),
-        ));
-    }
-    Ok(value)
-}
-
 impl Config {
     /// Parses the configuration; returns it with warnings for the keys that are ignored.
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<(Config, Vec<String>)> {
-        let v = Values::new(raw)?;
-        let mssql = crate::mssql::settings::parse(&v)?;
+        let mut v = Values::new(raw)?;
+        let connection = if v.values.contains_key("mssql_server") {
+            Connection::Mssql(mssql::parse(&v)?)
+        } else {
+            Connection::Postgres(postgres::parse(&v)?)
+        };
         let config = Config {
-            connection: if mssql.is_some() {
-                Connection::none()
-            } else {
-                connection(&v)?
-            },
-            mssql,
+            connection,
             selection: Selection {
                 schemas: v.list("schemas"),
                 tables: v.list("tables"),
@@ -325,7 +155,28 @@ impl Config {
                 "is empty; set it to a separator such as _",
             ));
         }
+        config.refuse_unsupported(&mut v.warnings)?;
         Ok((config, v.warnings))
+    }
+
+    /// What a SQL Server source cannot do, refused here so that nothing runs; its TLS leniency, warned of.
+    fn refuse_unsupported(&self, warnings: &mut Vec<String>) -> Result<()> {
+        let Connection::Mssql(conn) = &self.connection else {
+            return Ok(());
+        };
+        if conn.trust_server_certificate {
+            warnings.push(format!(
+                "trust_server_certificate is true: the certificate of {} is not verified (neither its chain nor its host name)",
+                conn.target()
+            ));
+        }
+        if !self.preprocessing.statements.is_empty() {
+            return Err(Error::config(
+                "enable_preprocessing",
+                "is supported for PostgreSQL sources only; turn it off for SQL Server",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -391,100 +242,6 @@ fn preprocessing(v: &Values) -> Result<Preprocessing> {
     Ok(Preprocessing { statements, tables })
 }
 
-impl Connection {
-    /// No PostgreSQL server (the configuration is a SQL Server's).
-    fn none() -> Connection {
-        Connection {
-            dsn: None,
-            host: None,
-            port: None,
-            database: None,
-            user: None,
-            password: None,
-            sslmode: SslMode::Disable,
-            sslrootcert: None,
-            connect_timeout_s: 30,
-        }
-    }
-}
-
-fn connection(v: &Values) -> Result<Connection> {
-    let (dsn, dsn_mode, dsn_root) = match v.text("dsn") {
-        Some(d) => {
-            let (rest, mode, root) = crate::postgres::connect::split_tls_params(&d);
-            (Some(rest), mode, root)
-        }
-        None => (None, None, None),
-    };
-    let host =
-        match v.values.get("host") {
-            Some(h) if h.trim().is_empty() => return Err(Error::config(
-                "host",
-                "is empty; set it to the server's host name, IP address or unix socket directory",
-            )),
-            Some(h) => Some(h.trim().to_string()),
-            None => None,
-        };
-    if dsn.is_none() && host.is_none() {
-        return Err(Error::config(
-            "host",
-            "is missing; set 'host' (with 'port', 'database', 'user', 'password') or 'dsn'",
-        ));
-    }
-    let port = match v.text("port") {
-        None => None,
-        Some(p) => Some(p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Error::config(
-                "port",
-                format!(
-                    "'{p}' is not a port number; set it to a number from 1 to 65535, such as 5432"
-                ),
-            )
-        })?),
-    };
-    if dsn.is_none() && v.text("user").is_none() {
-        return Err(Error::config(
-            "user",
-            "is missing; set 'user' (or 'username') to the database login",
-        ));
-    }
-    let sslmode = match v
-        .text("sslmode")
-        .or(dsn_mode)
-        .map(|s| s.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("prefer") => SslMode::Prefer,
-        Some("disable") => SslMode::Disable,
-        Some("require") => SslMode::Require,
-        Some("verify-ca") => SslMode::VerifyCa,
-        Some("verify-full") => SslMode::VerifyFull,
-        Some(other) => {
-            return Err(Error::config(
-                "sslmode",
-                format!(
-                "'{other}' is not a mode; use disable, prefer, require, verify-ca or verify-full"
-            ),
-            ))
-        }
-    };
-    Ok(Connection {
-        dsn,
-        host,
-        port,
-        database: v.text("database"),
-        user: v.text("user"),
-        password: v.values.get("password").cloned(),
-        sslmode,
-        sslrootcert: v.text("sslrootcert").or(dsn_root),
-        connect_timeout_s: at_least(
-            "connect_timeout",
-            v.number("connect_timeout", 30, "a whole number of seconds")?,
-            1,
-        )?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,8 +267,11 @@ mod tests {
             ("max_retries", "3"),
         ])
         .unwrap();
-        assert_eq!(c.connection.user.as_deref(), Some("me"));
-        assert_eq!(c.connection.port, Some(5433));
+        let Connection::Postgres(pg) = &c.connection else {
+            panic!("a PostgreSQL configuration")
+        };
+        assert_eq!(pg.user.as_deref(), Some("me"));
+        assert_eq!(pg.port, Some(5433));
         assert_eq!(c.overrides.batch_size, Some(250));
         assert_eq!(c.region.len(), 1);
         assert_eq!(c.max_retries, 3);

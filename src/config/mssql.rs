@@ -1,6 +1,6 @@
 //! Where the SQL Server is, who logs in, and how the connection is protected; seed 003/004 key names unchanged.
 
-use crate::config::Values;
+use super::values::Values;
 use crate::error::{Error, Result};
 
 /// How much of the connection TLS protects (tiberius' levels; `strict` is TDS 8.0, TLS before the pre-login).
@@ -44,11 +44,8 @@ fn required(v: &Values, key: &'static str, what: &str) -> Result<String> {
         .ok_or_else(|| Error::config(v.key(key), format!("is missing; set it to {what}")))
 }
 
-/// The SQL Server connection when `mssql_server` is given; None for a PostgreSQL configuration.
-pub(crate) fn parse(v: &Values) -> Result<Option<MssqlConnection>> {
-    if !v.values.contains_key("mssql_server") {
-        return Ok(None);
-    }
+/// The SQL Server connection (the configuration has `mssql_server`).
+pub(crate) fn parse(v: &Values) -> Result<MssqlConnection> {
     let host = required(v, "mssql_server", "the SQL Server host name or IP address")?;
     let port = match v.text("mssql_port") {
         None => 1433,
@@ -92,7 +89,7 @@ pub(crate) fn parse(v: &Values) -> Result<Option<MssqlConnection>> {
             ));
         }
     }
-    Ok(Some(MssqlConnection {
+    Ok(MssqlConnection {
         host,
         port,
         database: required(v, "mssql_database", "the database to sync")?,
@@ -103,5 +100,5 @@ pub(crate) fn parse(v: &Values) -> Result<Option<MssqlConnection>> {
         ca,
         cert_server: v.text("mssql_cert_server"),
         connect_timeout_s: v.number("connect_timeout", 30, "a whole number of seconds")?,
-    }))
+    })
 }

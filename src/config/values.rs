@@ -1,0 +1,166 @@
+//! Configuration values by our own key names: the seeds' spellings are aliases, every value a trimmed string, and
+//! errors name the key as the user wrote it.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+/// Keys and their aliases: the first name is ours, the rest come from the seed connectors.
+const ALIASES: &[(&str, &[&str])] = &[
+    ("dsn", &["connection_string"]),
+    ("host", &[]),
+    ("port", &[]),
+    ("database", &["dbname"]),
+    ("user", &["username"]),
+    ("password", &[]),
+    ("sslmode", &["ssl_mode"]),
+    ("sslrootcert", &["ssl_ca", "cert"]),
+    ("connect_timeout", &[]),
+    ("schemas", &["schema"]),
+    ("tables", &[]),
+    ("exclude_tables", &[]),
+    ("flatten_json", &[]),
+    ("flatten_separator", &[]),
+    ("flatten_depth", &[]),
+    ("flatten_sample_rows", &[]),
+    ("batch_size", &["custom_batch_size"]),
+    ("checkpoint_rows", &["checkpoint_interval"]),
+    ("workers", &["threads", "custom_threads"]),
+    ("queue_size", &["max_queue_size", "custom_queue_size"]),
+    ("partitions", &[]),
+    ("small_table_rows", &[]),
+    ("large_table_rows", &[]),
+    ("resource_monitoring", &["enable_resource_monitoring"]),
+    ("max_retries", &[]),
+    ("retry_sleep_seconds", &[]),
+    ("debug", &[]),
+    ("cursor_columns", &["timestamp_column"]),
+    ("incremental_lookback_seconds", &[]),
+    ("soft_delete_column", &[]),
+    ("table_filters", &[]),
+    ("region", &[]),
+    ("sync_validation", &[]),
+    ("source_metadata", &[]),
+    ("enable_preprocessing", &[]),
+    ("preprocessing_sql", &[]),
+    ("preprocessing_table", &["preprocessing_tables"]),
+    // SQL Server (seeds 003 and 004, which spell them in upper or lower case).
+    ("mssql_server", &["MSSQL_SERVER"]),
+    ("mssql_port", &["MSSQL_PORT"]),
+    ("mssql_database", &["MSSQL_DATABASE"]),
+    ("mssql_user", &["MSSQL_USER"]),
+    ("mssql_password", &["MSSQL_PASSWORD"]),
+    ("mssql_cert_server", &["MSSQL_CERT_SERVER"]),
+    ("encrypt", &[]),
+    ("trust_server_certificate", &[]),
+];
+
+/// Configuration values by our own key names, with the unknown keys set aside.
+pub(crate) struct Values {
+    pub(crate) values: BTreeMap<&'static str, String>,
+    /// How the user spelled each key, so that an error names the key they wrote.
+    spelled: BTreeMap<&'static str, String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Values {
+    pub(crate) fn new(raw: &BTreeMap<String, String>) -> Result<Self> {
+        let mut values = BTreeMap::new();
+        let mut spelled = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for (key, value) in raw {
+            let found = ALIASES
+                .iter()
+                .find(|(name, aliases)| name == key || aliases.contains(&key.as_str()));
+            match found {
+                Some((name, _)) => {
+                    spelled.insert(*name, key.clone());
+                    if values.insert(*name, value.clone()).is_some() {
+                        return Err(Error::config(
+                            name,
+                            format!("given twice (as '{key}' and an alias); keep one of them"),
+                        ));
+                    }
+                }
+                None => warnings.push(format!(
+                    "unknown configuration key '{key}' is ignored; see README for the keys"
+                )),
+            }
+        }
+        Ok(Values {
+            values,
+            spelled,
+            warnings,
+        })
+    }
+
+    pub(crate) fn key(&self, name: &'static str) -> &str {
+        self.spelled.get(name).map_or(name, String::as_str)
+    }
+
+    /// A trimmed, non-empty value.
+    pub(crate) fn text(&self, key: &'static str) -> Option<String> {
+        self.values
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn number<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T> {
+        match self.text(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                Error::config(
+                    self.key(key),
+                    format!("'{v}' is not {what}; set it to {what}"),
+                )
+            }),
+        }
+    }
+
+    pub(crate) fn flag(&self, key: &'static str, default: bool) -> Result<bool> {
+        match self.text(key).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(v) => Err(Error::config(
+                self.key(key),
+                format!("'{v}' is not a boolean; set it to true or false"),
+            )),
+        }
+    }
+
+    /// A whole number where 0 (the seeds' "adaptive") and absence both mean None.
+    pub(crate) fn adaptive(&self, key: &'static str) -> Result<Option<usize>> {
+        Ok(Some(self.number(key, 0usize, "a whole number")?).filter(|n| *n > 0))
+    }
+
+    pub(crate) fn list(&self, key: &'static str) -> Vec<String> {
+        self.text(key)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn at_least<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+) -> Result<T> {
+    if value < min {
+        return Err(Error::config(
+            key,
+            format!("{value} is too small; set it to at least {min}"),
+        ));
+    }
+    Ok(value)
+}

@@ -1,0 +1,113 @@
+//! What a read is, whatever the source: the partitions and their resume positions, the time window, the live
+//! limits, and the batches that come back. Sources fill batches; the engine schedules and retries them.
+
+use crate::config::Flatten;
+use crate::error::Result;
+use crate::messages::Messages;
+use crate::model::{Cell, Cursor, Table};
+use crate::monitor::Shared;
+use crate::plan::Partition;
+use crate::retry::Policy;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Rows in column order (a flattened column holds `Cell::Flat`) from one partition, and the position of its last
+/// row (values of the order columns, as text) to resume after.
+pub struct Batch {
+    pub partition: usize,
+    pub rows: Vec<Vec<Cell>>,
+    /// The rows as Arrow, built by the fetcher when the read asked for Arrow (then `rows` is empty).
+    pub record: Option<arrow::record_batch::RecordBatch>,
+    pub last_key: Option<Vec<String>>,
+    pub warnings: Vec<String>,
+}
+
+/// One partition of a read: its key range and, when resuming, the position already emitted.
+#[derive(Debug, Clone, Default)]
+pub struct PartRead {
+    /// The partition's number in the caller's plan; batches carry it back.
+    pub index: usize,
+    pub range: Partition,
+    pub after: Option<Vec<String>>,
+}
+
+/// Which rows a read covers in time.
+#[derive(Debug, Clone)]
+pub enum Span {
+    /// Every row (a full load, or a table without a cursor).
+    Full,
+    /// Rows whose cursor is at or after the last high-water mark, moved back to the oldest transaction that was
+    /// still writing then (`guard`, PostgreSQL only) and by the look-back; None marks are left out.
+    Since {
+        cursor: Cursor,
+        high: Option<String>,
+        guard: Option<String>,
+        lookback_seconds: f64,
+    },
+}
+
+/// Batch size, workers and queue depth a caller may fix instead of the plan's (None keeps the plan's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sizes {
+    pub batch_size: Option<usize>,
+    pub workers: Option<usize>,
+    pub queue_depth: Option<usize>,
+}
+
+/// What to read and how.
+pub struct ReadRequest {
+    pub table: Arc<Table>,
+    pub parts: Vec<PartRead>,
+    pub span: Span,
+    /// Planned limits, followed live (the monitor may lower them).
+    pub limits: Arc<Shared>,
+    pub flatten: Flatten,
+    pub retry: Policy,
+    pub log: Messages,
+    /// Build Arrow record batches of this schema in the fetchers (in parallel), instead of handing over cells.
+    pub arrow: Option<arrow::datatypes::SchemaRef>,
+    /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
+    /// it, a PostgreSQL read of several partitions exports its own.
+    pub snapshot: Option<String>,
+}
+
+pub type Tx = mpsc::Sender<Result<Batch>>;
+
+/// The columns a read is ordered by, and resumes after: the primary key, preceded by the cursor in a window.
+pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
+    let first: Option<&String> = match span {
+        Span::Since { cursor, .. } => Some(&cursor.column),
+        Span::Full => None,
+    };
+    first
+        .into_iter()
+        .chain(table.primary_key.iter().filter(|k| Some(*k) != first))
+        .cloned()
+        .collect()
+}
+
+/// Positions of `order_columns` among the table's columns: where a row's resume key is read from.
+pub fn key_positions(table: &Table, span: &Span) -> Vec<usize> {
+    order_columns(table, span)
+        .iter()
+        .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
+        .collect()
+}
+
+/// Starts `run` on the shared runtime with a queue of at most the planned queue depth of batches; its error, if
+/// any, is the last item. Dropping the receiver stops every partition and closes their connections.
+pub fn spawn<F, Fut>(request: ReadRequest, run: F) -> mpsc::Receiver<Result<Batch>>
+where
+    F: FnOnce(Arc<ReadRequest>, Tx) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(request.limits.current().queue_depth.max(1));
+    let work = run(Arc::new(request), tx.clone());
+    crate::runtime::get().spawn(async move {
+        if let Err(e) = work.await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    rx
+}

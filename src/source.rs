@@ -1,0 +1,98 @@
+//! The one interface every database source implements: discovery, key samples for planning, the incremental
+//! watermark, and reads. The binding layer picks the implementation from the configuration and drives it through
+//! this trait alone, so nothing above it knows which database it talks to.
+
+use crate::config::{Config, Preprocessing};
+use crate::error::{Error, Result};
+use crate::messages::Messages;
+use crate::model::Table;
+use crate::read::{Batch, ReadRequest};
+use futures_util::future::BoxFuture;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc::Receiver;
+
+/// Where incremental syncs stand: the cursor's maximum now, the start of the oldest transaction still writing
+/// (its rows may carry older cursor values once committed; PostgreSQL only), and whether this login could see
+/// every session's transactions.
+#[derive(Debug, Clone, Default)]
+pub struct Watermark {
+    pub high: Option<String>,
+    pub guard: Option<String>,
+    pub sees_all: bool,
+}
+
+/// An exported snapshot and the session that keeps it importable while it is held.
+pub struct Snapshot {
+    pub id: String,
+    pub holder: Box<dyn Any + Send + Sync>,
+}
+
+/// The selected tables (smallest first) and the warnings discovery raised.
+pub type Discovered = (Vec<Table>, Vec<String>);
+
+pub trait Source: Send + Sync {
+    /// The database's name for messages ("PostgreSQL", "SQL Server").
+    fn name(&self) -> &'static str;
+
+    /// The selected tables with their columns, keys, estimates, cursors and filters.
+    fn discover(&self, config: Arc<Config>) -> BoxFuture<'static, Result<Discovered>>;
+
+    /// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through
+    /// text. Only such tables are cut into partitions.
+    fn resumable(&self, table: &Table) -> bool;
+
+    /// Key values (as text, in key order) of a page sample of about `percent` of `table`.
+    fn sample_keys(
+        &self,
+        table: Arc<Table>,
+        percent: f64,
+    ) -> BoxFuture<'static, Result<Vec<Vec<String>>>>;
+
+    /// The incremental watermark of a table with a cursor (None without one).
+    fn watermark(&self, table: Arc<Table>) -> BoxFuture<'static, Result<Option<Watermark>>>;
+
+    /// Starts `request` on the shared runtime; batches (or the error that stopped it) arrive on the receiver.
+    fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>>;
+
+    /// `table` as Arrow reads it: no flattening, and whatever this source sends faster as text.
+    fn arrow_table(&self, table: &Table) -> Table {
+        let mut plain = table.clone();
+        plain.flat_columns.clear();
+        plain.columns.iter_mut().for_each(|c| c.flattened = false);
+        plain
+    }
+
+    /// Whether partitions can share one exported snapshot.
+    fn shares_snapshots(&self) -> bool {
+        false
+    }
+
+    /// Exports a snapshot that readers in any process can import while it is held.
+    fn export_snapshot(&self) -> BoxFuture<'static, Result<Snapshot>> {
+        let name = self.name();
+        Box::pin(async move { Err(unsupported(name, "snapshot", "exported snapshots")) })
+    }
+
+    /// A table-shaped description of a query's result, to read it as one stream.
+    fn describe_query(&self, _query: String) -> BoxFuture<'static, Result<(Table, Vec<String>)>> {
+        let name = self.name();
+        Box::pin(async move { Err(unsupported(name, "query", "queries")) })
+    }
+
+    /// Runs the preprocessing statements with `state`'s values bound; returns the rows they changed.
+    fn preprocess(
+        &self,
+        _preprocessing: Preprocessing,
+        _state: BTreeMap<String, String>,
+        _log: Messages,
+    ) -> BoxFuture<'static, Result<u64>> {
+        let name = self.name();
+        Box::pin(async move { Err(unsupported(name, "enable_preprocessing", "preprocessing")) })
+    }
+}
+
+fn unsupported(source: &str, key: &str, what: &str) -> Error {
+    Error::config(key, format!("{source} sources do not support {what}"))
+}
