@@ -41,7 +41,7 @@ def connectorx(settings, partitions):
 
 
 def copy_binary(settings, rows):
-    import embedded_pg
+    from testkit import embedded_pg
 
     env = dict(os.environ, PGPASSWORD=settings["password"])
     with open(os.devnull, "wb") as sink:

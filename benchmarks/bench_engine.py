@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--big-rows", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     args, settings = b.server_for(parser)
-    import embedded_pg
+    from testkit import embedded_pg
 
     if not b.table_ready(settings, "wide_big", args.big_rows):
         embedded_pg.psql(settings, f"""DROP TABLE IF EXISTS bench.wide_big; CREATE TABLE bench.wide_big {b.WIDE_COLUMNS};

@@ -1,4 +1,4 @@
-"""Issue 4's target, measured in one run against the TDS test server (tests/tdsfixture) on the same data:
+"""Issue 4's target, measured in one run against the TDS test server (testkit/tdsfixture) on the same data:
 
   (s) seed-style connector: python-tds (pytds), fetchmany(5000), dict per row, seed flatten, op.upsert   rows/s
   (o) our connector (Source via connector_accel.sdk), same counting sink, the plan's one stream     rows/s
@@ -21,7 +21,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests"))
 import bench_read as b  # noqa: E402
 
 PASSWORD = "Bench!Passw0rd"
@@ -32,8 +31,8 @@ COLUMNS = ("id bigint NOT NULL PRIMARY KEY, qty int, name nvarchar(40), price de
 def prepare(settings, rows):
     import psycopg
 
-    from tdsfixture import create_table
-    from tdsfixture.engine import bootstrap
+    from testkit.tdsfixture import create_table
+    from testkit.tdsfixture.engine import bootstrap
 
     info = b.conninfo(settings)
     with psycopg.connect(**info, autocommit=True) as conn:
@@ -55,8 +54,8 @@ def prepare(settings, rows):
 
 
 def start_fixture(backing):
-    proc = subprocess.Popen([sys.executable, "-m", "tdsfixture", "--backing", json.dumps(backing), "--database",
-                             "ehr", "--password", PASSWORD], cwd=ROOT / "tests", stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "testkit.tdsfixture", "--backing", json.dumps(backing), "--database",
+                             "ehr", "--password", PASSWORD], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     return proc, int(proc.stdout.readline())
 
 
@@ -129,7 +128,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
     args = parser.parse_args()
-    import embedded_pg
+    from testkit import embedded_pg
 
     settings = embedded_pg.start(Path(args.datadir), 54330)
     backing = prepare(settings, args.rows)

@@ -19,8 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from embedded_pg import connection_config, conninfo  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the repository root, for testkit
+from testkit.embedded_pg import connection_config, conninfo  # noqa: E402
 
 
 class CountingSink:
@@ -84,7 +84,7 @@ def table_ready(settings, name, rows):
 
 
 def prepare(settings, rows):
-    import embedded_pg
+    from testkit import embedded_pg
 
     if table_ready(settings, "wide", rows):
         return
@@ -100,7 +100,7 @@ def prepare(settings, rows):
 def server_for(parser):
     """The options every benchmark takes (--rows, --datadir) parsed, the embedded server started, and bench.wide
     ready: (args, server settings)."""
-    import embedded_pg
+    from testkit import embedded_pg
 
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
@@ -239,7 +239,7 @@ def main():
     parser.add_argument("--ceiling-rows", type=int, default=200_000)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
     args = parser.parse_args()
-    import embedded_pg
+    from testkit import embedded_pg
 
     settings = embedded_pg.start(Path(args.datadir), 54330)
     t0 = time.perf_counter()

@@ -4,8 +4,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import embedded_pg  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for testkit
+from testkit import embedded_pg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@
 use crate::config::Flatten;
 use crate::error::Result;
 use crate::messages::Messages;
-use crate::model::{Cell, Cursor, Table};
+use crate::model::{Cell, Column, Cursor, Table};
 use crate::monitor::Shared;
 use crate::plan::Partition;
 use crate::retry::Policy;
@@ -85,6 +85,16 @@ pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
         .chain(table.primary_key.iter().filter(|k| Some(*k) != first))
         .cloned()
         .collect()
+}
+
+/// Whether a read of `table` can resume after a key: it has one, and every key column's value round-trips
+/// through text (as the source's `round_trips` says), so that it can be bound back as a position.
+pub fn resumable(table: &Table, round_trips: impl Fn(&Column) -> bool) -> bool {
+    !table.primary_key.is_empty()
+        && table
+            .primary_key
+            .iter()
+            .all(|k| table.columns.iter().any(|c| &c.name == k && round_trips(c)))
 }
 
 /// Positions of `order_columns` among the table's columns: where a row's resume key is read from.

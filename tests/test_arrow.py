@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import connector_accel as ca
-from conftest import connection_config
+from testkit import connection_config
 
 COLUMNS = """id bigint PRIMARY KEY, i2 smallint, i4 integer, money numeric(12,2), wide numeric, r real,
     d double precision, flag boolean, t text, v varchar(20), raw bytea, day date, local_ts timestamp,

@@ -2,7 +2,7 @@
 import pytest
 
 import connector_accel as ca
-from conftest import connection_config, run_sync
+from testkit import connection_config, run_sync
 
 SECRET = "Sup3r-Secret-Pw"
 
@@ -39,7 +39,7 @@ def test_a_missing_table_fails_the_sync_before_anything_is_written(pg, sql, tmp_
 
 
 def _tables(project):
-    from conftest import warehouse
+    from testkit import warehouse
 
     return warehouse(project).execute("SELECT table_name FROM information_schema.tables WHERE table_schema LIKE 'tester%'").fetchall()
 

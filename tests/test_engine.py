@@ -13,9 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import connection_config, conninfo, run_sync, warehouse
+from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
 
-HERE = Path(__file__).resolve().parent
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
 
@@ -85,11 +84,11 @@ def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):
     config = engine_config(pg, "killed", partitions="4", batch_size="1000", checkpoint_rows="5000")
     (tmp_path / "configuration.json").write_text(json.dumps(config))
     state_file = tmp_path / "files" / "state.json"
-    command = [sys.executable, str(HERE / "sync_once.py"), str(tmp_path)]
+    command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
     rng = random.Random(20261121)
     kills = 0
     for _ in range(3):
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         before = state_file.read_text() if state_file.exists() else ""
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:

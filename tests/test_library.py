@@ -6,7 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pyarrow as pa
 
 import connector_accel as ca
-from conftest import connection_config
+from testkit import connection_config
 
 
 def ids_of(plan):

@@ -1,4 +1,4 @@
-"""The SQL Server source through the real tiberius client over TCP, against the TDS test server (tests/tdsfixture),
+"""The SQL Server source through the real tiberius client over TCP, against the TDS test server (testkit/tdsfixture),
 whose queries really run on the embedded PostgreSQL. What this cannot prove about a real SQL Server is in README."""
 import time
 import uuid
@@ -8,9 +8,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from conftest import conninfo, run_sync, warehouse
+from testkit import conninfo, run_sync, warehouse
 from connector_accel import ConfigurationError, Source, QueryError, SourceConnectionError
-from tdsfixture import TdsServer, create_table
+from testkit.tdsfixture import TdsServer, create_table
 
 PASSWORD = "Str0ng!Passw0rd"
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import ROOT, connection_config, run_sync, warehouse
+from testkit import ROOT, connection_config, run_sync, warehouse
 
 
 def make_table(sql, name, rows):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import connector_accel as ca
-from conftest import connection_config, embedded_pg, free_port
+from testkit import connection_config, embedded_pg, free_port
 
 
 def tls_bin_dir():

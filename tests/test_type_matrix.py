@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fivetran_connector_sdk_core.renaming import redshift_safe
 
-from conftest import connection_config, conninfo, run_sync, warehouse
+from testkit import connection_config, conninfo, run_sync, warehouse
 
 BIG = os.urandom(3 * 1024 * 1024)
 DEEP = {"l1": {"l2": {"l3": {"l4": {"l5": [1, {"l6": "bottom"}]}}}}, "name": "deep", "n": 12345678901234567890}

@@ -4,17 +4,7 @@ Rust plans, reads (partitions in parallel on one snapshot), converts and flatten
 tables, hands each ready row to `op.upsert` (or `op.delete` for a soft-deleted row) and checkpoints positions of
 rows already handed over, so a rerun continues where it stopped.
 
-State (one JSON object)::
-
-    {"version": 2, "pass": N, "pass_open": bool, "preprocessed_pass": N, "last_completed_at": ISO time,
-     "tables": {"schema.table": {
-         "phase": "full" | "incremental",
-         "pass": N,                      # the pass in which the table last finished
-         "cursor": column | null,
-         "plan": {..., "partitions": [{"lo", "hi", "after"}]},   # while a full load runs
-         "mark": {"high", "guard"},      # where the next incremental read starts
-         "pending": {"high", "guard"},   # the watermark taken before the running read; becomes "mark"
-         "after": [...]}}}               # position of the running incremental read
+The state's shape and every transition of it live in `connector_accel.state`.
 """
 import time
 from datetime import datetime, timezone
@@ -23,6 +13,7 @@ from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
 from connector_accel import metadata
+from connector_accel import state as st
 from connector_accel._core import Source
 
 # One source per configuration per process: schema() and update() run in the same process, and update() must see
@@ -64,7 +55,7 @@ def update(configuration: dict, state: dict):
     tables, warnings = source.discover()
     for warning in warnings:
         log.warning(warning)
-    state = _open_pass(dict(state or {}))
+    state = st.open_pass(state)
     _preprocess(source, state)
     if source.source_metadata:
         metadata.emit_catalog(tables)
@@ -72,38 +63,18 @@ def update(configuration: dict, state: dict):
         f"{t['schema']}.{t['table']} ~{t['row_estimate'] or 0} rows" for t in tables) if tables else "no tables selected")
     for table in tables:
         TableSync(source, table, state).run()
-    state["pass_open"] = False
-    state["last_completed_at"] = datetime.now(timezone.utc).isoformat()
+    st.close_pass(state, datetime.now(timezone.utc))
     op.checkpoint(state)
 
 
-def _open_pass(state: dict) -> dict:
-    """Starts a new pass unless the last one was interrupted; converts a version 1 state."""
-    tables = state.setdefault("tables", {})
-    if state.get("version") != 2:
-        # Version 1 kept only the pass in progress: {"after": key} or {"done": true} per table.
-        for name, entry in list(tables.items()):
-            if entry.get("after"):
-                tables[name] = {"phase": "full", "cursor": None, "plan": {"partitions": [
-                    {"lo": None, "hi": None, "after": entry["after"]}]}}
-            else:
-                tables[name] = {"phase": "full", "cursor": None, "pass": 1}
-        state["version"], state["pass"], state["pass_open"] = 2, 1 if tables else 0, bool(tables)
-    if not state.get("pass_open"):
-        state["pass"] = int(state.get("pass", 0)) + 1
-        state["pass_open"] = True
-    return state
-
-
 def _preprocess(source: Source, state: dict) -> None:
-    if state.get("preprocessed_pass") == state["pass"]:
+    if not st.preprocess_due(state):
         return
-    values = {k: str(v) for k, v in state.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-    changed = source.preprocess(values)
+    changed = source.preprocess(st.preprocess_values(state))
     _log_all(source.take_log())
     if changed is not None:
         log.info(f"preprocessing changed {changed} rows")
-        state["preprocessed_pass"] = state["pass"]
+        st.preprocessed(state)
         op.checkpoint(state)
 
 
@@ -119,19 +90,19 @@ class TableSync:
         self.source, self.table, self.state = source, table, state
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"
-        self.entry = state["tables"].setdefault(self.qualified, {})
+        self.entry = st.table_entry(state, self.qualified)
         self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
         self.started = self.last_progress = time.monotonic()
 
     def run(self) -> None:
         entry = self.entry
-        if entry.get("pass") == self.state["pass"]:
+        if st.done_in_pass(entry, self.state):
             log.info(f"{self.qualified}: already synced in this pass, skipped")
             return
         cursor = self.table["cursor"]
         if cursor is None and "plan" not in entry:
             log.info(f"{self.qualified}: read in full every sync, because {self.table['cursor_reason']}")
-        if entry.get("phase") == "incremental" and entry.get("cursor") == cursor and cursor is not None:
+        if st.reads_incrementally(entry, cursor):
             phase = "incremental"
             self._incremental()
         else:
@@ -148,13 +119,12 @@ class TableSync:
 
     def _full_load(self, cursor):
         entry = self.entry
-        if entry.get("phase") != "full" or "plan" not in entry or entry.get("cursor") != cursor:
+        if not st.full_load_planned(entry, cursor):
             # The watermark comes before the plan and the read, so changes made during the load are at or after it.
             pending = self.source.watermark(self.schema, self.name) if cursor else None
             plan = self.source.plan(self.schema, self.name)
             _log_all(self.source.take_log())
-            entry.clear()
-            entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": _mark(pending)})
+            st.begin_full(entry, cursor, plan, pending)
             log.info(f"{self.qualified}: plan tier={plan['tier']} ~{self.table['row_estimate'] or 0} rows, "
                      f"{len(plan['partitions'])} partitions, {plan['workers']} workers, batch {plan['batch_size']}, "
                      f"queue {plan['queue_depth']}, checkpoint every {plan['checkpoint_rows']:,} rows")
@@ -167,15 +137,10 @@ class TableSync:
         every = plan.get("checkpoint_rows", 100_000)
 
         def position(r):
-            if r.last_key is not None:
-                parts[r.last_partition]["after"] = r.last_key
+            st.record_partition(entry, r.last_partition, r.last_key)
 
         self._emit(reader, position, every)
-        pending = entry.get("pending")
-        entry.clear()
-        entry.update({"phase": "incremental" if cursor else "full", "cursor": cursor, "pass": self.state["pass"]})
-        if cursor:
-            entry["mark"] = pending or {"high": None, "guard": None}
+        st.finish_full(entry, self.state)
 
     def _incremental(self):
         entry = self.entry
@@ -185,18 +150,16 @@ class TableSync:
             if mark and not mark["sees_all"]:
                 log.warning(f"{self.qualified}: this login cannot see other sessions' transactions "
                             "(grant pg_read_all_stats); late commits are covered by the look-back window only")
-            entry["pending"], entry["after"] = _mark(mark), None
+            st.begin_incremental(entry, mark)
             log.info(f"{self.qualified}: incremental read from {entry['mark'].get('high')} "
                      f"(oldest open writer then: {entry['mark'].get('guard')})")
         reader = self.source.read(self.schema, self.name, after=entry.get("after"), incremental=entry["mark"])
 
         def position(r):
-            entry["after"] = r.last_key
+            st.record_incremental(entry, r.last_key)
 
         self._emit(reader, position, self.table["checkpoint_rows"])
-        entry["mark"] = entry.pop("pending") or entry["mark"]
-        entry.pop("after", None)
-        entry["pass"] = self.state["pass"]
+        st.finish_incremental(entry, self.state)
 
     def _emit(self, reader, position, every) -> None:
         """Hands every row over, then records the position; checkpoints only positions already handed over."""
@@ -240,6 +203,3 @@ class TableSync:
         else:
             log.info(f"{self.qualified}: {done:,} rows, {rate:,.0f} rows/s")
 
-
-def _mark(watermark):
-    return None if watermark is None else {"high": watermark["high"], "guard": watermark["guard"]}

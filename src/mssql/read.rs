@@ -17,15 +17,9 @@ use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 
-/// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.
+/// Whether a read of `table` can resume after a key (see `crate::read::resumable`).
 pub fn resumable(table: &Table) -> bool {
-    !table.primary_key.is_empty()
-        && table.primary_key.iter().all(|k| {
-            table
-                .columns
-                .iter()
-                .any(|c| &c.name == k && key_round_trips(&c.source_type, select(c)))
-        })
+    crate::read::resumable(table, |c| key_round_trips(&c.source_type, select(c)))
 }
 
 pub async fn run(conn: Arc<MssqlConnection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {

@@ -35,15 +35,9 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// Whether a read of `table` can resume after a key: it has one, and every key value round-trips through text.
+/// Whether a read of `table` can resume after a key (see `crate::read::resumable`).
 pub fn resumable(table: &Table) -> bool {
-    !table.primary_key.is_empty()
-        && table.primary_key.iter().all(|k| {
-            table
-                .columns
-                .iter()
-                .any(|c| &c.name == k && decoder(c).key_round_trips())
-        })
+    crate::read::resumable(table, |c| decoder(c).key_round_trips())
 }
 
 /// Per-read decoding state: the plan of each column, the flattener and the warnings already given.

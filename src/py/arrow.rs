@@ -17,7 +17,10 @@ pub fn interrupted() -> bool {
         Ok(()) => false,
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
             // SAFETY: PyErr_SetInterrupt only sets a flag the interpreter checks; the GIL is held here.
-            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+            #[allow(unsafe_code)]
+            unsafe {
+                pyo3::ffi::PyErr_SetInterrupt()
+            };
             true
         }
         Err(e) => {

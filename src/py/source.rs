@@ -14,6 +14,7 @@ use crate::monitor::{Limits, Monitor, Shared};
 use crate::plan::{Partition, TablePlan};
 use crate::read::{Batch, PartRead, ReadRequest, Sizes, Span};
 use crate::source::Source as DataSource;
+use futures_util::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 use std::collections::BTreeMap;
@@ -124,17 +125,7 @@ impl Source {
         } else {
             let percent = crate::plan::sample_percent_for(found.row_estimate, plan.partitions);
             let what = format!("{}: planning partitions", found.qualified());
-            let (source, retry, log) = (
-                self.source.clone(),
-                self.config.retry_policy(),
-                self.log.clone(),
-            );
-            let sample = wait(py, async move {
-                crate::retry::run(retry, &what, &log, || {
-                    source.sample_keys(found.clone(), percent)
-                })
-                .await
-            })?;
+            let sample = self.retried(py, what, move |s| s.sample_keys(found.clone(), percent))?;
             crate::plan::partitions(&sample, plan.partitions)
         };
         plans::plan_dict(py, &plan, &parts)
@@ -149,14 +140,7 @@ impl Source {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let found = self.table(py, schema, table)?;
         let what = format!("{}: reading the cursor", found.qualified());
-        let (source, retry, log) = (
-            self.source.clone(),
-            self.config.retry_policy(),
-            self.log.clone(),
-        );
-        let mark = wait(py, async move {
-            crate::retry::run(retry, &what, &log, || source.watermark(found.clone())).await
-        })?;
+        let mark = self.retried(py, what, move |s| s.watermark(found.clone()))?;
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
@@ -261,6 +245,23 @@ impl Source {
 }
 
 impl Source {
+    /// Waits for `call` on the source, retried on transient errors under the configured policy.
+    fn retried<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        what: String,
+        call: impl Fn(&dyn DataSource) -> BoxFuture<'static, crate::error::Result<T>> + Send + Sync,
+    ) -> PyResult<T> {
+        let (source, retry, log) = (
+            self.source.clone(),
+            self.config.retry_policy(),
+            self.log.clone(),
+        );
+        wait(py, async move {
+            crate::retry::run(retry, &what, &log, || call(source.as_ref())).await
+        })
+    }
+
     fn catalog(&self, py: Python<'_>) -> PyResult<(Catalog, Vec<String>)> {
         if let Some(found) = self
             .catalog

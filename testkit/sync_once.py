@@ -1,12 +1,11 @@
 """One sync in a process of its own, as `fivetran debug` runs it but without its start-up cost, so a test can
-SIGKILL it: python sync_once.py PROJECT_DIR. Reads PROJECT_DIR/configuration.json and the state the last run
+SIGKILL it: python -m testkit.sync_once PROJECT_DIR (from the repository root). Reads PROJECT_DIR/configuration.json and the state the last run
 saved (PROJECT_DIR/files/state.json)."""
 import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import run_sync  # noqa: E402
+from testkit.sync import run_sync
 
 project = Path(sys.argv[1])
 state_file = project / "files" / "state.json"

@@ -1,0 +1,123 @@
+"""The connector's resumable state (version 2): pure functions over the one JSON object the SDK checkpoints.
+Nothing here talks to a database or to the SDK, so every transition is tested without a server.
+
+State::
+
+    {"version": 2, "pass": N, "pass_open": bool, "preprocessed_pass": N, "last_completed_at": ISO time,
+     "tables": {"schema.table": {
+         "phase": "full" | "incremental",
+         "pass": N,                      # the pass in which the table last finished
+         "cursor": column | null,
+         "plan": {..., "partitions": [{"lo", "hi", "after"}]},   # while a full load runs
+         "mark": {"high", "guard"},      # where the next incremental read starts
+         "pending": {"high", "guard"},   # the watermark taken before the running read; becomes "mark"
+         "after": [...]}}}               # position of the running incremental read
+
+Glossary: a *pass* is one complete round over the selected tables (an interrupted pass is resumed, not restarted);
+the *mark* is the cursor value the next incremental read starts from; *pending* is the watermark taken before a
+read, which becomes the mark only once that read has finished.
+"""
+from datetime import datetime
+from typing import Optional
+
+VERSION = 2
+
+
+def open_pass(state: Optional[dict]) -> dict:
+    """A copy of `state` with a pass open: a new one unless the last was interrupted; a version 1 state converted."""
+    state = dict(state or {})
+    tables = state.setdefault("tables", {})
+    if state.get("version") != VERSION:
+        # Version 1 kept only the pass in progress: {"after": key} or {"done": true} per table.
+        for name, entry in list(tables.items()):
+            if entry.get("after"):
+                tables[name] = {"phase": "full", "cursor": None, "plan": {"partitions": [
+                    {"lo": None, "hi": None, "after": entry["after"]}]}}
+            else:
+                tables[name] = {"phase": "full", "cursor": None, "pass": 1}
+        state["version"], state["pass"], state["pass_open"] = VERSION, 1 if tables else 0, bool(tables)
+    if not state.get("pass_open"):
+        state["pass"] = int(state.get("pass", 0)) + 1
+        state["pass_open"] = True
+    return state
+
+
+def close_pass(state: dict, now: datetime) -> None:
+    state["pass_open"] = False
+    state["last_completed_at"] = now.isoformat()
+
+
+def table_entry(state: dict, qualified: str) -> dict:
+    return state["tables"].setdefault(qualified, {})
+
+
+def done_in_pass(entry: dict, state: dict) -> bool:
+    """Whether the table already finished in the open pass (a resumed pass skips it)."""
+    return entry.get("pass") == state["pass"]
+
+
+def reads_incrementally(entry: dict, cursor: Optional[str]) -> bool:
+    """An incremental read needs a finished full load on the same cursor."""
+    return cursor is not None and entry.get("phase") == "incremental" and entry.get("cursor") == cursor
+
+
+def full_load_planned(entry: dict, cursor: Optional[str]) -> bool:
+    """Whether a full load on `cursor` is under way, so that it resumes with its own plan and positions."""
+    return entry.get("phase") == "full" and "plan" in entry and entry.get("cursor") == cursor
+
+
+def mark_of(watermark: Optional[dict]) -> Optional[dict]:
+    return None if watermark is None else {"high": watermark["high"], "guard": watermark["guard"]}
+
+
+def begin_full(entry: dict, cursor: Optional[str], plan: dict, watermark: Optional[dict]) -> None:
+    """A new full load: its plan, and the watermark taken before it (rows changed during it are at or after it)."""
+    entry.clear()
+    entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": mark_of(watermark)})
+
+
+def record_partition(entry: dict, partition: int, last_key: Optional[list]) -> None:
+    """The position of the last row of `partition` handed to the destination."""
+    if last_key is not None:
+        entry["plan"]["partitions"][partition]["after"] = last_key
+
+
+def finish_full(entry: dict, state: dict) -> None:
+    """The full load is done: with a cursor the table reads incrementally from the pending watermark."""
+    cursor, pending = entry.get("cursor"), entry.get("pending")
+    entry.clear()
+    entry.update({"phase": "incremental" if cursor else "full", "cursor": cursor, "pass": state["pass"]})
+    if cursor:
+        entry["mark"] = pending or {"high": None, "guard": None}
+
+
+def begin_incremental(entry: dict, watermark: Optional[dict]) -> bool:
+    """Takes the watermark for this incremental read unless a read is already under way; True when it did."""
+    if "pending" in entry:
+        return False
+    entry["pending"], entry["after"] = mark_of(watermark), None
+    return True
+
+
+def record_incremental(entry: dict, last_key: Optional[list]) -> None:
+    entry["after"] = last_key
+
+
+def finish_incremental(entry: dict, state: dict) -> None:
+    """The read is done: its watermark becomes the mark (an empty table keeps the old one)."""
+    entry["mark"] = entry.pop("pending") or entry["mark"]
+    entry.pop("after", None)
+    entry["pass"] = state["pass"]
+
+
+def preprocess_due(state: dict) -> bool:
+    return state.get("preprocessed_pass") != state["pass"]
+
+
+def preprocess_values(state: dict) -> dict:
+    """The state's scalar values, as text, for preprocessing statements' `{name}` parameters."""
+    return {k: str(v) for k, v in state.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def preprocessed(state: dict) -> None:
+    state["preprocessed_pass"] = state["pass"]
