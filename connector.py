@@ -1,7 +1,6 @@
 """The Fivetran connector: schema() and update() come from connector_accel's Rust core."""
-from fivetran_connector_sdk import Connector
-
 from connector_accel.sdk import schema, update
+from fivetran_connector_sdk import Connector
 
 connector = Connector(update=update, schema=schema)
 

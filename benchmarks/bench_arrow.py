@@ -7,7 +7,8 @@
   (c)  psql: COPY bench.wide TO STDOUT (FORMAT binary) > /dev/null   rows/s (one stream, the wire's ceiling)
 
 Targets: (a1)/(x1) and (a2)/(x2) >= 1.2x; (a1)/(c) >= 0.9x.
-Run: python benchmarks/bench_arrow.py [--rounds 5]   (after one untimed warm-up round of every path)   (needs `pip install connectorx pyarrow`)
+Run: python benchmarks/bench_arrow.py [--rounds 5]   (after one untimed warm-up round of every path)
+(needs `pip install connectorx pyarrow`)
 """
 import argparse
 import os
@@ -23,9 +24,8 @@ import bench_read as b  # noqa: E402
 
 
 def ours(settings, partitions):
-    import pyarrow as pa
-
     import connector_accel as ca
+    import pyarrow as pa
 
     config = b.connection_config(settings, resource_monitoring="false")
     return pa.table(ca.read_arrow(config, "bench.wide", partitions=partitions)).num_rows

@@ -79,7 +79,7 @@ def seed_connector(port):
             if not rows:
                 break
             for row in rows:
-                op.upsert("bench", b.seed_flatten({k: b.seed_convert(v) for k, v in zip(names, row)}))
+                op.upsert("bench", b.seed_flatten({k: b.seed_convert(v) for k, v in zip(names, row, strict=False)}))
     return sink.records
 
 
@@ -107,9 +107,8 @@ def our_reader(port):
 
 def sdk_ceiling(port):
     """op.upsert alone, fed the very dicts our reader produced: what any connector emitting through the SDK gets."""
-    from fivetran_connector_sdk import Operations as op
-
     from connector_accel import Source, sdk
+    from fivetran_connector_sdk import Operations as op
 
     source = Source(config(port))
     tables, _ = source.discover()
@@ -138,7 +137,7 @@ def main():
         two = lambda p: our_connector(p, partitions="2", workers="2")  # noqa: E731
         for _ in range(args.rounds):
             for name, fn in (("s", seed_connector), ("o", our_connector), ("p", two), ("f", our_reader)):
-                rows, seconds = b.timed(lambda: fn(port))
+                rows, seconds = b.timed(lambda fn=fn: fn(port))
                 assert rows == args.rows, (name, rows)
                 rates[name].append(rows / seconds)
         ceiling = statistics.median(sdk_ceiling(port) for _ in range(args.rounds))

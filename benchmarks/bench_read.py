@@ -195,9 +195,8 @@ def our_connector(s, table="bench.wide"):
 
 
 def sdk_ceiling(s, limit):
-    from fivetran_connector_sdk import Operations as op
-
     from connector_accel import Source, sdk
+    from fivetran_connector_sdk import Operations as op
 
     source = Source(config_for(s))
     tables, _ = source.discover()
@@ -225,9 +224,9 @@ def peak_rss_mb():
 
 def child_rss(settings, table):
     """Peak RSS (MB) of a fresh process that runs our connector over `table` into the counting sink."""
-    code = ("import json,sys; sys.path.insert(0, %r); import bench_read as b; "
+    code = (f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_read as b; "
             "n = b.our_connector(json.loads(sys.argv[1]), sys.argv[2]); print(n, b.peak_rss_mb())"
-            ) % str(Path(__file__).parent)
+            )
     out = subprocess.run([sys.executable, "-c", code, json.dumps(settings), table], capture_output=True, text=True,
                          check=True).stdout.split()
     return int(out[0]), float(out[1])

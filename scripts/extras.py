@@ -1,8 +1,9 @@
 """Prints the requirements of pyproject.toml's optional-dependency groups named on the command line, one per line,
 so that CI and `make install-test` install exactly what pyproject.toml says and nothing is listed twice."""
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 extras = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
 groups = extras["project"]["optional-dependencies"]

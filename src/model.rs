@@ -77,7 +77,7 @@ pub struct Table {
     pub row_estimate: Option<i64>,
     pub flat_columns: Vec<FlatColumn>,
     /// The column incremental syncs follow, or why there is none.
-    pub cursor: std::result::Result<Cursor, String>,
+    pub cursor: Result<Cursor, String>,
     /// A column whose set value (true, non-zero, any timestamp) means the row is deleted.
     pub soft_delete: Option<String>,
     /// Row filters, validated against the columns; every read applies them.

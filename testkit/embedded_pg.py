@@ -47,11 +47,12 @@ def _as_service_user() -> dict:
     return _prepare_service_user(_bin_dir())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prepare_service_user(bin_dir: Path) -> dict:
     """Creates the service user and opens `bin_dir` to it, once per directory (it walks the whole tree)."""
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
     import stat
+
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(SERVICE_USER)
     if os.environ.get("PG_BIN"):

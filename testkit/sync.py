@@ -18,11 +18,10 @@ def free_port() -> int:
 def run_sync(project: Path, configuration: dict, state: dict = None):
     """One sync through the Connector SDK's own in-process runner (what `fivetran debug` runs), into
     project/files/warehouse.db. Returns the final state."""
+    from connector_accel import sdk
     from fivetran_connector_sdk import Connector, Logging
     from fivetran_connector_sdk_cli import core_adapter
     from fivetran_connector_sdk_common import constants
-
-    from connector_accel import sdk
 
     constants.DEBUGGING = True  # as `fivetran debug` sets them before it runs a connector
     Logging.LOG_LEVEL = Logging.Level.INFO

@@ -1,6 +1,6 @@
 """One sync in a process of its own, as `fivetran debug` runs it but without its start-up cost, so a test can
-SIGKILL it: python -m testkit.sync_once PROJECT_DIR (from the repository root). Reads PROJECT_DIR/configuration.json and the state the last run
-saved (PROJECT_DIR/files/state.json)."""
+SIGKILL it: python -m testkit.sync_once PROJECT_DIR (from the repository root). Reads PROJECT_DIR/configuration.json
+and the state the last run saved (PROJECT_DIR/files/state.json)."""
 import json
 import sys
 from pathlib import Path

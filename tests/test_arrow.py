@@ -4,10 +4,10 @@ import json
 import time
 from decimal import Decimal
 
+import connector_accel as ca
 import pyarrow as pa
 import pytest
 
-import connector_accel as ca
 from testkit import connection_config
 
 COLUMNS = """id bigint PRIMARY KEY, i2 smallint, i4 integer, money numeric(12,2), wide numeric, r real,
@@ -58,8 +58,8 @@ def test_types_and_values_equal_the_source(pg, sql, arrow_table):
     assert {f.name: f.type for f in table.schema} == EXPECTED_TYPES
     got = sorted(table.to_pylist(), key=lambda r: r["id"])
     names = list(EXPECTED_TYPES)
-    want = [dict(zip(names, row)) for row in sql(f"SELECT {', '.join(names)} FROM arrow.types ORDER BY id")]
-    for g, w in zip(got, want):
+    want = [dict(zip(names, row, strict=False)) for row in sql(f"SELECT {', '.join(names)} FROM arrow.types ORDER BY id")]
+    for g, w in zip(got, want, strict=False):
         for column in names:
             expected = normalise(column, w[column])
             value = json.loads(g[column]) if column == "doc" and g[column] is not None else g[column]

@@ -1,7 +1,7 @@
 """Bad input fails fast with one line that names the key and the fix, and never shows the password."""
+import connector_accel as ca
 import pytest
 
-import connector_accel as ca
 from testkit import connection_config, run_sync
 
 SECRET = "Sup3r-Secret-Pw"

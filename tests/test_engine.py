@@ -1,14 +1,12 @@
 """The engine against a real server: partitions on one snapshot, backends terminated mid-read, the process killed
 at random points, incremental syncs with soft deletes and a late commit, hostile filter and preprocessing values."""
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest

@@ -3,9 +3,9 @@ dict-batch iterator."""
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 
+import connector_accel as ca
 import pyarrow as pa
 
-import connector_accel as ca
 from testkit import connection_config
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
 from testkit import conninfo, run_sync, warehouse
-from connector_accel import ConfigurationError, Source, QueryError, SourceConnectionError
 from testkit.tdsfixture import TdsServer, create_table
 
 PASSWORD = "Str0ng!Passw0rd"
@@ -108,7 +108,7 @@ def test_every_type_arrives_exactly_with_its_type(type_matrix):
     names = [c for c, *_ in TYPES]
     row = db.execute(f"SELECT {', '.join(names)} FROM tester_dbo.types WHERE id = 1").fetchone()
     nulls = db.execute(f"SELECT {', '.join(names)} FROM tester_dbo.types WHERE id = 2").fetchone()
-    for (name, _, duck, _, expected), got, null in zip(TYPES, row, nulls):
+    for (name, _, duck, _, expected), got, null in zip(TYPES, row, nulls, strict=False):
         assert types[name] == duck, f"{name}: {types[name]} != {duck}"
         if isinstance(got, (bytes, bytearray, memoryview)):
             got = bytes(got)
@@ -157,7 +157,7 @@ def test_partitioned_load_reads_key_ranges_in_parallel(mssql, big, tmp_path):
     plan = source.plan("dbo", "big")
     parts = plan["partitions"]
     assert len(parts) == 4 and parts[0]["lo"] is None and parts[-1]["hi"] is None
-    assert all(a["hi"] == b["lo"] for a, b in zip(parts, parts[1:])), "ranges are contiguous"
+    assert all(a["hi"] == b["lo"] for a, b in zip(parts, parts[1:], strict=False)), "ranges are contiguous"
     before = mssql.sessions
     run_sync(tmp_path, config(mssql, tables=big, partitions=4))
     assert mssql.sessions - before >= 4 + 1  # discovery, planning, then a session per partition
@@ -277,13 +277,12 @@ def test_bad_tls_and_connection_settings_name_the_key(mssql, extra, key):
 def test_library_reads_sql_server_tables_as_arrow_and_as_pickled_plans(mssql, big):
     import pickle
 
-    import pyarrow as pa
-
     import connector_accel as ca
+    import pyarrow as pa
 
     cfg = config(mssql)
     table = pa.RecordBatchReader.from_stream(ca.read_arrow(cfg, big, partitions=3, batch_size=4000)).read_all()
-    assert table.num_rows == BIG_ROWS and len(set(zip(table["part"].to_pylist(), table["id"].to_pylist()))) == BIG_ROWS
+    assert table.num_rows == BIG_ROWS and len(set(zip(table["part"].to_pylist(), table["id"].to_pylist(), strict=False))) == BIG_ROWS
     assert table.schema.field("amount").type == pa.decimal128(12, 2)
     plans = [pickle.loads(pickle.dumps(p)) for p in ca.plan_partitions(cfg, big, 3)]
     counts = [sum(len(b) for b in ca.read_partition(p, format="dicts")) for p in plans]
@@ -298,9 +297,8 @@ ARROW = {"BOOLEAN": "bool", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "
 
 
 def test_arrow_types_and_values_of_the_type_matrix(mssql, type_matrix):
-    import pyarrow as pa
-
     import connector_accel as ca
+    import pyarrow as pa
 
     reader = ca.read_arrow(config(mssql), "dbo.types", batch_size=1)
     table = pa.RecordBatchReader.from_stream(reader).read_all().sort_by("id")

@@ -1,11 +1,11 @@
 """A sync carries the last emitted primary key in its state; a rerun continues after it, and a finished pass
 starts over. The reader's memory is bounded by its queue, not by the table."""
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
-import json
-import os
 from pathlib import Path
 
 from testkit import ROOT, connection_config, run_sync, warehouse

@@ -5,9 +5,9 @@ import glob
 import os
 from pathlib import Path
 
+import connector_accel as ca
 import pytest
 
-import connector_accel as ca
 from testkit import connection_config, embedded_pg, free_port
 
 

@@ -101,7 +101,7 @@ def synced(pg, tmp_path_factory):
     texts = conn.execute(f"SELECT id, {', '.join(c + '::text' for c in COLUMNS)} FROM matrix.types ORDER BY id").fetchall()
     natives = conn.execute("SELECT id, c_bytea, c_int_array, c_text_array, c_char FROM matrix.types ORDER BY id").fetchall()
     conn.close()
-    source = {r[0]: dict(zip(COLUMNS, r[1:])) for r in texts}
+    source = {r[0]: dict(zip(COLUMNS, r[1:], strict=False)) for r in texts}
     for r in natives:
         # bytea and arrays compare with psycopg's values; char(n) too, since ::text drops its padding
         source[r[0]].update(c_bytea=r[1], c_int_array=r[2], c_text_array=r[3], c_char=r[4])
@@ -178,7 +178,7 @@ def test_values_equal_the_source(synced, row_id):
     source, dw = synced
     cursor = dw.execute("SELECT * FROM tester_matrix.types WHERE id = ?", [row_id])
     names = [d[0] for d in cursor.description]
-    got = dict(zip(names, cursor.fetchone()))
+    got = dict(zip(names, cursor.fetchone(), strict=False))
     for column in COLUMNS:
         if column in ("c_json", "c_jsonb"):
             continue
@@ -193,7 +193,7 @@ def test_values_equal_the_source(synced, row_id):
 def test_json_is_flattened_exactly(synced, row_id):
     source, dw = synced
     cursor = dw.execute("SELECT * FROM tester_matrix.types WHERE id = ?", [row_id])
-    got = dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+    got = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=False))
     for column in ("c_json", "c_jsonb"):
         text = source[row_id][column]
         value = None if text is None else json.loads(text)
@@ -231,9 +231,8 @@ def test_arrow_carries_the_same_values_with_exact_types(pg, synced):
     against the source), and each column has the exact Arrow type of its Fivetran type."""
     from decimal import Decimal
 
-    import pyarrow as pa
-
     import connector_accel as ca
+    import pyarrow as pa
 
     config = connection_config(pg, schemas="matrix", flatten_json="false")
     source = ca.Source(config)

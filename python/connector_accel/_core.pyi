@@ -1,7 +1,61 @@
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Awaitable, Iterator, Mapping
+from typing import Any, Literal, TypedDict, final
+
+from typing_extensions import NotRequired
 
 __version__: str
+
+# The plain dicts that cross the boundary (JSON-friendly, so the connector's state can carry plans and marks).
+
+class Decimal(TypedDict):
+    type: Literal["DECIMAL"]
+    precision: int
+    scale: int
+
+class TableInfo(TypedDict):
+    """A discovered table, as `Source.discover()` lists it (smallest first)."""
+
+    schema: str
+    table: str
+    tier: Literal["small", "medium", "large"]
+    checkpoint_rows: int
+    primary_key: list[str]
+    row_estimate: int | None
+    resumable: bool
+    cursor: str | None
+    cursor_reason: str | None
+    soft_delete: str | None
+    filtered: bool
+    nullable: dict[str, bool]
+    columns: dict[str, str | Decimal]  # Fivetran type names, flattened JSON columns included
+    source_types: dict[str, str]
+
+class Partition(TypedDict):
+    """A key range: after `lo` (exclusive) up to `hi` (inclusive), keys as text; None is open. `after` is the
+    position already emitted (resuming); `done` skips it."""
+
+    lo: list[str] | None
+    hi: list[str] | None
+    after: NotRequired[list[str] | None]
+    done: NotRequired[bool]
+
+class TablePlan(TypedDict):
+    tier: Literal["small", "medium", "large"]
+    batch_size: int
+    workers: int
+    queue_depth: int
+    checkpoint_rows: int
+    partitions: list[Partition]
+
+class Mark(TypedDict):
+    """Where an incremental read starts: the cursor's last maximum, and the oldest open writer then (PostgreSQL)."""
+
+    high: str | None
+    guard: str | None
+
+class Watermark(Mark):
+    sees_all: bool
 
 class ConnectorAccelError(Exception):
     sqlstate: str | None
@@ -13,7 +67,10 @@ class SourceConnectionError(ConnectorAccelError): ...
 class QueryError(ConnectorAccelError): ...
 class ConversionError(ConnectorAccelError): ...
 class ReaderClosedError(ConnectorAccelError): ...
+class ReadInterruptedError(ConnectorAccelError): ...
+class InternalError(ConnectorAccelError): ...
 
+@final
 class BatchReader:
     """Iterates over lists of row dicts, read and converted off the interpreter."""
 
@@ -38,11 +95,14 @@ class BatchReader:
         tb: TracebackType | None,
     ) -> bool: ...
 
-class MssqlSource:
-    """A SQL Server source (tiberius); the same reading interface as PostgresSource, without snapshots, queries or
-    preprocessing."""
+@final
+class Source:
+    """A PostgreSQL or SQL Server source (SQL Server when the configuration has `mssql_server`). Snapshots, queries
+    and preprocessing are PostgreSQL-only; asking a SQL Server source for them raises ConfigurationError."""
 
-    def __init__(self, configuration: Mapping[str, Any]) -> None: ...
+    def __new__(cls, configuration: Mapping[str, Any]) -> Source: ...
+    @property
+    def kind(self) -> Literal["postgres", "sqlserver"]: ...
     @property
     def warnings(self) -> list[str]: ...
     @property
@@ -52,51 +112,17 @@ class MssqlSource:
     @property
     def source_metadata(self) -> bool: ...
     def take_log(self) -> list[tuple[str, str]]: ...
-    def discover(self) -> tuple[list[dict[str, Any]], list[str]]: ...
-    def plan(self, schema: str, table: str) -> dict[str, Any]: ...
-    def watermark(self, schema: str, table: str) -> dict[str, Any] | None: ...
-    def preprocess(self, state: Mapping[str, str]) -> None: ...
-    def read(
-        self,
-        schema: str,
-        table: str,
-        after: list[str] | None = None,
-        partitions: list[dict[str, Any]] | None = None,
-        incremental: dict[str, Any] | None = None,
-        batch_size: int | None = None,
-        workers: int | None = None,
-        queue_depth: int | None = None,
-    ) -> BatchReader: ...
-    def read_arrow(
-        self,
-        schema: str,
-        table: str,
-        partitions: list[dict[str, Any]] | None = None,
-        batch_size: int | None = None,
-    ) -> ArrowReader: ...
-
-class PostgresSource:
-    def __init__(self, configuration: Mapping[str, Any]) -> None: ...
-    @property
-    def warnings(self) -> list[str]: ...
-    @property
-    def debug(self) -> bool: ...
-    @property
-    def sync_validation(self) -> bool: ...
-    @property
-    def source_metadata(self) -> bool: ...
-    def take_log(self) -> list[tuple[str, str]]: ...
-    def discover(self) -> tuple[list[dict[str, Any]], list[str]]: ...
-    def plan(self, schema: str, table: str) -> dict[str, Any]: ...
-    def watermark(self, schema: str, table: str) -> dict[str, Any] | None: ...
+    def discover(self) -> tuple[list[TableInfo], list[str]]: ...
+    def plan(self, schema: str, table: str) -> TablePlan: ...
+    def watermark(self, schema: str, table: str) -> Watermark | None: ...
     def preprocess(self, state: Mapping[str, str]) -> int | None: ...
     def read(
         self,
         schema: str,
         table: str,
         after: list[str] | None = None,
-        partitions: list[dict[str, Any]] | None = None,
-        incremental: Mapping[str, Any] | None = None,
+        partitions: Sequence[Partition] | None = None,
+        incremental: Mark | None = None,
         batch_size: int | None = None,
         workers: int | None = None,
         queue_depth: int | None = None,
@@ -106,13 +132,14 @@ class PostgresSource:
         self,
         schema: str,
         table: str,
-        partitions: list[dict[str, Any]] | None = None,
+        partitions: Sequence[Partition] | None = None,
         batch_size: int | None = None,
         snapshot: str | None = None,
     ) -> ArrowReader: ...
     def read_arrow_query(self, query: str, batch_size: int | None = None) -> ArrowReader: ...
     def export_snapshot(self) -> SnapshotHolder: ...
 
+@final
 class ArrowReader:
     """An Arrow stream: pass it to pyarrow.RecordBatchReader.from_stream, polars.from_arrow or duckdb."""
 
@@ -122,6 +149,7 @@ class ArrowReader:
     def take_log(self) -> list[tuple[str, str]]: ...
     def close(self) -> None: ...
 
+@final
 class ArrowBatch:
     """One record batch: pass it to pyarrow.record_batch."""
 
@@ -129,6 +157,7 @@ class ArrowBatch:
     def num_rows(self) -> int: ...
     def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
 
+@final
 class SnapshotHolder:
     @property
     def id(self) -> str: ...

@@ -1,9 +1,12 @@
 """The library API for pipelines outside Fivetran: dict batches and Arrow streams over a table, and picklable
 partition plans that a Ray, Dask or Spark job can fan out across processes and machines."""
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from connector_accel._core import ArrowReader, BatchReader, Source
+
+if TYPE_CHECKING:
+    from connector_accel._core import Partition
 
 
 def _config(config_or_dsn) -> dict:
@@ -65,9 +68,9 @@ class PartitionPlan:
     table: str
     index: int
     count: int
-    lo: Optional[list]
-    hi: Optional[list]
-    snapshot: Optional[str]
+    lo: list | None
+    hi: list | None
+    snapshot: str | None
     notes: str
 
 
@@ -100,10 +103,9 @@ def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int =
     """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
     source = Source(plan.config)
     source.discover()
-    part = [{"lo": plan.lo, "hi": plan.hi}]
-    snapshot = {"snapshot": plan.snapshot} if plan.snapshot else {}
+    part: list[Partition] = [{"lo": plan.lo, "hi": plan.hi}]
     if format == "arrow":
-        return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size, **snapshot)
+        return source.read_arrow(plan.schema, plan.table, partitions=part, batch_size=batch_size, snapshot=plan.snapshot)
     if format == "dicts":
-        return source.read(plan.schema, plan.table, partitions=part, batch_size=batch_size, **snapshot)
+        return source.read(plan.schema, plan.table, partitions=part, batch_size=batch_size, snapshot=plan.snapshot)
     raise ValueError(f"format {format!r} is not 'arrow' or 'dicts'")

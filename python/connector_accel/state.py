@@ -17,15 +17,43 @@ Glossary: a *pass* is one complete round over the selected tables (an interrupte
 the *mark* is the cursor value the next incremental read starts from; *pending* is the watermark taken before a
 read, which becomes the mark only once that read has finished.
 """
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Optional
+from typing import Any, Literal, TypedDict
 
 VERSION = 2
 
 
-def open_pass(state: Optional[dict]) -> dict:
-    """A copy of `state` with a pass open: a new one unless the last was interrupted; a version 1 state converted."""
-    state = dict(state or {})
+class Mark(TypedDict):
+    high: str | None
+    guard: str | None
+
+
+# The shapes, for readers and type checkers ("pass" is a keyword, hence the functional form). The functions below
+# take the plain dicts the SDK hands over.
+TableState = TypedDict("TableState", {
+    "phase": Literal["full", "incremental"],
+    "pass": int,                 # the pass in which the table last finished
+    "cursor": str | None,
+    "plan": dict[str, Any],      # Source.plan(), partitions carrying "after", while a full load runs
+    "mark": Mark,                # where the next incremental read starts
+    "pending": Mark | None,      # the watermark taken before the running read; becomes "mark"
+    "after": list[str] | None,   # position of the running incremental read
+}, total=False)
+
+SyncState = TypedDict("SyncState", {
+    "version": int,
+    "pass": int,
+    "pass_open": bool,
+    "preprocessed_pass": int,
+    "last_completed_at": str,
+    "tables": dict[str, TableState],
+}, total=False)
+
+
+def open_pass(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of `given` with a pass open: a new one unless the last was interrupted; a version 1 state converted."""
+    state: dict[str, Any] = dict(given or {})
     tables = state.setdefault("tables", {})
     if state.get("version") != VERSION:
         # Version 1 kept only the pass in progress: {"after": key} or {"done": true} per table.
@@ -56,27 +84,27 @@ def done_in_pass(entry: dict, state: dict) -> bool:
     return entry.get("pass") == state["pass"]
 
 
-def reads_incrementally(entry: dict, cursor: Optional[str]) -> bool:
+def reads_incrementally(entry: dict, cursor: str | None) -> bool:
     """An incremental read needs a finished full load on the same cursor."""
     return cursor is not None and entry.get("phase") == "incremental" and entry.get("cursor") == cursor
 
 
-def full_load_planned(entry: dict, cursor: Optional[str]) -> bool:
+def full_load_planned(entry: dict, cursor: str | None) -> bool:
     """Whether a full load on `cursor` is under way, so that it resumes with its own plan and positions."""
     return entry.get("phase") == "full" and "plan" in entry and entry.get("cursor") == cursor
 
 
-def mark_of(watermark: Optional[dict]) -> Optional[dict]:
+def mark_of(watermark: Mapping[str, Any] | None) -> Mark | None:
     return None if watermark is None else {"high": watermark["high"], "guard": watermark["guard"]}
 
 
-def begin_full(entry: dict, cursor: Optional[str], plan: dict, watermark: Optional[dict]) -> None:
+def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], watermark: Mapping[str, Any] | None) -> None:
     """A new full load: its plan, and the watermark taken before it (rows changed during it are at or after it)."""
     entry.clear()
     entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": mark_of(watermark)})
 
 
-def record_partition(entry: dict, partition: int, last_key: Optional[list]) -> None:
+def record_partition(entry: dict, partition: int, last_key: list | None) -> None:
     """The position of the last row of `partition` handed to the destination."""
     if last_key is not None:
         entry["plan"]["partitions"][partition]["after"] = last_key
@@ -91,7 +119,7 @@ def finish_full(entry: dict, state: dict) -> None:
         entry["mark"] = pending or {"high": None, "guard": None}
 
 
-def begin_incremental(entry: dict, watermark: Optional[dict]) -> bool:
+def begin_incremental(entry: dict, watermark: Mapping[str, Any] | None) -> bool:
     """Takes the watermark for this incremental read unless a read is already under way; True when it did."""
     if "pending" in entry:
         return False
@@ -99,7 +127,7 @@ def begin_incremental(entry: dict, watermark: Optional[dict]) -> bool:
     return True
 
 
-def record_incremental(entry: dict, last_key: Optional[list]) -> None:
+def record_incremental(entry: dict, last_key: list | None) -> None:
     entry["after"] = last_key
 
 

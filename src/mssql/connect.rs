@@ -56,9 +56,13 @@ pub async fn connect_as(conn: &MssqlConnection, application: &str) -> Result<Ses
                 )
             })?;
         tcp.set_nodelay(true).ok();
-        Client::connect(config(conn, application), tcp.compat_write())
-            .await
-            .map_err(|e| errors::connect(&target, e))
+        // Boxed: tiberius' login future is ~17 KB, and every caller's future would carry it on the stack.
+        Box::pin(Client::connect(
+            config(conn, application),
+            tcp.compat_write(),
+        ))
+        .await
+        .map_err(|e| errors::connect(&target, e))
     };
     tokio::time::timeout(timeout, attempt)
         .await

@@ -221,7 +221,7 @@ class Session(socketserver.BaseRequestHandler):
     def stream(self, columns, rows, final, fault):
         encoders = [encoder(ty) for _, ty in columns]
         meta = b"\x81" + struct.pack("<H", len(columns))
-        for (name, ty), (info, _) in zip(columns, encoders):
+        for (name, ty), (info, _) in zip(columns, encoders, strict=False):
             user_type = 0x50 if ty.name == "timestamp" else 0
             meta += struct.pack("<IH", user_type, 0x0009) + info + b_varchar(name)
         self.write(meta)
@@ -238,14 +238,14 @@ class Session(socketserver.BaseRequestHandler):
             if None in row:
                 bitmap = bytearray((n + 7) // 8)
                 body = b""
-                for i, (value, enc) in enumerate(zip(row, encode)):
+                for i, (value, enc) in enumerate(zip(row, encode, strict=False)):
                     if value is None:
                         bitmap[i // 8] |= 1 << (i % 8)
                     else:
                         body += enc(value)
                 self.write(b"\xd2" + bytes(bitmap) + body)
             else:
-                self.write(b"\xd1" + b"".join([enc(v) for enc, v in zip(encode, row)]))
+                self.write(b"\xd1" + b"".join([enc(v) for enc, v in zip(encode, row, strict=False)]))
             count += 1
         self.write(final(0x0010, 0xC1, count))
         self.end()
