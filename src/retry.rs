@@ -7,7 +7,8 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use std::future::Future;
 use std::time::Duration;
 
-/// The longest single pause, whatever `retry_sleep_seconds` and the attempt number say.
+/// The longest single pause, jitter included, whatever the attempt number says (a `retry_sleep_seconds` above it
+/// is its own cap).
 const MAX_DELAY: Duration = Duration::from_secs(300);
 
 /// `max_retries` attempts after the first, starting at `retry_sleep_seconds` and doubling, each with jitter.
@@ -27,16 +28,18 @@ impl Policy {
 
     /// A fresh schedule of pauses; it ends (None) when the retries are used up.
     pub fn schedule(&self) -> Schedule {
+        let cap = MAX_DELAY.max(self.first_delay);
+        // backon adds its jitter (up to one more delay) after its own cap, so the cap is applied again here.
+        let delays = ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(cap)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.max_retries as usize)
+            .build()
+            .map(move |d| d.min(cap));
         Schedule {
-            delays: Box::new(
-                ExponentialBuilder::default()
-                    .with_min_delay(self.first_delay)
-                    .with_max_delay(MAX_DELAY.max(self.first_delay))
-                    .with_factor(2.0)
-                    .with_jitter()
-                    .with_max_times(self.max_retries as usize)
-                    .build(),
-            ),
+            delays: Box::new(delays),
             attempt: 0,
             max: self.max_retries,
         }
@@ -171,8 +174,12 @@ mod tests {
         assert!(delays[0] >= Duration::from_secs(1) && delays[0] < Duration::from_secs(3));
         assert!(delays[4] >= Duration::from_secs(16));
         assert!(
-            delays.iter().all(|d| *d <= MAX_DELAY * 2),
-            "jitter adds at most one delay"
+            delays.iter().all(|d| *d <= MAX_DELAY),
+            "no pause is longer than the cap, jitter included: {delays:?}"
+        );
+        assert!(
+            delays[20..].iter().any(|d| *d == MAX_DELAY),
+            "late pauses reach the cap"
         );
     }
 }

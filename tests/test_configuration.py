@@ -51,18 +51,26 @@ def test_wrong_password_is_a_connection_error_with_sqlstate(pg):
     assert "check 'user' and 'password'" in str(err.value) and SECRET not in str(err.value)
 
 
-def test_unknown_keys_warn_and_seed_aliases_work(pg):
-    config = connection_config(pg)
+def test_unknown_keys_warn_and_seed_aliases_work(pg, sql):
+    sql("CREATE TABLE IF NOT EXISTS public.aliased (id int PRIMARY KEY)")
+    config = connection_config(pg, tables="public.aliased")
     config["username"] = config.pop("user")  # seed 001's key
     config.update(custom_batch_size="10", region="Europe", colour="blue")
     source = ca.Source(config)
     assert source.warnings == ["unknown configuration key 'colour' is ignored; see README for the keys"]
-    source.discover()
+    tables, _ = source.discover()
+    assert [(t["schema"], t["table"]) for t in tables] == [("public", "aliased")], "logged in as 'username'"
+    assert source.plan("public", "aliased")["batch_size"] == 10, "custom_batch_size is batch_size"
 
 
-def test_unix_socket_connection(pg):
+def test_unix_socket_connection(pg, sql):
     if not pg.get("socket_dir"):
         pytest.skip("the server under test was given by DSN, with no unix socket known")
-    config = connection_config(pg, host=pg["socket_dir"])
-    tables, _ = ca.Source(config).discover()
-    assert isinstance(tables, list)
+    sql("CREATE TABLE IF NOT EXISTS public.over_socket (id int PRIMARY KEY)")
+    source = ca.Source(connection_config(pg, host=pg["socket_dir"], tables="public.over_socket"))
+    tables, _ = source.discover()
+    assert [t["table"] for t in tables] == ["over_socket"]
+    with source.export_snapshot():  # holds a session open for the server to describe
+        rows = sql("SELECT client_addr IS NULL, client_port FROM pg_stat_activity "
+                   "WHERE application_name = 'connector_accel snapshot'")
+    assert rows == [(True, -1)], f"a unix-socket session has no client address and port -1: {rows}"

@@ -32,7 +32,7 @@ def test_rerun_resumes_after_the_checkpointed_composite_key(pg, sql, tmp_path):
     assert final["tables"]["resume.composite"]["pass"] == final["pass"]
 
 
-def test_checkpoints_carry_the_last_key_and_finished_tables_are_skipped(pg, sql, tmp_path):
+def test_a_table_finished_in_the_pass_is_skipped_and_the_next_is_read_whole(pg, sql, tmp_path):
     make_table(sql, "first", 50)
     make_table(sql, "second", 2500)
     config = connection_config(pg, schemas="resume", tables="resume.first,resume.second", checkpoint_rows=1000,
