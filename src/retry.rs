@@ -178,7 +178,7 @@ mod tests {
             "no pause is longer than the cap, jitter included: {delays:?}"
         );
         assert!(
-            delays[20..].iter().any(|d| *d == MAX_DELAY),
+            delays[20..].contains(&MAX_DELAY),
             "late pauses reach the cap"
         );
     }

@@ -81,6 +81,21 @@ pub fn parts_from(list: &Bound<'_, PyList>) -> PyResult<Vec<PartRead>> {
     Ok(parts)
 }
 
+/// The partitions given, or the whole table as one range resumed after `after`.
+pub fn parts_or_whole(
+    partitions: Option<Bound<'_, PyList>>,
+    after: Option<Vec<String>>,
+) -> PyResult<Vec<PartRead>> {
+    match partitions {
+        Some(list) => parts_from(&list),
+        None => Ok(vec![PartRead {
+            index: 0,
+            range: Partition::default(),
+            after,
+        }]),
+    }
+}
+
 /// The window of an incremental read, from a watermark dict, for a table that has a cursor.
 pub fn span_from(table: &Table, mark: &Bound<'_, PyDict>, lookback_seconds: f64) -> PyResult<Span> {
     let cursor = table.cursor.clone().map_err(|reason| {

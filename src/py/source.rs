@@ -185,14 +185,7 @@ impl Source {
         snapshot: Option<String>,
     ) -> PyResult<BatchReader> {
         let found = self.table(py, schema, table)?;
-        let parts = match partitions {
-            Some(list) => plans::parts_from(&list)?,
-            None => vec![PartRead {
-                index: 0,
-                range: Default::default(),
-                after,
-            }],
-        };
+        let parts = plans::parts_or_whole(partitions, after)?;
         let span = match incremental {
             None => Span::Full,
             Some(mark) => {
@@ -223,10 +216,7 @@ impl Source {
         snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
         let found = self.table(py, schema, table)?;
-        let parts = match partitions {
-            Some(list) => plans::parts_from(&list)?,
-            None => vec![PartRead::default()],
-        };
+        let parts = plans::parts_or_whole(partitions, None)?;
         self.arrow_reader(&found, parts, batch_size, snapshot)
     }
 
