@@ -5,6 +5,7 @@
 pub mod arrow_batch;
 pub mod catalog;
 pub mod config;
+pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod fetch;
@@ -43,5 +44,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::arrow::ArrowReader>()?;
     m.add_class::<py::arrow::SnapshotHolder>()?;
     m.add_class::<py::arrow::ArrowBatch>()?;
+    m.add_class::<py::records::RecordEncoder>()?;
+    m.add_function(wrap_pyfunction!(py::records::_probe_cell, m)?)?;
     Ok(())
 }

@@ -34,3 +34,19 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
 
 def warehouse(project: Path):
     return duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True)
+
+
+def warehouse_contents(project: Path, schema: str) -> dict:
+    """Every table of `schema` in the warehouse: its column types and its rows in order, without the sync time
+    (`_fivetran_synced`), so that two syncs of the same data compare equal."""
+    db = warehouse(project)
+    found = {}
+    tables = [t for (t,) in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+                                       "ORDER BY 1", [schema]).fetchall()]
+    for table in tables:
+        types = db.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+                           "AND table_name = ? AND column_name <> '_fivetran_synced' ORDER BY 1", [schema, table]).fetchall()
+        columns = ", ".join(f'"{c}"' for c, _ in types)
+        rows = db.execute(f'SELECT {columns} FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
+        found[table] = (types, rows)
+    return found

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
-from testkit import conninfo, run_sync, warehouse
+from testkit import conninfo, run_sync, warehouse, warehouse_contents
 from testkit.tdsfixture import TdsServer, create_table
 
 PASSWORD = "Str0ng!Passw0rd"
@@ -99,6 +99,15 @@ def type_matrix(mssql, tmp_path_factory):
     project = tmp_path_factory.mktemp("mssql_types")
     run_sync(project, config(mssql, tables="dbo.types"))
     return project
+
+
+def test_emit_sdk_writes_the_same_warehouse(mssql, type_matrix, tmp_path):
+    """The SQL Server type table through the SDK's own operations (emit=sdk) lands exactly as through records
+    encoded in Rust (emit=auto, the fixture's default)."""
+    run_sync(tmp_path, config(mssql, tables="dbo.types", emit="sdk"))
+    auto, sdk = warehouse_contents(type_matrix, "tester_dbo"), warehouse_contents(tmp_path, "tester_dbo")
+    assert len(auto["types"][1]) == 2, "both rows were synced"
+    assert auto == sdk
 
 
 def test_every_type_arrives_exactly_with_its_type(type_matrix):

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fivetran_connector_sdk_core.renaming import redshift_safe
 
-from testkit import connection_config, conninfo, run_sync, warehouse
+from testkit import connection_config, conninfo, run_sync, warehouse, warehouse_contents
 
 BIG = os.urandom(3 * 1024 * 1024)
 DEEP = {"l1": {"l2": {"l3": {"l4": {"l5": [1, {"l6": "bottom"}]}}}}, "name": "deep", "n": 12345678901234567890}
@@ -72,6 +72,9 @@ ROWS = [
 ]
 
 
+PROJECTS: dict = {}
+
+
 @pytest.fixture(scope="module")
 def synced(pg, tmp_path_factory):
     import psycopg
@@ -96,6 +99,7 @@ def synced(pg, tmp_path_factory):
     conn.execute("ANALYZE matrix.types")
     project = tmp_path_factory.mktemp("matrix")
     run_sync(project, connection_config(pg, schemas="matrix", flatten_depth=3))
+    PROJECTS["auto"] = project  # the emit=auto warehouse, for the emit=sdk comparison
     # The reference: each value as the source writes it as text, in UTC and ISO 8601 interval style.
     conn.execute("SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3")
     texts = conn.execute(f"SELECT id, {', '.join(c + '::text' for c in COLUMNS)} FROM matrix.types ORDER BY id").fetchall()
@@ -171,6 +175,15 @@ def test_declared_types(synced):
     assert types[redshift_safe("c_jsonb_l1_l2_l3")] == "JSON"  # Fivetran naming: c_jsonb_l_1_l_2_l_3
     assert types["c_jsonb_n"] == "JSON"
     assert types["c_json_b_c"] == "VARCHAR"
+
+
+def test_emit_sdk_writes_the_same_warehouse(pg, synced, tmp_path):
+    """The whole type matrix through the SDK's own operations (emit=sdk) lands exactly as through records encoded
+    in Rust (emit=auto, the default the fixture used)."""
+    run_sync(tmp_path, connection_config(pg, schemas="matrix", flatten_depth=3, emit="sdk"))
+    auto, sdk = warehouse_contents(PROJECTS["auto"], "tester_matrix"), warehouse_contents(tmp_path, "tester_matrix")
+    assert set(auto) >= {"types"} and auto["types"][1], "the matrix was synced"
+    assert auto == sdk
 
 
 @pytest.mark.parametrize("row_id", [1, 2, 3, 4])

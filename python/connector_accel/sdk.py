@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from connector_accel import metadata
+from connector_accel import emit, metadata
 from connector_accel import state as st
 from connector_accel._core import Source
 
@@ -61,8 +61,9 @@ def update(configuration: dict, state: dict):
         metadata.emit_catalog(tables)
     log.info("sync plan (smallest first): " + ", ".join(
         f"{t['schema']}.{t['table']} ~{t['row_estimate'] or 0} rows" for t in tables) if tables else "no tables selected")
+    policy = emit.Policy(source.emit)
     for table in tables:
-        TableSync(source, table, state).run()
+        TableSync(source, table, state, policy).run()
     st.close_pass(state, datetime.now(timezone.utc))
     op.checkpoint(state)
 
@@ -78,16 +79,12 @@ def _preprocess(source: Source, state: dict) -> None:
         op.checkpoint(state)
 
 
-def is_deleted(value) -> bool:
-    """A soft-delete column's value marks a deleted row when set: true, non-zero, or any timestamp."""
-    return value is not None and value is not False and value != 0 and value != ""
-
 
 class TableSync:
     """One table in one pass: a resumable full load (partitioned) or an incremental read."""
 
-    def __init__(self, source: Source, table: dict, state: dict):
-        self.source, self.table, self.state = source, table, state
+    def __init__(self, source: Source, table: dict, state: dict, policy: emit.Policy):
+        self.source, self.table, self.state, self.policy = source, table, state, policy
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"
         self.entry = st.table_entry(state, self.qualified)
@@ -162,23 +159,17 @@ class TableSync:
         st.finish_incremental(entry, self.state)
 
     def _emit(self, reader, position, every) -> None:
-        """Hands every row over, then records the position; checkpoints only positions already handed over."""
-        upsert, delete, schema_name, table_name = op.upsert, op.delete, self.schema, self.name
-        soft, keys = self.table["soft_delete"], self.table["primary_key"]
+        """Hands every batch over, then records the position; checkpoints only positions already handed over."""
+        fast = emit.FastTable(self.policy, self.table) if self.policy.on else None
         with reader:
-            for batch in reader:
-                if soft is None:
-                    for row in batch:
-                        upsert(table_name, row, schema=schema_name)
-                else:
-                    for row in batch:
-                        if is_deleted(row.get(soft)):
-                            delete(table_name, {k: row[k] for k in keys}, schema=schema_name)
-                            self.deletes += 1
-                        else:
-                            upsert(table_name, row, schema=schema_name)
-                self.rows += len(batch)
-                self.since_checkpoint += len(batch)
+            while True:
+                done = fast.next(reader) if fast is not None and self.policy.on else self._emit_dicts(reader)
+                if done is None:
+                    break
+                rows, deletes = done
+                self.rows += rows
+                self.deletes += deletes
+                self.since_checkpoint += rows
                 position(reader)
                 for warning in reader.take_warnings():
                     log.warning(warning)
@@ -190,6 +181,19 @@ class TableSync:
                 elif time.monotonic() - self.last_progress >= PROGRESS_SECONDS:
                     self._progress()
             _log_all(reader.take_log())
+
+    def _emit_dicts(self, reader):
+        """The next batch through the SDK's public operations; (rows, deletes), or None at the end."""
+        batch = next(reader, None)
+        if batch is None:
+            return None
+        upsert, schema_name, table_name = op.upsert, self.schema, self.name
+        soft, keys = self.table["soft_delete"], self.table["primary_key"]
+        if soft is None:
+            for row in batch:
+                upsert(table_name, row, schema=schema_name)
+            return len(batch), 0
+        return len(batch), sum(emit.emit_row(table_name, schema_name, row, soft, keys) for row in batch)
 
     def _progress(self) -> None:
         now = time.monotonic()

@@ -39,6 +39,16 @@ pub struct Flatten {
     pub sample_rows: i64,
 }
 
+/// How rows reach the Connector SDK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// Records encoded in Rust where this SDK's internals are the ones the fast path was verified against, and
+    /// each table's first batch matched the SDK's own encoding; the public operations otherwise.
+    Auto,
+    /// Always the SDK's public operations (`op.upsert` / `op.delete`).
+    Sdk,
+}
+
 /// The whole configuration of a source.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,6 +67,7 @@ pub struct Config {
     pub sync_validation: bool,
     pub source_metadata: bool,
     pub preprocessing: Preprocessing,
+    pub emit: Emit,
 }
 
 /// Incremental syncs after the first full load.
@@ -137,6 +148,7 @@ impl Config {
             sync_validation: v.flag("sync_validation", true)?,
             source_metadata: v.flag("source_metadata", true)?,
             preprocessing: preprocessing(&v)?,
+            emit: emit(&v)?,
         };
         if !(config.retry_sleep_seconds >= 0.0 && config.incremental.lookback_seconds >= 0.0) {
             let key = if config.retry_sleep_seconds >= 0.0 {
@@ -195,6 +207,17 @@ impl Config {
 
     pub fn retry_policy(&self) -> crate::retry::Policy {
         crate::retry::Policy::new(self.max_retries, self.retry_sleep_seconds)
+    }
+}
+
+fn emit(v: &Values) -> Result<Emit> {
+    match v.text("emit").map(|e| e.to_ascii_lowercase()).as_deref() {
+        None | Some("auto") => Ok(Emit::Auto),
+        Some("sdk") => Ok(Emit::Sdk),
+        Some(other) => Err(Error::config(
+            "emit",
+            format!("'{other}' is not a mode; use auto (records encoded in Rust where verified) or sdk (the SDK's own operations)"),
+        )),
     }
 }
 

@@ -40,6 +40,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("region", &[]),
     ("sync_validation", &[]),
     ("source_metadata", &[]),
+    ("emit", &[]),
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),

@@ -2,6 +2,7 @@
 
 use super::aio::Shared;
 use super::convert::{batch as batch_list, Context};
+use super::records::{self, RecordEncoder};
 use super::wait::wait;
 use crate::error::{Error, Result};
 use crate::messages::Messages;
@@ -9,7 +10,7 @@ use crate::monitor::Monitor;
 use crate::read::Batch;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTzInfo};
+use pyo3::types::{PyString, PyTzInfo};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ type Queue = Arc<tokio::sync::Mutex<Option<Receiver<Result<Batch>>>>>;
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct BatchReader {
     queue: Queue,
+    names: Vec<String>,
     keys: Vec<Py<PyString>>,
     flat_keys: Mutex<HashMap<Arc<str>, Py<PyString>>>,
     utc: Py<PyTzInfo>,
@@ -48,6 +50,7 @@ impl BatchReader {
     ) -> PyResult<Self> {
         Ok(BatchReader {
             queue: Arc::new(tokio::sync::Mutex::new(Some(receiver))),
+            names: columns.to_vec(),
             keys: columns
                 .iter()
                 .map(|c| PyString::intern(py, c).unbind())
@@ -71,9 +74,23 @@ async fn receive(queue: &Queue) -> Option<Result<Batch>> {
     }
 }
 
+/// What a received batch becomes on the Python side.
+enum Shape<'e> {
+    Dicts,
+    Records {
+        encoder: &'e RecordEncoder,
+        checked: bool,
+    },
+}
+
 impl BatchReader {
-    /// A received batch as a list of dicts; records its position and warnings.
-    fn deliver<'py>(&self, py: Python<'py>, batch: Batch) -> PyResult<Bound<'py, PyList>> {
+    /// A received batch as Python objects of `shape`; records its position and warnings.
+    fn deliver<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Batch,
+        shape: Shape<'_>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let Batch {
             partition,
             rows,
@@ -85,15 +102,17 @@ impl BatchReader {
             self.keys.iter().map(|k| k.bind(py).clone()).collect();
         let utc = self.utc.bind(py);
         let mut flat_keys = lock(&self.flat_keys);
-        let list = batch_list(
-            py,
-            &rows,
-            &mut Context {
-                keys: &keys,
-                flat_keys: &mut flat_keys,
-                utc,
-            },
-        )?;
+        let mut ctx = Context {
+            keys: &keys,
+            flat_keys: &mut flat_keys,
+            utc,
+        };
+        let out = match shape {
+            Shape::Dicts => batch_list(py, &rows, &mut ctx)?.into_any(),
+            Shape::Records { encoder, checked } => {
+                records::batch(py, encoder, &self.names, &rows, &mut ctx, checked)?
+            }
+        };
         drop(flat_keys);
         self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
         *lock(&self.last_key) = last_key;
@@ -101,7 +120,13 @@ impl BatchReader {
         lock(&self.warnings).extend(warnings);
         // Freed here, outside the interpreter's allocator, while Python goes on with the batch.
         py.detach(move || drop(rows));
-        Ok(list)
+        Ok(out)
+    }
+
+    fn receive_blocking(&self, py: Python<'_>) -> PyResult<Option<Batch>> {
+        let queue = self.queue.clone();
+        let next = wait(py, async move { Ok::<_, Error>(receive(&queue).await) })?;
+        next.transpose().map_err(PyErr::from)
     }
 }
 
@@ -111,12 +136,28 @@ impl BatchReader {
         slf
     }
 
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let queue = self.queue.clone();
-        let next = wait(py, async move { Ok::<_, Error>(receive(&queue).await) })?;
-        match next {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.receive_blocking(py)? {
             None => Ok(None),
-            Some(result) => self.deliver(py, result?).map(Some),
+            Some(batch) => self.deliver(py, batch, Shape::Dicts).map(Some),
+        }
+    }
+
+    /// The next batch as the Connector SDK's `Record` objects (the fast emit path): `(records, rows as dicts that
+    /// the SDK must encode itself, deletes among the records)`; with `checked`, a list of `(dict, record or None)`
+    /// per row instead, to compare with the SDK's own encoding. None at the end.
+    #[pyo3(signature = (encoder, checked=false))]
+    fn next_records<'py>(
+        &self,
+        py: Python<'py>,
+        encoder: &RecordEncoder,
+        checked: bool,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.receive_blocking(py)? {
+            None => Ok(None),
+            Some(batch) => self
+                .deliver(py, batch, Shape::Records { encoder, checked })
+                .map(Some),
         }
     }
 
@@ -131,7 +172,7 @@ impl BatchReader {
             let next = receive(&queue).await;
             Python::attach(|py| match next {
                 None => Err(PyStopAsyncIteration::new_err(())),
-                Some(result) => Ok(slf.get().deliver(py, result?)?.into_any().unbind()),
+                Some(result) => Ok(slf.get().deliver(py, result?, Shape::Dicts)?.unbind()),
             })
         })
     }

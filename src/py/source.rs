@@ -83,6 +83,15 @@ impl Source {
         self.config.source_metadata
     }
 
+    /// How rows reach the SDK: `"auto"` (the fast path where verified) or `"sdk"` (its public operations).
+    #[getter]
+    fn emit(&self) -> &'static str {
+        match self.config.emit {
+            crate::config::Emit::Auto => "auto",
+            crate::config::Emit::Sdk => "sdk",
+        }
+    }
+
     /// Whether `debug` was set.
     #[getter]
     fn debug(&self) -> bool {
