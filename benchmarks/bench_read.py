@@ -4,10 +4,11 @@
 
 (a) our reader producing dicts            (b) psycopg 3 producing dicts (server-side cursor, dict_row)
 (c) a seed-style connector: psycopg + per-row flatten/convert + op.upsert, through the SDK's operations
-(d) our connector (connector_accel.sdk.update) through the SDK's operations
+(d) our connector (connector_accel.sdk.update) with emit=sdk: rows through the SDK's operations (op.upsert)
 (e) the SDK's own ceiling: op.upsert fed the very dicts (d) emits, built in advance (first --ceiling-rows rows)
-(c), (d) and (e) emit into a sink that only counts records. Peak RSS of (d) is measured in a child process at
-two table sizes.
+(f) our connector with emit=auto: records encoded in Rust, handed to the SDK's sink
+(c) to (f) emit into a sink that only counts records. Peak RSS of (f) is measured in a child process at two table
+sizes. With --debug, also `fivetran debug` end to end (DuckDB warehouse) in both modes on bench.wide_quarter.
 """
 import argparse
 import json
@@ -184,11 +185,11 @@ def seed_connector(s):
     return sink.records
 
 
-def our_connector(s, table="bench.wide"):
+def our_connector(s, table="bench.wide", emit="auto"):
     from connector_accel import sdk
 
     sdk._SOURCES.clear()
-    config = config_for(s, table)
+    config = {**config_for(s, table), "emit": emit}
     sink = install_sink(sdk.schema(config))
     sdk.update(config, {})
     return sink.records
@@ -214,6 +215,30 @@ def sdk_ceiling(s, limit):
     return sink.records, time.perf_counter() - started
 
 
+def fivetran_debug(s, emit, table="bench.wide_quarter"):
+    """`fivetran debug` of `table` in a fresh project, end to end into DuckDB: (rows in the warehouse, seconds)."""
+    import os
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    project = Path(tempfile.mkdtemp(prefix="bench-debug-"))
+    shutil.copy(ROOT / "connector.py", project / "connector.py")
+    (project / "requirements.txt").write_text("")
+    (project / "configuration.json").write_text(json.dumps({**config_for(s, table), "emit": emit}))
+    command = [str(Path(sys.executable).parent / "fivetran"), "debug", "--configuration", "configuration.json"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=project, env=dict(os.environ, DO_NOT_TRACK="1"), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    db = duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True)
+    rows = db.execute(f"SELECT count(*) FROM tester_bench.{table.split('.')[1]}").fetchone()[0]
+    db.close()
+    shutil.rmtree(project)
+    return rows, seconds
+
+
 def peak_rss_mb():
     """VmHWM: unlike ru_maxrss, it starts afresh at exec, so a child does not inherit its parent's peak."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -237,6 +262,7 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--ceiling-rows", type=int, default=200_000)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    parser.add_argument("--debug", action="store_true", help="also time `fivetran debug` end to end, both modes")
     args = parser.parse_args()
     from testkit import embedded_pg
 
@@ -247,19 +273,28 @@ def main():
           f"10 columns: bigint PK, int, text, numeric, double, boolean, timestamptz, timestamp, date, jsonb")
     results = {}
     for label, fn in [("a", lambda: ours_dicts(settings)), ("b", lambda: psycopg_dicts(settings)),
-                      ("c", lambda: seed_connector(settings)), ("d", lambda: our_connector(settings))]:
+                      ("c", lambda: seed_connector(settings)), ("d", lambda: our_connector(settings, emit="sdk")),
+                      ("f", lambda: our_connector(settings, emit="auto"))]:
         rows, seconds = timed(fn)
         assert rows == args.rows, (label, rows)
         results[label] = rows / seconds
     rows, seconds = sdk_ceiling(settings, args.ceiling_rows)
     results["e"] = rows / seconds
     names = {"a": "our reader -> dicts", "b": "psycopg 3 -> dicts", "c": "seed-style connector -> SDK ops",
-             "d": "our connector -> SDK ops", "e": "SDK ceiling (prebuilt dicts -> SDK ops)"}
-    for k in "abcde":
+             "d": "our connector, emit=sdk -> SDK ops", "e": "SDK ceiling (prebuilt dicts -> SDK ops)",
+             "f": "our connector, emit=auto -> SDK sink"}
+    for k in "abcdef":
         print(f"({k}) {names[k]:<42} {results[k]:>12,.0f} rows/s")
     print(f"ratio (a)/(b) = {results['a'] / results['b']:.2f}x   (target >= 4x)")
     print(f"ratio (d)/(e) = {results['d'] / results['e']:.2f}x   (target >= 0.9x)")
-    print(f"ratio (d)/(c) = {results['d'] / results['c']:.2f}x   (our connector vs seed-style)")
+    print(f"ratio (d)/(c) = {results['d'] / results['c']:.2f}x   (our connector, emit=sdk, vs seed-style)")
+    print(f"ratio (f)/(c) = {results['f'] / results['c']:.2f}x   (emit=auto vs seed-style; target >= 8x)")
+    print(f"ratio (f)/(d) = {results['f'] / results['d']:.2f}x   (emit=auto vs emit=sdk; target >= 5x)")
+    if args.debug:
+        for emit in ("sdk", "auto"):
+            rows, seconds = fivetran_debug(settings, emit)
+            print(f"fivetran debug, emit={emit}: {rows:,} rows in {seconds:.1f}s = {rows / seconds:,.0f} rows/s "
+                  "(end to end: start-up, DuckDB writes)")
     small_rows, small_rss = child_rss(settings, "bench.wide_quarter")
     big_rows, big_rss = child_rss(settings, "bench.wide")
     print(f"peak RSS of our connector: {small_rss:.0f} MB at {small_rows:,} rows, {big_rss:.0f} MB at {big_rows:,} rows "
