@@ -62,19 +62,27 @@ impl Declared {
     }
 }
 
-/// Appends the encoded cell to `out` (which it clears first); false when the SDK must encode this value itself.
-/// A flattened cell is never encoded as one: its keys are separate columns.
-pub fn encode(cell: &Cell, declared: Declared, out: &mut Vec<u8>) -> bool {
+/// Reusable buffers for encoding cells (one per batch, so that no cell allocates).
+#[derive(Default)]
+pub struct Scratch {
+    pub out: Vec<u8>,
+    text: String,
+}
+
+/// Encodes `cell` into `scratch.out`; false when the SDK must encode this value itself. A flattened cell is never
+/// encoded as one: its keys are separate columns.
+pub fn encode(cell: &Cell, declared: Declared, scratch: &mut Scratch) -> bool {
+    let Scratch { out, text } = scratch;
     out.clear();
+    text.clear();
     if matches!(cell, Cell::Null | Cell::Json(Value::Null)) {
         out.push(CELL_NULL);
         return true;
     }
-    let mut text = String::new();
     let prefix = match declared {
         Declared::Refused => return false,
-        Declared::Inferred => inferred(cell, out, &mut text),
-        Declared::Type(t) => typed(cell, t, out, &mut text),
+        Declared::Inferred => inferred(cell, out, text),
+        Declared::Type(t) => typed(cell, t, out, text),
     };
     match prefix {
         None => false,

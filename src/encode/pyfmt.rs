@@ -58,6 +58,9 @@ pub fn float_repr(x: f64) -> String {
 /// when `x` lies exactly halfway between two candidates: Rust then rounds up, Python (David Gay's dtoa) to the
 /// even digit. Only an exact tie changes anything; it is recognised from the exact decimal expansion.
 fn nearest_even(x: f64, digits: String, exponent: i32) -> String {
+    if !may_tie(x) {
+        return digits;
+    }
     let n = digits.len();
     let exact_digits = |precision: usize| -> Option<String> {
         let text = format!("{:.*e}", precision, x.abs());
@@ -88,6 +91,29 @@ fn nearest_even(x: f64, digits: String, exponent: i32) -> String {
         Ok(back) if back == x.abs() && even.len() == n => even,
         _ => digits,
     }
+}
+
+/// Whether `x`'s exact decimal expansion can be short enough (at most 18 significant digits) to end exactly halfway
+/// between two shortest candidates. `x = m * 2^q` with `m` odd: a whole number below 2^53 prints exactly; for
+/// `q < 0` the expansion is `m * 5^-q` over a power of ten, which has more than 18 digits once `-q >= 27`. The rest
+/// (numbers with few fraction bits, like 0.25, and huge whole numbers) takes the exact check.
+fn may_tie(x: f64) -> bool {
+    let bits = x.abs().to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (m, q) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return false;
+    }
+    let q = q + m.trailing_zeros() as i32; // the exponent once m is odd
+    if q >= 0 {
+        return x.abs() >= 9_007_199_254_740_992.0;
+    }
+    -q < 27
 }
 
 /// The decimal digit string plus one in its last place ("129" -> "130", "99" -> "100").

@@ -2,8 +2,8 @@ use super::*;
 use chrono::NaiveDate;
 
 fn enc(cell: Cell, declared: Declared) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    encode(&cell, declared, &mut out).then_some(out)
+    let mut scratch = Scratch::default();
+    encode(&cell, declared, &mut scratch).then_some(scratch.out)
 }
 
 fn scalar(s: &str) -> Option<Vec<u8>> {

@@ -3,11 +3,12 @@
 //! public operations take, so nothing is ever guessed.
 
 use super::convert::{value_of, Context};
-use crate::encode::{encode, is_deleted, Declared};
+use crate::encode::{encode, is_deleted, Declared, Scratch};
 use crate::model::Cell;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What turns one table's rows into SDK records: the table and schema names, the SDK's `Record` class and
 /// `RecordType` values, each column's declared type as the SDK looks it up, the soft-delete column and the key.
@@ -55,24 +56,11 @@ impl RecordEncoder {
     }
 }
 
-/// One row as the dict path would build it: (key, cell) in insertion order, flattened columns expanded. A key
-/// seen twice keeps its first place and takes the later value, as a Python dict does.
-fn entries<'c>(names: &'c [String], row: &'c [Cell]) -> Vec<(&'c str, &'c Cell)> {
-    let mut out: Vec<(&str, &Cell)> = Vec::with_capacity(row.len());
-    let push = |key: &'c str, cell: &'c Cell, out: &mut Vec<(&'c str, &'c Cell)>| match out
-        .iter_mut()
-        .find(|(k, _)| *k == key)
-    {
-        Some(slot) => slot.1 = cell,
-        None => out.push((key, cell)),
-    };
-    for (name, cell) in names.iter().zip(row) {
-        match cell {
-            Cell::Flat(pairs) => pairs.iter().for_each(|(k, c)| push(k, c, &mut out)),
-            _ => push(name, cell, &mut out),
-        }
-    }
-    out
+/// A batch's encoding context: each column's key object and declared type, found once per batch.
+struct Columns<'a, 'py> {
+    names: &'a [String],
+    keys: &'a [Bound<'py, PyString>],
+    declared: Vec<Declared>,
 }
 
 impl RecordEncoder {
@@ -83,37 +71,67 @@ impl RecordEncoder {
             .unwrap_or(Declared::Inferred)
     }
 
+    /// The value the dict path's row would hold at `key`: a key set twice keeps the later value, as a dict does.
+    fn value_at<'r>(names: &[String], row: &'r [Cell], key: &str) -> Option<&'r Cell> {
+        let mut found = None;
+        for (name, cell) in names.iter().zip(row) {
+            match cell {
+                Cell::Flat(pairs) => {
+                    if let Some((_, c)) = pairs.iter().rev().find(|(k, _)| &**k == key) {
+                        found = Some(c);
+                    }
+                }
+                _ if name == key => found = Some(cell),
+                _ => {}
+            }
+        }
+        found
+    }
+
     /// The SDK record of one row (a DELETE of its key when its soft-delete value says so), or None when a cell
-    /// must be encoded by the SDK itself. Also says whether it is a delete.
+    /// must be encoded by the SDK itself; and whether it is a delete. Cells are set in the dict path's order into a
+    /// dict, so a key set twice behaves as it does there.
     fn record<'py>(
         &self,
         py: Python<'py>,
-        keys: &mut KeyCache<'py>,
-        row: &[(&str, &Cell)],
-        buf: &mut Vec<u8>,
+        columns: &Columns<'_, 'py>,
+        flat_keys: &mut HashMap<Arc<str>, Py<PyString>>,
+        row: &[Cell],
+        scratch: &mut Scratch,
     ) -> PyResult<Option<(Bound<'py, PyAny>, bool)>> {
-        let value = |key: &str| row.iter().find(|(k, _)| *k == key).map(|(_, c)| *c);
         let deleted = self
             .soft_delete
             .as_deref()
-            .is_some_and(|s| is_deleted(value(s)));
+            .is_some_and(|s| is_deleted(Self::value_at(columns.names, row, s)));
         let data = PyDict::new(py);
         if deleted {
             for key in &self.keys {
-                let Some(cell) = value(key) else {
+                let Some(cell) = Self::value_at(columns.names, row, key) else {
                     return Ok(None); // the SDK path raises KeyError; let it
                 };
-                if !encode(cell, self.declared(key), buf) {
+                if !encode(cell, self.declared(key), scratch) {
                     return Ok(None);
                 }
-                data.set_item(keys.get(py, key), PyBytes::new(py, buf))?;
+                data.set_item(PyString::intern(py, key), PyBytes::new(py, &scratch.out))?;
             }
         } else {
-            for (key, cell) in row {
-                if !encode(cell, self.declared(key), buf) {
-                    return Ok(None);
+            for (i, cell) in row.iter().enumerate() {
+                if let Cell::Flat(pairs) = cell {
+                    for (name, value) in pairs {
+                        if !encode(value, self.declared(name), scratch) {
+                            return Ok(None);
+                        }
+                        let key = flat_keys
+                            .entry(name.clone())
+                            .or_insert_with(|| PyString::intern(py, name).unbind());
+                        data.set_item(key.bind(py), PyBytes::new(py, &scratch.out))?;
+                    }
+                } else {
+                    if !encode(cell, columns.declared[i], scratch) {
+                        return Ok(None);
+                    }
+                    data.set_item(&columns.keys[i], PyBytes::new(py, &scratch.out))?;
                 }
-                data.set_item(keys.get(py, key), PyBytes::new(py, buf))?;
             }
         }
         let kind = if deleted { &self.delete } else { &self.upsert };
@@ -127,22 +145,6 @@ impl RecordEncoder {
     }
 }
 
-/// Interned key strings, made once per reader and reused for every row.
-pub struct KeyCache<'py> {
-    made: HashMap<String, Bound<'py, PyString>>,
-}
-
-impl<'py> KeyCache<'py> {
-    fn get(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
-        if let Some(k) = self.made.get(key) {
-            return k.clone();
-        }
-        let k = PyString::intern(py, key);
-        self.made.insert(key.to_string(), k.clone());
-        k
-    }
-}
-
 /// A batch as SDK records: `(records, rows the SDK must encode itself (as dicts), deletes among the records)`;
 /// with `checked`, instead a list of `(dict, record or None)` for every row, to compare with the SDK's encoding.
 pub fn batch<'py>(
@@ -153,14 +155,16 @@ pub fn batch<'py>(
     ctx: &mut Context<'_, 'py>,
     checked: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut keys = KeyCache {
-        made: HashMap::new(),
+    let columns = Columns {
+        names,
+        keys: ctx.keys,
+        declared: names.iter().map(|n| encoder.declared(n)).collect(),
     };
-    let mut buf = Vec::with_capacity(64);
+    let mut scratch = Scratch::default();
     let (records, fallback, pairs) = (PyList::empty(py), PyList::empty(py), PyList::empty(py));
     let mut deletes = 0usize;
     for row in rows {
-        let found = encoder.record(py, &mut keys, &entries(names, row), &mut buf)?;
+        let found = encoder.record(py, &columns, ctx.flat_keys, row, &mut scratch)?;
         if checked {
             let record = found.map_or_else(|| py.None().into_bound(py), |(r, _)| r);
             pairs.append((dict_of(py, row, ctx)?, record))?;
@@ -202,8 +206,8 @@ pub fn _probe_cell<'py>(
     let cell = super::probe::cell(kind, &value)?;
     let utc = pyo3::types::PyTzInfo::utc(py)?;
     let python = value_of(py, &cell, &utc)?;
-    let mut out = Vec::new();
-    let encoded =
-        encode(&cell, Declared::from_sdk(declared), &mut out).then(|| PyBytes::new(py, &out));
+    let mut scratch = Scratch::default();
+    let encoded = encode(&cell, Declared::from_sdk(declared), &mut scratch)
+        .then(|| PyBytes::new(py, &scratch.out));
     Ok((python, encoded))
 }
