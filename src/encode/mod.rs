@@ -10,7 +10,6 @@ use crate::model::{Cell, FivetranType};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use pyfmt::{float_repr, json_dumps, json_string, py_number, PyNumber};
 use serde_json::Value;
-use std::fmt::Write;
 
 /// The SDK's cell prefixes (`fivetran_connector_sdk_core.constants.CELL_*`; checked at run time before use).
 pub const CELL_NULL: u8 = 0;
@@ -190,7 +189,7 @@ fn integer(cell: &Cell, min: i64, max: i64, text: &mut String) -> Option<u8> {
     if value < min || value > max {
         return None; // the SDK raises "Value out of range"
     }
-    let _ = write!(text, "{value}");
+    push_int(text, value);
     Some(CELL_SCALAR)
 }
 
@@ -227,7 +226,7 @@ fn decimal(cell: &Cell, text: &mut String) -> Option<u8> {
     match py(cell) {
         Py::Str(s) | Py::BigInt(s) => scalar(text, s),
         Py::Int(i) => {
-            let _ = write!(text, "{i}");
+            push_int(text, i);
             Some(CELL_SCALAR)
         }
         _ => None,
@@ -239,7 +238,7 @@ fn string(cell: &Cell, text: &mut String) -> Option<u8> {
     match (py(cell), cell) {
         (Py::Str(s) | Py::BigInt(s), _) => scalar(text, s),
         (Py::Int(i), _) => {
-            let _ = write!(text, "{i}");
+            push_int(text, i);
             Some(CELL_SCALAR)
         }
         (Py::Bool(b), _) => scalar(text, if b { "True" } else { "False" }),
@@ -272,9 +271,11 @@ fn utc_datetime(cell: &Cell, text: &mut String) -> Option<u8> {
             let micros = micros(t)?;
             push_datetime(text, &t.with_nanosecond(0)?, 'T')?;
             if micros % 1000 == 0 && micros != 0 {
-                let _ = write!(text, ".{:03}", micros / 1000);
+                text.push('.');
+                push_padded(text, micros / 1000, 3);
             } else if micros != 0 {
-                let _ = write!(text, ".{micros:06}");
+                text.push('.');
+                push_padded(text, micros, 6);
             }
             text.push('Z');
         }
@@ -315,7 +316,7 @@ fn json(cell: &Cell, text: &mut String) -> Option<u8> {
         Cell::Json(v) => text.push_str(&json_dumps(v)),
         Cell::Text(s) | Cell::Decimal(s) => json_string(s, text),
         Cell::Int(i) => {
-            let _ = write!(text, "{i}");
+            push_int(text, *i);
         }
         Cell::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
         Cell::Float(_) | Cell::Double(_) => match py(cell) {
@@ -334,7 +335,7 @@ fn inferred(cell: &Cell, out: &mut Vec<u8>, text: &mut String) -> Option<u8> {
         (Py::Bool(b), _) => scalar(text, if b { "true" } else { "false" }),
         // abs(v) > JAVA_LONG_MAX_VALUE goes the float way: only i64::MIN among i64s.
         (Py::Int(i), _) if i != i64::MIN => {
-            let _ = write!(text, "{i}");
+            push_int(text, i);
             Some(CELL_SCALAR)
         }
         (Py::Int(i), _) => {
@@ -374,7 +375,11 @@ fn push_date(text: &mut String, d: &NaiveDate) -> Option<()> {
     if !(1..=9999).contains(&d.year()) {
         return None;
     }
-    let _ = write!(text, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    push_padded(text, d.year() as u32, 4);
+    text.push('-');
+    push_padded(text, d.month(), 2);
+    text.push('-');
+    push_padded(text, d.day(), 2);
     Some(())
 }
 
@@ -382,17 +387,33 @@ fn push_date(text: &mut String, d: &NaiveDate) -> Option<()> {
 fn push_datetime(text: &mut String, t: &NaiveDateTime, sep: char) -> Option<()> {
     let micros = micros(t)?;
     push_date(text, &t.date())?;
-    let _ = write!(
-        text,
-        "{sep}{:02}:{:02}:{:02}",
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    text.push(sep);
+    push_padded(text, t.hour(), 2);
+    text.push(':');
+    push_padded(text, t.minute(), 2);
+    text.push(':');
+    push_padded(text, t.second(), 2);
     if micros != 0 {
-        let _ = write!(text, ".{micros:06}");
+        text.push('.');
+        push_padded(text, micros, 6);
     }
     Some(())
+}
+
+/// `value` in decimal (`str(int)`), without the formatting machinery: this runs for most cells of a batch.
+fn push_int(text: &mut String, value: i64) {
+    text.push_str(itoa::Buffer::new().format(value));
+}
+
+/// `value` in decimal, left-padded with zeros to `width` digits (`%0Nd`; `value` has at most `width` digits).
+fn push_padded(text: &mut String, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut v = value;
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    text.extend(digits[..width].iter().map(|&b| b as char));
 }
 
 /// Whether the soft-delete column's value marks the row deleted, as `sdk.is_deleted` decides for the Python value:
