@@ -60,8 +60,13 @@ class Internals:
                             (helpers, "_validate_table_name"), (helpers, "_validate_schema"), (wire, "text"),
                             (wire, "optional_text"), (self.RecordType, "UPSERT"), (self.RecordType, "DELETE")]:
             getattr(owner, name)
-        if self.Record.__dataclass_fields__.keys() != {"table", "type", "row_data", "schema"}:
+        # Records are made as the dataclass __init__ makes them (fields set on a new instance): only while that is
+        # all it does.
+        if list(self.Record.__dataclass_fields__) != ["table", "type", "row_data", "schema"]:
             raise LookupError(f"Record has fields {list(self.Record.__dataclass_fields__)}")
+        params = self.Record.__dataclass_params__
+        if not (params.init and params.frozen) or hasattr(self.Record, "__post_init__") or hasattr(self.Record, "__slots__"):
+            raise LookupError("Record is no longer a plain frozen dataclass")
 
 
 _INTERNALS: Any = None
@@ -175,7 +180,8 @@ class FastTable:
                                          self.schema)
         except Exception as e:  # the SDK refuses a row we encoded: that is a difference too
             return f"the SDK refuses a row the fast emit path encoded ({type(e).__name__}: {e})"
-        if theirs == ours and list(theirs.row_data) == list(ours.row_data):
+        if type(theirs) is type(ours) and vars(theirs) == vars(ours) and list(vars(theirs)) == list(vars(ours)) \
+                and list(theirs.row_data) == list(ours.row_data):
             return ""
         for column in dict.fromkeys([*theirs.row_data, *ours.row_data]):
             if theirs.row_data.get(column) != ours.row_data.get(column):

@@ -5,6 +5,7 @@
 use super::convert::{value_of, Context};
 use crate::encode::{encode, is_deleted, Declared, Scratch};
 use crate::model::Cell;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ use std::sync::Arc;
 /// `RecordType` values, each column's declared type as the SDK looks it up, the soft-delete column and the key.
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct RecordEncoder {
+    /// `object.__new__`: a record is made as its dataclass `__init__` makes it (the four fields set on a new
+    /// instance), without running that Python function per row. `emit.py` checks the class allows it.
+    new_object: Py<PyAny>,
     table: Py<PyString>,
     schema: Py<PyAny>,
     record: Py<PyAny>,
@@ -39,8 +43,14 @@ impl RecordEncoder {
         declared: HashMap<String, i64>,
         soft_delete: Option<String>,
         keys: Vec<String>,
-    ) -> Self {
-        RecordEncoder {
+    ) -> PyResult<Self> {
+        let py = table.py();
+        let new_object = py
+            .import("builtins")?
+            .getattr("object")?
+            .getattr("__new__")?;
+        Ok(RecordEncoder {
+            new_object: new_object.unbind(),
             table: table.unbind(),
             schema: schema.unbind(),
             record: record.unbind(),
@@ -52,7 +62,7 @@ impl RecordEncoder {
                 .collect(),
             soft_delete,
             keys,
-        }
+        })
     }
 }
 
@@ -135,13 +145,24 @@ impl RecordEncoder {
             }
         }
         let kind = if deleted { &self.delete } else { &self.upsert };
-        let args = (
-            self.table.bind(py),
-            kind.bind(py),
-            data,
-            self.schema.bind(py),
-        );
-        Ok(Some((self.record.bind(py).call1(args)?, deleted)))
+        Ok(Some((self.make(py, kind.bind(py), data)?, deleted)))
+    }
+
+    /// `Record(table, type, row_data, schema)`: a new instance with the dataclass's four fields in its `__dict__`,
+    /// in field order, which is all the frozen dataclass's `__init__` does.
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &Bound<'py, PyAny>,
+        data: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let record = self.new_object.bind(py).call1((self.record.bind(py),))?;
+        let fields = record.getattr(intern!(py, "__dict__"))?;
+        fields.set_item(intern!(py, "table"), self.table.bind(py))?;
+        fields.set_item(intern!(py, "type"), kind)?;
+        fields.set_item(intern!(py, "row_data"), data)?;
+        fields.set_item(intern!(py, "schema"), self.schema.bind(py))?;
+        Ok(record)
     }
 }
 
