@@ -17,6 +17,9 @@ so it guards itself three ways:
 """
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fivetran_connector_sdk import Logging as log
@@ -26,6 +29,21 @@ from connector_accel._core import RecordEncoder
 
 # The SDK's cell prefixes this encoder writes (fivetran_connector_sdk_core.constants.CELL_*).
 CELL_PREFIXES = {"CELL_NULL": 0, "CELL_SCALAR": 1, "CELL_JSON": 2, "CELL_BINARY": 3, "CELL_FLOAT": 4, "CELL_DOUBLE": 5}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic collector paused while one batch is built, handed over and released. A batch is thousands of
+    new dicts and records, none in a cycle; with the collector on, every 700 of them start a collection that walks
+    the whole live batch (a fifth of the time). Pausing only while building would just defer that work: the batch
+    must be gone before the collector runs again. The collector is left as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def is_deleted(value) -> bool:
@@ -130,15 +148,19 @@ class FastTable:
     def next(self, reader) -> tuple[int, int] | None:
         """Emits the reader's next batch; (rows, deletes), or None at the end."""
         if not self.verified:
-            return self._first(reader)
-        got = reader.next_records(self.encoder)
-        if got is None:
-            return None
-        records, fallback, deletes = got
-        self._hand_over(records)
-        for row in fallback:
-            deletes += emit_row(self.name, self.schema, row, self.soft, self.keys)
-        return len(records) + len(fallback), deletes
+            with gc_paused():
+                return self._first(reader)
+        with gc_paused():
+            got = reader.next_records(self.encoder)
+            if got is None:
+                return None
+            records, fallback, deletes = got
+            self._hand_over(records)
+            for row in fallback:
+                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys)
+            count = len(records) + len(fallback)
+            del records, fallback, got
+        return count, deletes
 
     def _hand_over(self, records: list) -> None:
         runtime = self.sdk.runtime

@@ -184,16 +184,21 @@ class TableSync:
 
     def _emit_dicts(self, reader):
         """The next batch through the SDK's public operations; (rows, deletes), or None at the end."""
-        batch = next(reader, None)
-        if batch is None:
-            return None
-        upsert, schema_name, table_name = op.upsert, self.schema, self.name
-        soft, keys = self.table["soft_delete"], self.table["primary_key"]
-        if soft is None:
-            for row in batch:
-                upsert(table_name, row, schema=schema_name)
-            return len(batch), 0
-        return len(batch), sum(emit.emit_row(table_name, schema_name, row, soft, keys) for row in batch)
+        with emit.gc_paused():
+            batch = next(reader, None)
+            if batch is None:
+                return None
+            upsert, schema_name, table_name = op.upsert, self.schema, self.name
+            soft, keys = self.table["soft_delete"], self.table["primary_key"]
+            if soft is None:
+                for row in batch:
+                    upsert(table_name, row, schema=schema_name)
+                deletes = 0
+            else:
+                deletes = sum(emit.emit_row(table_name, schema_name, row, soft, keys) for row in batch)
+            count = len(batch)
+            del batch
+        return count, deletes
 
     def _progress(self) -> None:
         now = time.monotonic()
