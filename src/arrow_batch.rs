@@ -195,11 +195,17 @@ pub struct Stream {
     schema: SchemaRef,
     table: String,
     rx: Receiver<Result<Batch>>,
+    /// The error that ended the stream, kept whole (class, SQLSTATE, error number) for the Python reader: Arrow's
+    /// C interface carries only a message.
+    failed: Failure,
     /// Asked while waiting for a batch, a few times a second: true stops the stream (Ctrl-C in Python).
     interrupted: Box<dyn Fn() -> bool + Send>,
 }
 
 const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Where a stream leaves the error that ended it.
+pub type Failure = Arc<std::sync::Mutex<Option<Error>>>;
 
 impl Stream {
     pub fn new(
@@ -211,8 +217,14 @@ impl Stream {
             schema: schema(table),
             table: table.qualified(),
             rx,
+            failed: Failure::default(),
             interrupted,
         }
+    }
+
+    /// The slot the error that ends this stream is kept in.
+    pub fn failure(&self) -> Failure {
+        self.failed.clone()
     }
 
     fn receive(&mut self) -> Option<Result<Batch>> {
@@ -257,7 +269,16 @@ impl Iterator for Stream {
                     Some(record) => Ok(record),
                     None => record_batch(&self.schema, &self.table, &b.rows),
                 })
-                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+                .map_err(|e| {
+                    let code = match (e.sqlstate(), e.number()) {
+                        (Some(state), _) => format!(" [SQLSTATE {state}]"),
+                        (None, Some(n)) => format!(" [SQL Server error {n}]"),
+                        _ => String::new(),
+                    };
+                    let message = format!("{e}{code}");
+                    *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    ArrowError::ExternalError(message.into())
+                }),
         )
     }
 }

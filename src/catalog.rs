@@ -9,6 +9,20 @@ use crate::model::Table;
 /// read it.
 pub type Found<I> = (I, Table, bool);
 
+/// How a source compares the names in `tables` and `exclude_tables` with its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// Exactly (PostgreSQL: quoted identifiers keep their case).
+    Exact,
+    /// Exactly, else without regard to case when only one table matches so (SQL Server under its usual
+    /// case-insensitive collations).
+    CaseInsensitive,
+}
+
+/// What else the catalog holds that `tables` might name by mistake: views and materialized views, as
+/// `(schema, name, kind)`.
+pub type Views = [(String, String, &'static str)];
+
 /// Decides each table's cursor and soft-delete column (`default_soft_delete` when the configuration names none),
 /// attaches and checks the row filters, and orders the tables smallest first.
 pub fn finish(
@@ -25,6 +39,7 @@ pub fn finish(
         let soft = config.incremental.soft_delete_column.as_deref();
         t.soft_delete = crate::incremental::soft_delete(t, soft.or(default_soft_delete));
     }
+    named_columns_exist(&tables, config)?;
     crate::filters::attach(&mut tables, &config.filters, &config.region)?;
     tables.sort_by_key(|t| {
         (
@@ -36,6 +51,43 @@ pub fn finish(
     Ok((tables, warnings))
 }
 
+/// A `soft_delete_column`, or a bare `cursor_columns` name, that no selected table has is a typo that would
+/// silently turn deletes or incremental reads off: refused.
+fn named_columns_exist(tables: &[Table], config: &Config) -> Result<()> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let has = |name: &str| {
+        tables
+            .iter()
+            .any(|t| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+    };
+    if let Some(soft) = &config.incremental.soft_delete_column {
+        if !has(soft) {
+            return Err(Error::config(
+                "soft_delete_column",
+                format!("no selected table has a column '{soft}'; fix the name or remove the key"),
+            ));
+        }
+    }
+    if let Some(Some(bare)) = config
+        .incremental
+        .cursor_columns
+        .get(crate::incremental::ANY_TABLE)
+    {
+        if !tables
+            .iter()
+            .any(|t| t.columns.iter().any(|c| &c.name == bare))
+        {
+            return Err(Error::config(
+                "cursor_columns",
+                format!("no selected table has a column '{bare}' (names are case-sensitive); fix the name, or map tables to columns as JSON"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What a table without a primary key means for the sync.
 fn no_key_warning(t: &Table) -> String {
     format!(
@@ -45,47 +97,32 @@ fn no_key_warning(t: &Table) -> String {
     )
 }
 
-/// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error.
+/// Applies `schemas`, `tables` and `exclude_tables`; a listed name that matches nothing is an error (a view is
+/// said to be one), an `exclude_tables` entry that matches nothing a warning.
 pub fn select<I>(
     found: Vec<Found<I>>,
     config: &Config,
+    names: Names,
+    views: &Views,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Found<I>>> {
     let sel = &config.selection;
     for schema in &sel.schemas {
-        if !found.iter().any(|(_, t, _)| &t.schema == schema) {
+        if !found.iter().any(|(_, t, _)| same(names, &t.schema, schema)) {
             return Err(Error::config(
                 "schemas",
                 format!("schema '{schema}' has no tables this user can see; check the spelling (names are case-sensitive)"),
             ));
         }
     }
-    let matches = |entry: &str, t: &Table| match entry.split_once('.') {
-        Some((s, n)) => t.schema == s && t.name == n,
-        None => t.name == entry,
-    };
-    for entry in &sel.tables {
-        match found.iter().find(|(_, t, _)| matches(entry, t)) {
-            None => {
-                return Err(Error::config(
-                    "tables",
-                    format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
-                ))
-            }
-            Some((_, t, false)) => {
-                return Err(Error::config(
-                    "tables",
-                    format!("table '{}' cannot be read by this user; GRANT SELECT on it or remove it", t.qualified()),
-                ))
-            }
-            Some(_) => {}
-        }
-    }
+    let tables = resolve(&found, &sel.tables, names, views, "tables")?;
+    let excluded = resolve_loosely(&found, &sel.exclude_tables, names, warnings);
     let mut kept = Vec::new();
-    for (oid, t, readable) in found {
-        let wanted = (sel.schemas.is_empty() || sel.schemas.contains(&t.schema))
-            && (sel.tables.is_empty() || sel.tables.iter().any(|e| matches(e, &t)))
-            && !sel.exclude_tables.iter().any(|e| matches(e, &t));
+    for (i, (oid, t, readable)) in found.into_iter().enumerate() {
+        let wanted = (sel.schemas.is_empty()
+            || sel.schemas.iter().any(|s| same(names, &t.schema, s)))
+            && (sel.tables.is_empty() || tables.contains(&i))
+            && !excluded.contains(&i);
         if wanted && !readable {
             warnings.push(format!(
                 "table {} is skipped: this user has no SELECT privilege on it",
@@ -96,4 +133,102 @@ pub fn select<I>(
         }
     }
     Ok(kept)
+}
+
+fn same(names: Names, a: &str, b: &str) -> bool {
+    match names {
+        Names::Exact => a == b,
+        Names::CaseInsensitive => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// The found tables an entry (`schema.table` or `table`) names: exact matches, else (case-insensitive sources) the
+/// one table that matches without regard to case.
+fn matching<I>(found: &[Found<I>], entry: &str, names: Names) -> Vec<usize> {
+    let by = |exact: bool| -> Vec<usize> {
+        let eq = |a: &str, b: &str| {
+            if exact {
+                a == b
+            } else {
+                a.eq_ignore_ascii_case(b)
+            }
+        };
+        found
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, t, _))| match entry.split_once('.') {
+                Some((s, n)) => eq(&t.schema, s) && eq(&t.name, n),
+                None => eq(&t.name, entry),
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let exact = by(true);
+    if !exact.is_empty() || names == Names::Exact {
+        return exact;
+    }
+    let loose = by(false);
+    if loose.len() == 1 {
+        loose
+    } else {
+        Vec::new()
+    }
+}
+
+/// The tables `tables` lists, each of which must exist and be readable.
+fn resolve<I>(
+    found: &[Found<I>],
+    entries: &[String],
+    names: Names,
+    views: &Views,
+    key: &str,
+) -> Result<Vec<usize>> {
+    let mut all = Vec::new();
+    for entry in entries {
+        let hits = matching(found, entry, names);
+        let Some(&first) = hits.first() else {
+            let view = views.iter().find(|(s, n, _)| match entry.split_once('.') {
+                Some((es, en)) => same(names, s, es) && same(names, n, en),
+                None => same(names, n, entry),
+            });
+            return Err(Error::config(
+                key,
+                match view {
+                    Some((s, n, kind)) => format!("'{s}.{n}' is a {kind}; only tables are synced, so remove it or name the table it reads"),
+                    None => format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
+                },
+            ));
+        };
+        if !found[first].2 {
+            return Err(Error::config(
+                key,
+                format!(
+                    "table '{}' cannot be read by this user; GRANT SELECT on it or remove it",
+                    found[first].1.qualified()
+                ),
+            ));
+        }
+        all.extend(hits);
+    }
+    Ok(all)
+}
+
+/// The tables `exclude_tables` lists; an entry that matches nothing is a warning (the sync can go on).
+fn resolve_loosely<I>(
+    found: &[Found<I>],
+    entries: &[String],
+    names: Names,
+    warnings: &mut Vec<String>,
+) -> Vec<usize> {
+    let mut all = Vec::new();
+    for entry in entries {
+        let hits = matching(found, entry, names);
+        if hits.is_empty() {
+            warnings.push(format!(
+                "exclude_tables: '{entry}' matches no table, so it excludes nothing; check the spelling"
+            ));
+        }
+        all.extend(hits);
+    }
+    all
 }

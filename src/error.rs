@@ -2,7 +2,7 @@
 
 /// Everything the core can fail with. Messages name what failed and what to do; they never carry a secret.
 /// Each driver maps its own errors into it (`postgres/errors.rs`, `mssql/errors.rs`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A configuration value is missing or invalid; `key` is the configuration key to fix.

@@ -39,7 +39,7 @@ const RANKED: &[&str] = &[
 const KEY: &str = "cursor_columns";
 
 /// Stands for every table that has the column, when `cursor_columns` is a bare name (seed 000's `timestamp_column`).
-const ANY_TABLE: &str = "*";
+pub const ANY_TABLE: &str = "*";
 
 /// `cursor_columns`: a JSON object from `table` or `schema.table` to a column name, or to null / "" for "re-read
 /// in full"; or one bare column name, used by every table that has it.

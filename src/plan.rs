@@ -47,7 +47,13 @@ pub struct TablePlan {
     /// Batches waiting between the fetchers and Python.
     pub queue_depth: usize,
     pub checkpoint_rows: u64,
+    /// The `partitions` asked for, when the table's size made the plan cut fewer (see `MIN_PARTITION_ROWS`).
+    pub capped_from: Option<usize>,
 }
+
+/// The fewest rows a partition is cut for: a range per handful of rows costs a session, a statement and a state
+/// entry each and gains nothing (`partitions=100000` on 1,000 rows read at 25 rows/s).
+pub const MIN_PARTITION_ROWS: u64 = 1_000;
 
 pub fn tier(estimate: Option<i64>, t: Thresholds) -> Tier {
     let rows = estimate.unwrap_or(0).max(0) as u64;
@@ -85,11 +91,17 @@ pub fn plan_table(
         }
     };
     let batch_size = o.batch_size.unwrap_or(5000).max(1);
-    let partitions = if partitionable {
+    let wanted = if partitionable {
         o.partitions.unwrap_or(partitions).max(1)
     } else {
         1
     };
+    // An unknown estimate (never analysed) leaves the count as asked: the sample will still cut real key ranges.
+    let room = estimate.filter(|e| *e >= 0).map_or(usize::MAX, |e| {
+        ((e as u64 / MIN_PARTITION_ROWS).max(1)) as usize
+    });
+    let partitions = wanted.min(room);
+    let capped_from = (partitions < wanted).then_some(wanted);
     let workers = o.workers.unwrap_or(workers).clamp(1, partitions.max(1));
     let queue_depth = match o.queue_rows {
         Some(rows) => rows.div_ceil(batch_size).max(1),
@@ -102,6 +114,7 @@ pub fn plan_table(
         workers,
         queue_depth,
         checkpoint_rows: o.checkpoint_rows.unwrap_or(checkpoint_rows).max(1),
+        capped_from,
     }
 }
 
@@ -216,8 +229,31 @@ mod tests {
                 partitions: 6,
                 workers: 3,
                 queue_depth: 10,
-                checkpoint_rows: 7
+                checkpoint_rows: 7,
+                capped_from: None,
             }
+        );
+    }
+
+    #[test]
+    fn a_small_table_is_never_cut_into_tiny_partitions() {
+        let many = Overrides {
+            partitions: Some(100_000),
+            ..Overrides::default()
+        };
+        let plan = plan_table(Some(1_000), true, 2, T, many);
+        assert_eq!((plan.partitions, plan.capped_from), (1, Some(100_000)));
+        let plan = plan_table(Some(50_000), true, 2, T, many);
+        assert_eq!(plan.partitions, 50);
+        let unknown = plan_table(None, true, 2, T, many);
+        assert_eq!((unknown.partitions, unknown.capped_from), (100_000, None));
+        let asked = Overrides {
+            partitions: Some(4),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            plan_table(Some(10_000_000), true, 2, T, asked).capped_from,
+            None
         );
     }
 

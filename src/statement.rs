@@ -195,3 +195,47 @@ fn filter(d: &dyn Dialect, table: &Table, f: &Filter, p: &mut Params<'_>) -> Str
         FilterOp::IsNotNull => format!("{column} IS NOT NULL"),
     }
 }
+
+/// One statement per typed filter value of `table`, casting it as reads will (`SELECT CAST(... AS type)`): run at
+/// discovery, so a value of the wrong type fails before anything is written, naming the filter. LIKE patterns are
+/// text and need no check.
+pub fn filter_value_checks(d: &dyn Dialect, table: &Table) -> Vec<(String, String, Query)> {
+    let mut checks = Vec::new();
+    for f in &table.filters {
+        if matches!(f.op, FilterOp::Like | FilterOp::NotLike) {
+            continue;
+        }
+        let ty = type_of(d, table, &f.column);
+        for value in &f.values {
+            let mut p = Params::new(d);
+            let sql = format!("SELECT {}", p.typed(value, ty));
+            let query = Query {
+                sql,
+                params: p.into_values(),
+            };
+            checks.push((f.column.clone(), value.clone(), query));
+        }
+    }
+    checks
+}
+
+/// The configuration error for a filter value the database cannot read as its column's type.
+pub fn bad_filter_value(
+    table: &Table,
+    column: &str,
+    value: &str,
+    why: &str,
+) -> crate::error::Error {
+    let ty = table
+        .columns
+        .iter()
+        .find(|c| c.name == column)
+        .map_or("its type", |c| c.source_type.as_str());
+    crate::error::Error::config(
+        "table_filters",
+        format!(
+            "the value '{value}' for column {column} of {} is not a valid {ty} ({why}); fix the filter",
+            table.qualified()
+        ),
+    )
+}

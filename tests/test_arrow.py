@@ -107,7 +107,7 @@ def test_closing_early_releases_the_connections(pg, sql):
 def test_a_query_streams_with_the_types_the_server_describes(pg, sql, arrow_table):
     query = ("SELECT id, money * 2 AS doubled, utc_ts, t || '!' AS shout, doc -> 'a' AS inner_doc "
              "FROM arrow.types WHERE id <> 2 ORDER BY id")
-    table = pa.table(ca.read_arrow(connection_config(pg), query))
+    table = pa.table(ca.read_arrow(connection_config(pg), query=query))
     assert table.schema.field("doubled").type == pa.large_string()  # numeric arithmetic has no declared scale
     assert table.schema.field("utc_ts").type == pa.timestamp("us", tz="UTC")
     assert table.column("id").to_pylist() == [1, 3]
@@ -115,10 +115,10 @@ def test_a_query_streams_with_the_types_the_server_describes(pg, sql, arrow_tabl
     assert table.column("shout").to_pylist() == ["añ€😀!", "x!"]
     assert json.loads(table.column("inner_doc")[0].as_py()) == {"b": [1, 2]}
     with pytest.raises(ca.QueryError) as err:
-        ca.read_arrow(connection_config(pg), "SELECT nope FROM arrow.types")
+        ca.read_arrow(connection_config(pg), query="SELECT nope FROM arrow.types")
     assert err.value.sqlstate == "42703"
     with pytest.raises(ValueError):
-        ca.read_arrow(connection_config(pg), "SELECT 1", partitions=2)
+        ca.read_arrow(connection_config(pg), query="SELECT 1", partitions=2)
 
 
 MEMORY_PROBE = """
@@ -161,7 +161,7 @@ INTERRUPT_PROBE = """
 import json, sys
 import pyarrow as pa
 import connector_accel as ca
-reader = ca.read_arrow(json.loads(sys.argv[1]), "SELECT pg_sleep(60) AS slept")
+reader = ca.read_arrow(json.loads(sys.argv[1]), query="SELECT pg_sleep(60) AS slept")
 print("reading", flush=True)
 pa.table(reader)
 """

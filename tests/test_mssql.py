@@ -281,6 +281,42 @@ def test_bad_tls_and_connection_settings_name_the_key(mssql, extra, key):
     assert caught.value.key == key
 
 
+def test_strict_encryption_against_a_server_without_tds_8_says_so_and_suggests_on(mssql):
+    started = time.monotonic()
+    with pytest.raises(SourceConnectionError) as caught:
+        Source(config(mssql, encrypt="strict", connect_timeout=3)).discover()
+    message = str(caught.value)
+    assert "TDS 8.0 handshake (encrypt=strict)" in message and "set 'encrypt' to on" in message, message
+    assert time.monotonic() - started < 10 and PASSWORD not in message
+
+
+@pytest.fixture(scope="module")
+def odd_tables(mssql):
+    create_table(mssql.backing, "dbo", "mixedcase", "id int NOT NULL PRIMARY KEY, note nvarchar(20)")
+    backing_sql(mssql, "INSERT INTO dbo.mixedcase VALUES (1, 'one'), (2, 'two') ON CONFLICT DO NOTHING")
+    backing_sql(mssql, "CREATE OR REPLACE VIEW dbo.visits_view AS SELECT id, note FROM dbo.mixedcase")
+    backing_sql(mssql, "ANALYZE dbo.mixedcase")
+
+
+def test_table_names_match_without_case_when_unique(mssql, odd_tables, tmp_path):
+    run_sync(tmp_path, config(mssql, tables="dbo.MixedCase"))
+    assert warehouse(tmp_path).execute("SELECT id, note FROM tester_dbo.mixedcase ORDER BY id").fetchall() == \
+        [(1, "one"), (2, "two")]
+
+
+@pytest.mark.parametrize("extra, key, says", [
+    ({"tables": "dbo.visits_view"}, "tables", "'dbo.visits_view' is a view"),
+    ({"tables": "dbo.mixedcase", "table_filters": '{"dbo.mixedcase": [{"column": "id", "operator": "=", "value": "abc"}]}'},
+     "table_filters", "'abc' for column id of dbo.mixedcase is not a valid int"),
+    ({"tables": "dbo.mixedcase", "soft_delete_column": "gone"}, "soft_delete_column", "no selected table"),
+])
+def test_sql_server_configuration_mistakes_fail_early_naming_the_key(mssql, odd_tables, tmp_path, extra, key, says):
+    with pytest.raises(Exception) as caught:
+        run_sync(tmp_path, config(mssql, **extra))
+    assert f"configuration key '{key}'" in str(caught.value) and says in str(caught.value), caught.value
+    assert not (tmp_path / "files" / "state.json").exists()
+
+
 # --- the library ---------------------------------------------------------------------------------------------------
 
 def test_library_reads_sql_server_tables_as_arrow_and_as_pickled_plans(mssql, big):

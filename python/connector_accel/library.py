@@ -1,5 +1,6 @@
 """The library API for pipelines outside Fivetran: dict batches and Arrow streams over a table, and picklable
 partition plans that a Ray, Dask or Spark job can fan out across processes and machines."""
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,10 +14,21 @@ def _config(config_or_dsn) -> dict:
     return {"dsn": config_or_dsn} if isinstance(config_or_dsn, str) else dict(config_or_dsn)
 
 
+def _check(partitions: int, batch_size: int) -> None:
+    """The library's sizes: whole numbers of at least 1 (0 or less is a mistake, not "adaptive")."""
+    for name, value in (("partitions", partitions), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: {value!r} is not a whole number of at least 1")
+
+
 def _source(config_or_dsn, table: str, partitions: int = 1):
+    if not isinstance(table, str) or not table.strip():
+        raise ValueError("table: name a table as schema.table (a query goes in query=)")
+    if _QUERY.match(table):
+        raise ValueError(f"table: {table[:40]!r} looks like a query; pass it as query=... (table= names a table)")
     config = _config(config_or_dsn)
     schema, _, name = table.rpartition(".")
-    config.update(flatten_json="false", partitions=str(max(1, partitions)))
+    config.update(flatten_json="false", partitions=str(partitions))
     config.setdefault("sync_validation", "false")
     config.setdefault("source_metadata", "false")
     schema = schema or ("dbo" if Source(config).kind == "sqlserver" else "public")
@@ -26,33 +38,48 @@ def _source(config_or_dsn, table: str, partitions: int = 1):
     return source, config, schema, name
 
 
-def _is_query(text: str) -> bool:
-    return any(ch.isspace() for ch in text.strip())
+# A statement, not a name: names may hold spaces ("My Schema.Order Items"), so only a leading keyword tells.
+_QUERY = re.compile(r"\s*(select|with|values|table)\s", re.IGNORECASE)
 
 
-def read_arrow(config_or_dsn, table_or_query: str, partitions: int = 1, batch_size: int = 65536) -> ArrowReader:
-    """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a table of `public`) or the rows of
-    a query (any text with a space in it; read as one stream, types from the server's description of it).
+def _statement(query: str) -> str:
+    """The query without trailing semicolons and blanks (one statement is read; a trailing `;` is harmless)."""
+    text = query.strip().rstrip(";").rstrip()
+    if not text:
+        raise ValueError("query: is empty; pass one SELECT statement")
+    return text
+
+
+def read_arrow(config_or_dsn, table: str | None = None, partitions: int = 1, batch_size: int = 65536, *,
+               query: str | None = None) -> ArrowReader:
+    """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a table of `public`/`dbo`), or over
+    the rows of `query` (PostgreSQL; read as one stream, types from the server's description of it).
 
     `config_or_dsn` is a connection string or a configuration dict (the connector's keys). With `partitions` > 1
     the table is cut into key ranges from a sample of its keys and read concurrently on one snapshot. Memory stays
     bounded: batches are built as they arrive. Consume it with ``pyarrow.RecordBatchReader.from_stream(reader)``,
-    ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``.
+    ``polars.from_arrow``, duckdb, or ``pyarrow.table(reader)``. If the consumer raises mid-stream, the reader's
+    ``error`` holds this package's exception with its ``sqlstate`` / ``number``.
     """
-    if _is_query(table_or_query):
+    _check(partitions, batch_size)
+    if (table is None) == (query is None):
+        raise ValueError("read_arrow: pass either a table (schema.table) or query=..., not both or neither")
+    if query is not None:
         source = Source(_config(config_or_dsn))
         if source.kind != "postgres":
-            raise ValueError("table_or_query: queries are read from PostgreSQL only; name a SQL Server table")
+            raise ValueError("query: queries are read from PostgreSQL only; name a SQL Server table")
         if partitions > 1:
             raise ValueError("partitions: a query is read as one stream; name a table to read it in partitions")
-        return source.read_arrow_query(table_or_query, batch_size=batch_size)
-    source, _, schema, name = _source(config_or_dsn, table_or_query, partitions)
+        return source.read_arrow_query(_statement(query), batch_size=batch_size)
+    assert table is not None  # exactly one of table and query was given
+    source, _, schema, name = _source(config_or_dsn, table, partitions)
     parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
     return source.read_arrow(schema, name, partitions=parts, batch_size=batch_size)
 
 
 def read_batches(config_or_dsn, table: str, partitions: int = 1, batch_size: int = 5000) -> BatchReader:
     """Lists of row dicts over `table`, the same path the connector's `update()` uses (JSON unflattened)."""
+    _check(partitions, batch_size)
     source, _, schema, name = _source(config_or_dsn, table, partitions)
     parts = source.plan(schema, name)["partitions"] if partitions > 1 else None
     return source.read(schema, name, partitions=parts, batch_size=batch_size)
@@ -77,9 +104,7 @@ class PartitionPlan:
 def export_snapshot(config_or_dsn):
     """A snapshot held open by this process (a context manager): plans made with it read one consistent state of
     the database, wherever they run, as long as it stays open."""
-    config = _config(config_or_dsn)
-    config.setdefault("tables", "")
-    source = Source(config)
+    source = Source(_config(config_or_dsn))
     if source.kind != "postgres":
         raise ValueError("export_snapshot: SQL Server cannot share a snapshot across sessions; plan without one")
     return source.export_snapshot()
@@ -88,6 +113,7 @@ def export_snapshot(config_or_dsn):
 def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -> list:
     """`partitions` key ranges of `table` cut at quantiles of a sample of its keys (a table without a usable
     primary key is one range). Without `snapshot`, each range reads its own snapshot when it runs."""
+    _check(partitions, 1)
     source, config, schema, name = _source(config_or_dsn, table, partitions)
     ranges = source.plan(schema, name)["partitions"]
     snapshot_id = getattr(snapshot, "id", snapshot)
@@ -101,6 +127,7 @@ def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -
 
 def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536):
     """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
+    _check(1, batch_size)
     source = Source(plan.config)
     source.discover()
     part: list[Partition] = [{"lo": plan.lo, "hi": plan.hi}]

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::filters::{self, FilterSpec};
 use crate::plan::{Overrides, Thresholds};
 use std::collections::BTreeMap;
-use values::{at_least, Values};
+use values::Values;
 
 /// Which database a configuration names, with its connection settings: SQL Server when it has `mssql_server`
 /// (in either of the seeds' spellings), PostgreSQL otherwise.
@@ -38,6 +38,21 @@ pub struct Flatten {
     pub depth: usize,
     pub sample_rows: i64,
 }
+
+// The bounds of the numeric keys (README's configuration table shows them). They keep a typo from becoming a
+// huge allocation, a panic or a plan of a million partitions.
+pub const MAX_BATCH_SIZE: u64 = 1_000_000;
+pub const MAX_WORKERS: u64 = 64;
+pub const MAX_QUEUE_ROWS: u64 = 10_000_000;
+pub const MAX_PARTITIONS: u64 = 1024;
+pub const MAX_CHECKPOINT_ROWS: u64 = 1_000_000_000;
+pub const MAX_RETRIES: u64 = 100;
+pub const MAX_RETRY_SLEEP: f64 = 3600.0;
+pub const MAX_LOOKBACK: f64 = 30.0 * 86_400.0;
+pub const MAX_FLATTEN_DEPTH: u64 = 16;
+pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
+pub const MAX_TABLE_ROWS: u64 = 1_000_000_000_000_000;
+pub const MAX_CONNECT_TIMEOUT: u64 = 3600;
 
 /// How rows reach the Connector SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +112,14 @@ impl Config {
         } else {
             Connection::Postgres(postgres::parse(&v)?)
         };
+        let selection = Selection {
+            schemas: v.selection_list("schemas", "schema")?,
+            tables: v.selection_list("tables", "table")?,
+            exclude_tables: v.list("exclude_tables"),
+        };
         let config = Config {
             connection,
-            selection: Selection {
-                schemas: v.list("schemas"),
-                tables: v.list("tables"),
-                exclude_tables: v.list("exclude_tables"),
-            },
+            selection,
             flatten: Flatten {
                 enabled: v.flag("flatten_json", true)?,
                 separator: v
@@ -111,36 +127,26 @@ impl Config {
                     .get("flatten_separator")
                     .cloned()
                     .unwrap_or_else(|| "_".into()),
-                depth: at_least(
-                    "flatten_depth",
-                    v.number("flatten_depth", 3, "a whole number")?,
-                    1,
-                )?,
-                sample_rows: at_least(
-                    "flatten_sample_rows",
-                    v.number("flatten_sample_rows", 1000, "a whole number")?,
-                    1,
-                )?,
+                depth: v.whole("flatten_depth", 3, 1, MAX_FLATTEN_DEPTH)? as usize,
+                sample_rows: v.whole("flatten_sample_rows", 1000, 1, MAX_SAMPLE_ROWS)? as i64,
             },
             thresholds: thresholds(&v)?,
             overrides: Overrides {
-                batch_size: v.adaptive("batch_size")?,
-                workers: v.adaptive("workers")?,
-                queue_rows: v.adaptive("queue_size")?,
-                partitions: v.adaptive("partitions")?,
-                checkpoint_rows: v.adaptive("checkpoint_rows")?.map(|n| n as u64),
+                batch_size: v.adaptive("batch_size", MAX_BATCH_SIZE)?,
+                workers: v.adaptive("workers", MAX_WORKERS)?,
+                queue_rows: v.adaptive("queue_size", MAX_QUEUE_ROWS)?,
+                partitions: v.adaptive("partitions", MAX_PARTITIONS)?,
+                checkpoint_rows: v
+                    .adaptive("checkpoint_rows", MAX_CHECKPOINT_ROWS)?
+                    .map(|n| n as u64),
             },
             resource_monitoring: v.flag("resource_monitoring", true)?,
-            max_retries: v.number("max_retries", 5, "a whole number")?,
-            retry_sleep_seconds: v.number("retry_sleep_seconds", 5.0, "a number of seconds")?,
+            max_retries: v.whole("max_retries", 5, 0, MAX_RETRIES)? as u32,
+            retry_sleep_seconds: v.seconds("retry_sleep_seconds", 5.0, MAX_RETRY_SLEEP)?,
             debug: v.flag("debug", false)?,
             incremental: Incremental {
                 cursor_columns: crate::incremental::parse(v.text("cursor_columns").as_deref())?,
-                lookback_seconds: v.number(
-                    "incremental_lookback_seconds",
-                    600.0,
-                    "a number of seconds",
-                )?,
+                lookback_seconds: v.seconds("incremental_lookback_seconds", 600.0, MAX_LOOKBACK)?,
                 soft_delete_column: v.text("soft_delete_column"),
             },
             filters: filters::parse(v.text("table_filters").as_deref())?,
@@ -150,17 +156,6 @@ impl Config {
             preprocessing: preprocessing(&v)?,
             emit: emit(&v)?,
         };
-        if !(config.retry_sleep_seconds >= 0.0 && config.incremental.lookback_seconds >= 0.0) {
-            let key = if config.retry_sleep_seconds >= 0.0 {
-                "incremental_lookback_seconds"
-            } else {
-                "retry_sleep_seconds"
-            };
-            return Err(Error::config(
-                key,
-                "is negative; set it to 0 or more seconds",
-            ));
-        }
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
                 "flatten_separator",
@@ -222,8 +217,8 @@ fn emit(v: &Values) -> Result<Emit> {
 }
 
 fn thresholds(v: &Values) -> Result<Thresholds> {
-    let small = v.number("small_table_rows", 1_000_000u64, "a whole number of rows")?;
-    let large = v.number("large_table_rows", 50_000_000u64, "a whole number of rows")?;
+    let small = v.whole("small_table_rows", 1_000_000, 1, MAX_TABLE_ROWS)?;
+    let large = v.whole("large_table_rows", 50_000_000, 1, MAX_TABLE_ROWS)?;
     if large < small {
         return Err(Error::config(
             "large_table_rows",

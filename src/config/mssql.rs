@@ -99,6 +99,6 @@ pub(crate) fn parse(v: &Values) -> Result<MssqlConnection> {
         trust_server_certificate: trust,
         ca,
         cert_server: v.text("mssql_cert_server"),
-        connect_timeout_s: v.number("connect_timeout", 30, "a whole number of seconds")?,
+        connect_timeout_s: v.whole("connect_timeout", 30, 1, super::MAX_CONNECT_TIMEOUT)?,
     })
 }

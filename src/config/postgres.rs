@@ -1,6 +1,6 @@
 //! Where the PostgreSQL server is, who logs in, and how the connection is protected; seed key names unchanged.
 
-use super::values::{at_least, Values};
+use super::values::Values;
 use crate::error::{Error, Result};
 
 /// How the client protects the connection, with libpq's meanings.
@@ -30,12 +30,33 @@ pub struct PgConnection {
 
 /// The PostgreSQL server: a DSN or separate keys (the seeds' names), with libpq's TLS modes.
 pub(crate) fn parse(v: &Values) -> Result<PgConnection> {
-    let (dsn, dsn_mode, dsn_root) = match v.text("dsn") {
+    let (dsn, mut from_dsn) = match v.text("dsn") {
         Some(d) => {
-            let (rest, mode, root) = split_tls_params(&d);
-            (Some(rest), mode, root)
+            let (rest, found) = split_dsn(&d);
+            (Some(rest), found)
         }
-        None => (None, None, None),
+        None => (None, Default::default()),
+    };
+    let (dsn_mode, dsn_root) = (from_dsn.remove("sslmode"), from_dsn.remove("sslrootcert"));
+    let connect_timeout_s = match (
+        v.text("connect_timeout"),
+        from_dsn.remove("connect_timeout"),
+    ) {
+        (None, Some(t)) => t
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=super::MAX_CONNECT_TIMEOUT).contains(n))
+            .ok_or_else(|| {
+                Error::config(
+                    "dsn",
+                    format!(
+                        "its connect_timeout '{t}' is not a whole number of seconds from 1 to {}",
+                        super::MAX_CONNECT_TIMEOUT
+                    ),
+                )
+            })?,
+        _ => v.whole("connect_timeout", 30, 1, super::MAX_CONNECT_TIMEOUT)?,
     };
     let host =
         match v.values.get("host") {
@@ -98,39 +119,34 @@ pub(crate) fn parse(v: &Values) -> Result<PgConnection> {
         password: v.values.get("password").cloned(),
         sslmode,
         sslrootcert: v.text("sslrootcert").or(dsn_root),
-        connect_timeout_s: at_least(
-            "connect_timeout",
-            v.number("connect_timeout", 30, "a whole number of seconds")?,
-            1,
-        )?,
+        connect_timeout_s,
     })
 }
 
-/// Takes `sslmode` and `sslrootcert` out of a DSN (URL or key=value form): returns the rest and the two values.
-pub fn split_tls_params(dsn: &str) -> (String, Option<String>, Option<String>) {
-    let wanted = |k: &str| k == "sslmode" || k == "sslrootcert";
-    let mut mode = None;
-    let mut root = None;
-    let mut take = |k: &str, v: &str| {
-        if k == "sslmode" {
-            mode = Some(v.to_string())
-        } else {
-            root = Some(v.to_string())
+/// The DSN parameters the connector applies itself: libpq's TLS modes (the driver knows fewer) and the
+/// connection time limit (which bounds the whole connect and session set-up, not just the TCP connect).
+const TAKEN: [&str; 3] = ["sslmode", "sslrootcert", "connect_timeout"];
+
+/// Takes `sslmode`, `sslrootcert` and `connect_timeout` out of a DSN (URL or key=value form): returns the rest
+/// and the values found, by name.
+pub fn split_dsn(dsn: &str) -> (String, std::collections::BTreeMap<&'static str, String>) {
+    let mut found = std::collections::BTreeMap::new();
+    let mut take = |k: &str, v: &str| match TAKEN.iter().find(|t| **t == k) {
+        Some(name) => {
+            found.insert(*name, v.to_string());
+            false
         }
+        None => true,
     };
     if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
         let Some((base, query)) = dsn.split_once('?') else {
-            return (dsn.to_string(), None, None);
+            return (dsn.to_string(), found);
         };
         let kept: Vec<&str> = query
             .split('&')
             .filter(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                if wanted(k) {
-                    take(k, v);
-                    return false;
-                }
-                true
+                take(k, v)
             })
             .collect();
         let rest = if kept.is_empty() {
@@ -138,20 +154,16 @@ pub fn split_tls_params(dsn: &str) -> (String, Option<String>, Option<String>) {
         } else {
             format!("{base}?{}", kept.join("&"))
         };
-        return (rest, mode, root);
+        return (rest, found);
     }
     let kept: Vec<&str> = dsn
         .split_whitespace()
         .filter(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if wanted(k.trim()) {
-                take(k.trim(), v.trim_matches('\''));
-                return false;
-            }
-            true
+            take(k.trim(), v.trim_matches('\''))
         })
         .collect();
-    (kept.join(" "), mode, root)
+    (kept.join(" "), found)
 }
 
 #[cfg(test)]
@@ -159,15 +171,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_params_leave_the_dsn() {
-        let (rest, mode, root) = split_tls_params(
-            "postgresql://u@h:5/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem",
+    fn tls_params_and_the_time_limit_leave_the_dsn() {
+        let (rest, found) = split_dsn(
+            "postgresql://u@h:5/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem&connect_timeout=3",
         );
         assert_eq!(rest, "postgresql://u@h:5/db?application_name=x");
-        assert_eq!(mode.as_deref(), Some("verify-full"));
-        assert_eq!(root.as_deref(), Some("/ca.pem"));
-        let (rest, mode, _) = split_tls_params("host=h dbname=d sslmode=verify-ca user=u");
+        assert_eq!(found["sslmode"], "verify-full");
+        assert_eq!(found["sslrootcert"], "/ca.pem");
+        assert_eq!(found["connect_timeout"], "3");
+        let (rest, found) =
+            split_dsn("host=h dbname=d sslmode=verify-ca connect_timeout='4' user=u");
         assert_eq!(rest, "host=h dbname=d user=u");
-        assert_eq!(mode.as_deref(), Some("verify-ca"));
+        assert_eq!(found["sslmode"], "verify-ca");
+        assert_eq!(found["connect_timeout"], "4");
     }
 }

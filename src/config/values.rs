@@ -106,23 +106,6 @@ impl Values {
             .filter(|v| !v.is_empty())
     }
 
-    pub(crate) fn number<T: std::str::FromStr>(
-        &self,
-        key: &'static str,
-        default: T,
-        what: &str,
-    ) -> Result<T> {
-        match self.text(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                Error::config(
-                    self.key(key),
-                    format!("'{v}' is not {what}; set it to {what}"),
-                )
-            }),
-        }
-    }
-
     pub(crate) fn flag(&self, key: &'static str, default: bool) -> Result<bool> {
         match self.text(key).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
@@ -135,9 +118,87 @@ impl Values {
         }
     }
 
-    /// A whole number where 0 (the seeds' "adaptive") and absence both mean None.
-    pub(crate) fn adaptive(&self, key: &'static str) -> Result<Option<usize>> {
-        Ok(Some(self.number(key, 0usize, "a whole number")?).filter(|n| *n > 0))
+    /// A whole number within `[min, max]` (README's configuration table lists every key's bounds). Out of range
+    /// and too big to parse are one and the same mistake, said the same way.
+    pub(crate) fn whole(&self, key: &'static str, default: u64, min: u64, max: u64) -> Result<u64> {
+        let Some(v) = self.text(key) else {
+            return Ok(default);
+        };
+        let digits = v.strip_prefix(['+', '-']).unwrap_or(&v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::config(
+                self.key(key),
+                format!(
+                    "'{v}' is not a whole number; set it to a whole number from {min} to {max}"
+                ),
+            ));
+        }
+        match v.parse::<i128>() {
+            Ok(n) if n >= i128::from(min) && n <= i128::from(max) => Ok(n as u64),
+            _ => Err(Error::config(
+                self.key(key),
+                format!("{v} is out of range; set it to a whole number from {min} to {max}"),
+            )),
+        }
+    }
+
+    /// A whole number where 0 (the seeds' "adaptive") and absence both mean None; otherwise within `[1, max]`.
+    pub(crate) fn adaptive(&self, key: &'static str, max: u64) -> Result<Option<usize>> {
+        if self
+            .text(key)
+            .as_deref()
+            .is_some_and(|v| v.trim_start_matches('+') == "0")
+        {
+            return Ok(None);
+        }
+        Ok(self
+            .text(key)
+            .map(|_| self.whole(key, 0, 1, max))
+            .transpose()
+            .map_err(|e| match e {
+                Error::Config { key, message } => Error::Config {
+                    key,
+                    message: format!("{message} (0 means adaptive)"),
+                },
+                other => other,
+            })?
+            .map(|n| n as usize))
+    }
+
+    /// A finite number of seconds within `[0, max]` (NaN and infinities are not numbers of seconds).
+    pub(crate) fn seconds(&self, key: &'static str, default: f64, max: f64) -> Result<f64> {
+        let Some(v) = self.text(key) else {
+            return Ok(default);
+        };
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (0.0..=max).contains(&n) => Ok(n),
+            Ok(n) if n.is_finite() => Err(Error::config(
+                self.key(key),
+                format!("{v} is out of range; set it to a number of seconds from 0 to {max}"),
+            )),
+            _ => Err(Error::config(
+                self.key(key),
+                format!("'{v}' is not a number of seconds; set it to a number from 0 to {max}"),
+            )),
+        }
+    }
+
+    /// A comma-separated list. Only separators (",,") is a mistake, not "everything": refused. An empty value is
+    /// how Fivetran sends an optional field left blank, so it means "not set", with a warning saying what that
+    /// selects.
+    pub(crate) fn selection_list(&mut self, key: &'static str, what: &str) -> Result<Vec<String>> {
+        let list = self.list(key);
+        match self.values.get(key).map(|v| v.trim()) {
+            Some("") => {
+                self.warnings.push(format!("'{}' is empty, so every {what} is synced", self.key(key)));
+                Ok(list)
+            }
+            Some(_) if list.is_empty() => Err(Error::config(
+                self.key(key),
+                format!("names no {what}; list them separated by commas, or remove the key to sync every {what}"),
+            )),
+            _ => Ok(list),
+        }
     }
 
     pub(crate) fn list(&self, key: &'static str) -> Vec<String> {
@@ -150,18 +211,4 @@ impl Values {
             })
             .unwrap_or_default()
     }
-}
-
-pub(crate) fn at_least<T: PartialOrd + std::fmt::Display>(
-    key: &str,
-    value: T,
-    min: T,
-) -> Result<T> {
-    if value < min {
-        return Err(Error::config(
-            key,
-            format!("{value} is too small; set it to at least {min}"),
-        ));
-    }
-    Ok(value)
 }

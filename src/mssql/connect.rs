@@ -64,17 +64,44 @@ pub async fn connect_as(conn: &MssqlConnection, application: &str) -> Result<Ses
         .await
         .map_err(|e| errors::connect(&target, e))
     };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .map_err(|_| Error::Connect {
-            message: format!(
-                "cannot connect to {target}: no answer within {}s; check 'mssql_server' and 'mssql_port' or raise 'connect_timeout'",
-                conn.connect_timeout_s
-            ),
-            sqlstate: None,
-            number: None,
-            transient: true,
-        })?
+    let outcome = tokio::time::timeout(timeout, attempt).await;
+    if conn.encrypt == Encrypt::Strict {
+        // A server without TDS 8.0 takes the TLS hello for a malformed pre-login: it hangs up or never answers.
+        return outcome
+            .unwrap_or_else(|_| Err(no_strict_answer(conn, "no answer")))
+            .map_err(|e| match e {
+                Error::Connect {
+                    message,
+                    number: None,
+                    ..
+                } if !message.contains("certificate") => no_strict_answer(conn, &message),
+                other => other,
+            });
+    }
+    outcome.map_err(|_| Error::Connect {
+        message: format!(
+            "cannot connect to {target}: no answer within {}s; check 'mssql_server' and 'mssql_port' or raise 'connect_timeout'",
+            conn.connect_timeout_s
+        ),
+        sqlstate: None,
+        number: None,
+        transient: true,
+    })?
+}
+
+/// `encrypt=strict` that failed before any server error: the server did not take part in a TDS 8.0 handshake.
+fn no_strict_answer(conn: &MssqlConnection, what: &str) -> Error {
+    Error::Connect {
+        message: format!(
+            "cannot connect to {}: the server did not complete a TDS 8.0 handshake (encrypt=strict) within {}s ({what}); \
+             strict needs SQL Server 2022 or later set to strict encryption: set 'encrypt' to on for other servers",
+            conn.target(),
+            conn.connect_timeout_s
+        ),
+        sqlstate: None,
+        number: None,
+        transient: false,
+    }
 }
 
 pub async fn connect(conn: &MssqlConnection) -> Result<Session> {

@@ -64,15 +64,23 @@ fn timestamp(v: &ColumnData<'_>) -> Option<(NaiveDateTime, usize)> {
     })
 }
 
-fn time_text(t: &tiberius::time::Time) -> String {
+/// A time of day as SQL Server shows it. A value of a day or more is no time of day (SQL Server's `time` ends at
+/// 23:59:59.9999999; an engine that rounds the 7th digit up can send 24:00:00): refused, where adding it to
+/// midnight would silently wrap it to 00:00:00.
+fn time_text(t: &tiberius::time::Time) -> Result<String, String> {
     let n = nanos(t.increments(), t.scale());
+    if !(0..86_400_000_000_000).contains(&n) {
+        return Err(format!(
+            "a time value of {n} ns since midnight is past 23:59:59.9999999, the end of a time of day"
+        ));
+    }
     let time = NaiveTime::from_hms_opt(0, 0, 0).expect("midnight") + Duration::nanoseconds(n);
     let whole = time.format("%H:%M:%S").to_string();
     if t.scale() == 0 {
-        return whole;
+        return Ok(whole);
     }
     let frac = format!("{:09}", n % 1_000_000_000);
-    format!("{whole}.{}", &frac[..t.scale() as usize])
+    Ok(format!("{whole}.{}", &frac[..t.scale() as usize]))
 }
 
 /// One value as a cell of the column's declared Fivetran type. NULL stays NULL.
@@ -94,7 +102,7 @@ pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, String> 
         ColumnData::Date(Some(d)) => {
             Cell::Date((epoch(1) + Duration::days(d.days() as i64)).date())
         }
-        ColumnData::Time(Some(t)) => Cell::Text(time_text(t)),
+        ColumnData::Time(Some(t)) => Cell::Text(time_text(t)?),
         ColumnData::DateTimeOffset(Some(_)) => {
             Cell::TimestampUtc(timestamp(v).expect("a timestamp").0)
         }
@@ -158,7 +166,7 @@ pub fn key_text(v: &ColumnData<'_>) -> Result<String, String> {
         ColumnData::Date(Some(d)) => (epoch(1) + Duration::days(d.days() as i64))
             .format("%Y-%m-%d")
             .to_string(),
-        ColumnData::Time(Some(t)) => time_text(t),
+        ColumnData::Time(Some(t)) => time_text(t)?,
         _ if is_null(v) => return Err("a key or cursor value is NULL".into()),
         other => {
             return Err(format!(
@@ -171,6 +179,21 @@ pub fn key_text(v: &ColumnData<'_>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_past_the_end_of_the_day_is_refused_not_wrapped() {
+        use tiberius::time::Time;
+        let last = ColumnData::Time(Some(Time::new(863_999_999_999, 7)));
+        assert_eq!(
+            cell(&last, FivetranType::String),
+            Ok(Cell::Text("23:59:59.9999999".into()))
+        );
+        // 23:59:59.9999999 rounded up by an engine that keeps fewer digits: a day exactly.
+        let rounded = ColumnData::Time(Some(Time::new(864_000_000_000, 7)));
+        let err = cell(&rounded, FivetranType::String).unwrap_err();
+        assert!(err.contains("past 23:59:59.9999999"), "{err}");
+        assert!(key_text(&rounded).is_err());
+    }
 
     #[test]
     fn decimals_keep_every_digit() {

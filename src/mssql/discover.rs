@@ -5,11 +5,12 @@ use super::decode::key_text;
 use super::errors;
 use super::sql;
 use super::types::{map, Catalogued};
-use crate::catalog;
+use crate::catalog::{self, Names};
 use crate::config::Config;
 use crate::error::Result;
 use crate::fetch::Fetch;
 use crate::model::{Column, Table};
+use crate::statement;
 use std::collections::HashMap;
 use tiberius::Row;
 
@@ -46,7 +47,16 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
             (i as u32, t, true)
         })
         .collect();
-    let kept = catalog::select(found, config, &mut warnings)?;
+    let views: Vec<(String, String, &'static str)> = if config.selection.tables.is_empty() {
+        Vec::new()
+    } else {
+        rows(client, sql::VIEWS, "reading the view catalog")
+            .await?
+            .iter()
+            .map(|r| (text(r, 0), text(r, 1), "view"))
+            .collect()
+    };
+    let kept = catalog::select(found, config, Names::CaseInsensitive, &views, &mut warnings)?;
     let mut by_name: HashMap<(String, String), Table> = kept
         .into_iter()
         .map(|(_, t, _)| ((t.schema.clone(), t.name.clone()), t))
@@ -84,7 +94,34 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
         }
     }
     let tables: Vec<Table> = by_name.into_values().collect();
-    catalog::finish(tables, config, Some(SEED_SOFT_DELETE), warnings)
+    let (tables, warnings) = catalog::finish(tables, config, Some(SEED_SOFT_DELETE), warnings)?;
+    check_filter_values(client, &tables).await?;
+    Ok((tables, warnings))
+}
+
+/// Every typed filter value cast by the server now, so a wrong one fails before anything is written.
+async fn check_filter_values(client: &mut Session, tables: &[Table]) -> Result<()> {
+    for t in tables {
+        for (column, value, check) in statement::filter_value_checks(&sql::TSql, t) {
+            let params: Vec<&dyn tiberius::ToSql> = check
+                .params
+                .iter()
+                .map(|v| v as &dyn tiberius::ToSql)
+                .collect();
+            let outcome = match client.query(check.sql.as_str(), &params).await {
+                Ok(stream) => stream.into_results().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(tiberius::error::Error::Server(e)) => {
+                    return Err(statement::bad_filter_value(t, &column, &value, e.message()))
+                }
+                Err(e) => return Err(errors::query("checking table_filters", e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Key values (as text) of a page sample of `table`, in key order.

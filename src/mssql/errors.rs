@@ -32,7 +32,7 @@ pub fn transient_number(number: i32) -> bool {
 fn hint(number: i32) -> &'static str {
     match number {
         18456 => "; check 'mssql_user' and 'mssql_password'",
-        4060 => "; check 'mssql_database' and that the login may open it",
+        4060 | 911 => "; check 'mssql_database' and that the login may open it",
         208 => "; the table or view does not exist (or the login cannot see it): check 'tables'",
         229 | 230 => "; grant the login SELECT on it",
         _ => "",
@@ -57,7 +57,7 @@ fn describe(err: &tiberius::error::Error) -> (String, Option<i32>, bool) {
             )
         }
         T::Io { kind, message } => (message.clone(), None, io_transient(*kind)),
-        T::Tls(m) => (format!("TLS: {m}"), None, false),
+        T::Tls(m) => (tls_message(m), None, false),
         T::Routing { host, port } => (
             format!(
                 "the server redirects to {host}:{port}; set 'mssql_server' and 'mssql_port' to it"
@@ -71,6 +71,26 @@ fn describe(err: &tiberius::error::Error) -> (String, Option<i32>, bool) {
             (text, None, broken)
         }
     }
+}
+
+/// A TLS failure in this connector's terms: tiberius' own advice names its Rust API (`Config::trust_cert_ca`,
+/// building with another backend), which a user of this connector cannot act on; the keys that do the same are
+/// named instead.
+fn tls_message(m: &str) -> String {
+    const KEYS: &str = "set 'cert' to the CA certificate that signed the server's certificate, 'mssql_cert_server' \
+        to the host name it carries (when you connect by IP or alias), or, only on a trusted network, \
+        'trust_server_certificate' to true";
+    if let Some(rest) =
+        m.strip_prefix("the server's certificate was rejected during the TLS handshake: ")
+    {
+        let reason = rest
+            .split(" To connect anyway")
+            .next()
+            .unwrap_or(rest)
+            .trim_end();
+        return format!("the server's certificate was rejected: {reason} To connect, {KEYS}");
+    }
+    format!("TLS: {m}; check 'encrypt' (on, strict, off or disable), or {KEYS}")
 }
 
 pub fn query(context: &str, err: tiberius::error::Error) -> Error {
@@ -101,6 +121,31 @@ pub fn connect(target: &str, err: tiberius::error::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::transient_number;
+
+    #[test]
+    fn tls_failures_name_this_connectors_keys_not_the_drivers_api() {
+        let driver = "the server's certificate was rejected during the TLS handshake: invalid peer certificate: \
+            NotValidForName. To connect anyway you can: (1) trust a specific CA certificate with \
+            `Config::trust_cert_ca(path)` ... (4) build tiberius with the `native-tls` backend.";
+        let ours = super::tls_message(driver);
+        assert!(ours.contains("NotValidForName"), "{ours}");
+        for key in [
+            "'cert'",
+            "'mssql_cert_server'",
+            "'trust_server_certificate'",
+        ] {
+            assert!(ours.contains(key), "{ours}");
+        }
+        assert!(
+            !ours.contains("Config::") && !ours.contains("native-tls"),
+            "{ours}"
+        );
+        assert!(super::tls_message("handshake failure").contains("'encrypt'"));
+        assert!(
+            super::hint(911).contains("'mssql_database'"),
+            "911: database does not exist"
+        );
+    }
 
     #[test]
     fn error_numbers_are_classified() {

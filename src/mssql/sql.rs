@@ -139,6 +139,10 @@ pub const COLUMNS: &str = "SELECT s.name, t.name, c.name, COALESCE(bt.name, ty.n
     LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND bt.user_type_id <> 240 \
     WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name, c.column_id";
 
+/// Views, only to say so when `tables` names one.
+pub const VIEWS: &str =
+    "SELECT s.name, v.name FROM sys.views v JOIN sys.schemas s ON s.schema_id = v.schema_id";
+
 /// Primary key columns in key order, from the constraint itself (whatever it is named).
 pub const PRIMARY_KEYS: &str = "SELECT s.name, t.name, c.name \
     FROM sys.indexes i JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id \
@@ -311,7 +315,7 @@ mod tests {
         parses(&sample_keys(&t, 2.5));
         parses(&sample_keys(&t, 100.0));
         parses(&watermark(&t, t.cursor.as_ref().unwrap()));
-        for catalog in [TABLES, COLUMNS, PRIMARY_KEYS] {
+        for catalog in [TABLES, COLUMNS, PRIMARY_KEYS, VIEWS] {
             parses(catalog);
         }
     }

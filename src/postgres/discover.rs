@@ -5,12 +5,13 @@ use super::decode;
 use super::errors;
 use super::sql;
 use super::types::{decoder, map_type, Decoder, PgType};
-use crate::catalog;
+use crate::catalog::{self, Names};
 use crate::config::Config;
 use crate::error::Result;
 use crate::fetch::Fetch;
 use crate::flatten::Flattener;
 use crate::model::{Column, Table};
+use crate::statement;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
@@ -23,6 +24,29 @@ const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text,
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
  ORDER BY 2, 3";
+
+/// Views and materialized views, only to say so when `tables` names one.
+const VIEWS: &str = "SELECT n.nspname::text, c.relname::text, c.relkind::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('v', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+
+async fn views(client: &Client) -> Result<Vec<(String, String, &'static str)>> {
+    let rows = client
+        .query(VIEWS, &[])
+        .await
+        .map_err(|e| errors::query("reading the view catalog", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind = if r.get::<_, String>(2) == "m" {
+                "materialized view"
+            } else {
+                "view"
+            };
+            (r.get(0), r.get(1), kind)
+        })
+        .collect())
+}
 
 const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod),
        COALESCE(b.oid, t.oid), COALESCE(b.typname, t.typname)::text, COALESCE(b.typtype, t.typtype)::text,
@@ -59,7 +83,12 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             (r.get(0), table, r.get(4))
         })
         .collect();
-    found = catalog::select(found, config, &mut warnings)?;
+    let views = if config.selection.tables.is_empty() {
+        Vec::new()
+    } else {
+        views(client).await?
+    };
+    found = catalog::select(found, config, Names::Exact, &views, &mut warnings)?;
     let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
     let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();
     add_columns(client, &oids, &mut by_oid, &mut warnings).await?;
@@ -78,7 +107,29 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             sample_flattened(client, config, t).await?;
         }
     }
-    catalog::finish(tables, config, None, warnings)
+    let (tables, warnings) = catalog::finish(tables, config, None, warnings)?;
+    check_filter_values(client, &tables).await?;
+    Ok((tables, warnings))
+}
+
+/// Every typed filter value cast by the server now, so a wrong one fails before anything is written.
+async fn check_filter_values(client: &Client, tables: &[Table]) -> Result<()> {
+    for t in tables {
+        for (column, value, check) in statement::filter_value_checks(&sql::Postgres, t) {
+            if let Err(e) = client.query(&check.sql, &[&check.params[0]]).await {
+                let Some(db) = e.as_db_error() else {
+                    return Err(errors::query("checking table_filters", e));
+                };
+                return Err(statement::bad_filter_value(
+                    t,
+                    &column,
+                    &value,
+                    db.message(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn add_columns(

@@ -35,6 +35,7 @@ type Shared = std::sync::Arc<tokio::sync::Mutex<Option<Stream>>>;
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct ArrowReader {
     stream: Shared,
+    failure: crate::arrow_batch::Failure,
     log: Messages,
     _monitor: Option<Monitor>,
 }
@@ -42,6 +43,7 @@ pub struct ArrowReader {
 impl ArrowReader {
     pub fn new(stream: Stream, log: Messages, monitor: Option<Monitor>) -> Self {
         ArrowReader {
+            failure: stream.failure(),
             stream: std::sync::Arc::new(tokio::sync::Mutex::new(Some(stream))),
             log,
             _monitor: monitor,
@@ -68,6 +70,18 @@ impl ArrowReader {
     /// Retries, snapshot changes and resource adjustments (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
         self.log.take_named()
+    }
+
+    /// The error that ended the stream, as this package's exception (with `sqlstate` / `number`), or None. The
+    /// Arrow consumer raises its own error class with the message only (the C stream interface carries no more).
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let failed = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        failed.map(|e| PyErr::from(e).into_value(py).into_any())
     }
 
     /// Stops the read if the stream was never taken.

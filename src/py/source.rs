@@ -129,6 +129,16 @@ impl Source {
     ) -> PyResult<Bound<'py, PyDict>> {
         let found = self.table(py, schema, table)?;
         let plan = self.table_plan(&found);
+        if let Some(asked) = plan.capped_from {
+            self.log.warning(format!(
+                "{}: partitions={asked} would cut ~{} rows into ranges of a few rows; reading {} partition(s) of at \
+                 least {} rows each",
+                found.qualified(),
+                found.row_estimate.unwrap_or(0),
+                plan.partitions,
+                crate::plan::MIN_PARTITION_ROWS
+            ));
+        }
         let parts = if plan.partitions <= 1 || !self.source.resumable(&found) {
             vec![Partition::default()]
         } else {
@@ -188,9 +198,9 @@ impl Source {
         after: Option<Vec<String>>,
         partitions: Option<Bound<'_, PyList>>,
         incremental: Option<Bound<'_, PyDict>>,
-        batch_size: Option<usize>,
-        workers: Option<usize>,
-        queue_depth: Option<usize>,
+        batch_size: Option<i64>,
+        workers: Option<i64>,
+        queue_depth: Option<i64>,
         snapshot: Option<String>,
     ) -> PyResult<BatchReader> {
         let found = self.table(py, schema, table)?;
@@ -203,9 +213,9 @@ impl Source {
         };
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
         let sizes = Sizes {
-            batch_size,
-            workers,
-            queue_depth,
+            batch_size: size("batch_size", batch_size, crate::config::MAX_BATCH_SIZE)?,
+            workers: size("workers", workers, crate::config::MAX_WORKERS)?,
+            queue_depth: size("queue_depth", queue_depth, crate::config::MAX_QUEUE_ROWS)?,
         };
         let (receiver, log, monitor) = self.start(found, parts, span, sizes, snapshot, None)?;
         BatchReader::new(py, receiver, &columns, log, monitor)
@@ -221,7 +231,7 @@ impl Source {
         schema: &str,
         table: &str,
         partitions: Option<Bound<'_, PyList>>,
-        batch_size: Option<usize>,
+        batch_size: Option<i64>,
         snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
         let found = self.table(py, schema, table)?;
@@ -235,7 +245,7 @@ impl Source {
         &self,
         py: Python<'_>,
         query: String,
-        batch_size: Option<usize>,
+        batch_size: Option<i64>,
     ) -> PyResult<ArrowReader> {
         let (table, warnings) = wait(py, self.source.describe_query(query))?;
         warnings.into_iter().for_each(|w| self.log.warning(w));
@@ -293,9 +303,10 @@ impl Source {
         &self,
         found: &Table,
         parts: Vec<PartRead>,
-        batch_size: Option<usize>,
+        batch_size: Option<i64>,
         snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
+        let batch_size = size("batch_size", batch_size, crate::config::MAX_BATCH_SIZE)?;
         let plain = Arc::new(self.source.arrow_table(found));
         let schema = crate::arrow_batch::schema(&plain);
         let sizes = Sizes {
@@ -356,6 +367,19 @@ impl Source {
     }
 }
 
+/// A caller's batch size, worker count or queue depth: None keeps the plan's; otherwise 1 to `max`.
+fn size(key: &str, value: Option<i64>, max: u64) -> PyResult<Option<usize>> {
+    match value {
+        None => Ok(None),
+        Some(n) if n >= 1 && n as u64 <= max => Ok(Some(n as usize)),
+        Some(n) => Err(Error::config(
+            key,
+            format!("{n} is out of range; pass a whole number from 1 to {max}"),
+        )
+        .into()),
+    }
+}
+
 /// Configuration values as strings: Fivetran sends strings; a library user may pass numbers or booleans.
 fn as_strings(configuration: &Bound<'_, PyDict>) -> PyResult<BTreeMap<String, String>> {
     let mut raw = BTreeMap::new();
@@ -378,10 +402,17 @@ fn as_strings(configuration: &Bound<'_, PyDict>) -> PyResult<BTreeMap<String, St
 }
 
 /// `schema.table` among the discovered tables, or an error naming the keys that select tables.
+/// Exact names first; else the one table whose names match without regard to case (discovery already matched
+/// `tables` so for SQL Server, and the caller may spell the name as the configuration did).
 fn find_table(tables: &[Arc<Table>], schema: &str, table: &str) -> PyResult<Arc<Table>> {
+    let loose: Vec<&Arc<Table>> = tables
+        .iter()
+        .filter(|t| t.schema.eq_ignore_ascii_case(schema) && t.name.eq_ignore_ascii_case(table))
+        .collect();
     let found = tables
         .iter()
         .find(|t| t.schema == schema && t.name == table)
+        .or_else(|| (loose.len() == 1).then(|| loose[0]))
         .cloned();
     Ok(found.ok_or_else(|| {
         Error::config(
