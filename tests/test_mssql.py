@@ -4,6 +4,7 @@ import time
 import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -315,6 +316,67 @@ def test_sql_server_configuration_mistakes_fail_early_naming_the_key(mssql, odd_
         run_sync(tmp_path, config(mssql, **extra))
     assert f"configuration key '{key}'" in str(caught.value) and says in str(caught.value), caught.value
     assert not (tmp_path / "files" / "state.json").exists()
+
+
+# --- TLS (the fixture encrypts as SQL Server does: handshake inside PRELOGIN, then TLS over TCP) -------------------
+
+@pytest.fixture(scope="module")
+def mssql_tls(mssql, tmp_path_factory):
+    import ssl
+
+    from testkit import embedded_pg
+
+    certs, other = tmp_path_factory.mktemp("tds-certs"), tmp_path_factory.mktemp("other-ca")
+    embedded_pg._write_certificates(certs)  # a CA and a certificate for "localhost" that it signed
+    embedded_pg._write_certificates(other)  # another CA, which signed nothing the server shows
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs / "server.crt", certs / "server.key")
+    context.num_tickets = 0  # TLS 1.3 session tickets would follow the handshake outside the PRELOGIN wrapping
+    server = TdsServer({"ehr": mssql.backing}, {"sa": PASSWORD}, tls=context)
+    server.backing, server.ca, server.other_ca = mssql.backing, str(certs / "ca.crt"), str(other / "ca.crt")
+    yield server
+    server.stop()
+
+
+def tls_config(server, **extra):
+    cfg = config(server, tables="dbo.mixedcase", **extra)
+    cfg["encrypt"] = extra.get("encrypt", "on")
+    return cfg
+
+
+def test_tls_with_the_right_ca_and_host_name_syncs(mssql_tls, odd_tables, tmp_path):
+    run_sync(tmp_path, tls_config(mssql_tls, mssql_server="localhost", cert=mssql_tls.ca))
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_dbo.mixedcase").fetchone() == (2,)
+    # an IP address plus the name the certificate carries, and the CA as PEM text instead of a path
+    pem = Path(mssql_tls.ca).read_text()
+    tables, _ = Source(tls_config(mssql_tls, cert=pem, mssql_cert_server="localhost")).discover()
+    assert [t["table"] for t in tables] == ["mixedcase"]
+    # login-only encryption (SQL Server's Encrypt=false): TLS for the login packet, then plain
+    tables, _ = Source(tls_config(mssql_tls, mssql_server="localhost", cert=mssql_tls.ca, encrypt="off")).discover()
+    assert [t["table"] for t in tables] == ["mixedcase"]
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({"mssql_server": "localhost", "other": True}, "BadSignature"),  # both test CAs carry the same name
+    ({"mssql_server": "127.0.0.1"}, 'not valid for name "127.0.0.1"'),
+])
+def test_tls_failures_name_this_connectors_keys(mssql_tls, odd_tables, extra, reason):
+    cfg = tls_config(mssql_tls, mssql_server=extra["mssql_server"],
+                     cert=mssql_tls.other_ca if extra.get("other") else mssql_tls.ca)
+    with pytest.raises(SourceConnectionError) as caught:
+        Source(cfg).discover()
+    message = str(caught.value)
+    assert reason in message, message
+    for key in ("'cert'", "'mssql_cert_server'", "'trust_server_certificate'"):
+        assert key in message, message
+    assert "Config::" not in message and "native-tls" not in message and PASSWORD not in message
+
+
+def test_trust_server_certificate_accepts_any_certificate_and_says_so(mssql_tls, odd_tables):
+    source = Source(tls_config(mssql_tls, trust_server_certificate="true"))  # by IP, no CA: nothing verifies
+    assert any("is not verified" in w for w in source.warnings)
+    tables, _ = source.discover()
+    assert [t["table"] for t in tables] == ["mixedcase"]
 
 
 # --- the library ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """A TDS 7.4 server for tests: enough of MS-TDS for a SQL Server client to log in and run queries that really execute
-on the engine (see engine.py). Not a product: no TLS (PRELOGIN answers ENCRYPT_NOT_SUP), SQL authentication only,
-one result set per request, no transactions or cursors.
+on the engine (see engine.py). Not a product: SQL authentication only, one result set per request, no transactions
+or cursors. Without `tls` PRELOGIN answers ENCRYPT_NOT_SUP; with an `ssl.SSLContext` it encrypts as SQL Server does
+(MS-TDS 2.2.6.5): the TLS handshake travels inside PRELOGIN packets, then TLS runs directly over TCP, for the
+whole session (client ENCRYPT_ON/REQ) or for the login only (client ENCRYPT_OFF). TDS 8.0 (strict) is not spoken.
 
 Speaks: PRELOGIN, LOGIN7, SQL batch, RPC `sp_executesql` (parameters of the common scalar types), and answers with
 LOGINACK, ENVCHANGE, COLMETADATA, ROW, NBCROW, DONE/DONEINPROC/DONEPROC, RETURNSTATUS and ERROR tokens carrying real
@@ -9,6 +11,7 @@ logins.
 """
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import uuid
@@ -20,6 +23,18 @@ from .types import encoder
 
 PRELOGIN, LOGIN7, SQL_BATCH, RPC, ATTENTION, TRANSACTION, REPLY = 0x12, 0x10, 0x01, 0x03, 0x06, 0x0E, 0x04
 TDS74 = 0x74000004
+ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_NOT_SUP, ENCRYPT_REQ = 0x00, 0x01, 0x02, 0x03
+
+
+def client_encryption(prelogin: bytes) -> int:
+    """The ENCRYPTION option of a client's PRELOGIN (ENCRYPT_NOT_SUP when absent)."""
+    at = 0
+    while at < len(prelogin) and prelogin[at] != 0xFF:
+        tag, offset, length = struct.unpack(">BHH", prelogin[at:at + 5])
+        if tag == 0x01 and length:
+            return prelogin[offset]
+        at += 5
+    return ENCRYPT_NOT_SUP
 
 
 def b_varchar(s: str) -> bytes:
@@ -74,6 +89,7 @@ class Session(socketserver.BaseRequestHandler):
         self.packet_size = 4096
         self.engine = None
         self.buffer = bytearray()
+        self.tls = None  # the session's ssl.SSLObject once the handshake is done
         self.server.tds.sessions += 1
 
     def finish(self):
@@ -95,11 +111,32 @@ class Session(socketserver.BaseRequestHandler):
     def _recv(self, n):
         chunks = b""
         while len(chunks) < n:
-            part = self.sock.recv(n - len(chunks))
+            part = self._recv_some(n - len(chunks))
             if not part:
                 return None
             chunks += part
         return chunks
+
+    def _recv_some(self, n):
+        if self.tls is None:
+            return self.sock.recv(n)
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                data = self.sock.recv(65536)
+                if not data:
+                    return b""
+                self.incoming.write(data)
+            except (ssl.SSLError, OSError):
+                return b""
+
+    def _send_raw(self, data: bytes):
+        if self.tls is None:
+            self.sock.sendall(data)
+            return
+        self.tls.write(data)
+        self.sock.sendall(self.outgoing.read())
 
     def write(self, data: bytes):
         self.buffer += data
@@ -114,15 +151,19 @@ class Session(socketserver.BaseRequestHandler):
 
     def _send_packet(self, payload, last):
         header = struct.pack(">BBHHBB", REPLY, 1 if last else 0, len(payload) + 8, 0, 1, 0)
-        self.sock.sendall(header + bytes(payload))
+        self._send_raw(header + bytes(payload))
 
     # --- protocol ---
     def handle(self):
         kind, data = self.read_message()
         if kind != PRELOGIN:
             return
-        self.prelogin()
+        encryption = self.prelogin(client_encryption(data))
+        if encryption is not None and not self.handshake():
+            return
         kind, data = self.read_message()
+        if encryption == ENCRYPT_OFF:
+            self.tls = None  # login-only encryption: the rest of the session is plain
         if kind != LOGIN7 or not self.login(data):
             return
         while True:
@@ -147,8 +188,12 @@ class Session(socketserver.BaseRequestHandler):
             except ConnectionError:
                 return
 
-    def prelogin(self):
-        options = [(0x00, bytes([16, 0, 0x10, 0x36, 0, 0])), (0x01, b"\x02"), (0x02, b"\x00"), (0x03, b""),
+    def prelogin(self, asked):
+        """Answers PRELOGIN; returns the encryption agreed (None: none at all)."""
+        tls = self.server.tds.tls
+        agreed = None if tls is None or asked == ENCRYPT_NOT_SUP else (ENCRYPT_OFF if asked == ENCRYPT_OFF else ENCRYPT_ON)
+        answer = ENCRYPT_NOT_SUP if agreed is None else agreed
+        options = [(0x00, bytes([16, 0, 0x10, 0x36, 0, 0])), (0x01, bytes([answer])), (0x02, b"\x00"), (0x03, b""),
                    (0x04, b"\x00")]
         offset = len(options) * 5 + 1
         table, payload = b"", b""
@@ -157,6 +202,34 @@ class Session(socketserver.BaseRequestHandler):
             payload += value
         self.write(table + b"\xff" + payload)
         self.end()
+        return agreed
+
+    def handshake(self) -> bool:
+        """The TLS handshake, its records carried in PRELOGIN packets both ways; then TLS over the bare socket."""
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.server.tds.tls.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                finished = True
+            except ssl.SSLWantReadError:
+                finished = False
+            except (ssl.SSLError, OSError) as e:
+                self.server.tds.tls_failures.append(str(e))
+                finished = None
+            out = self.outgoing.read()
+            if out:
+                self.sock.sendall(struct.pack(">BBHHBB", PRELOGIN, 1, len(out) + 8, 0, 1, 0) + out)
+            if finished is None:
+                return False
+            if finished:
+                self.tls = tls
+                return True
+            kind, data = self.read_message()
+            if kind is None:
+                self.server.tds.tls_failures.append("the client closed the connection during the handshake")
+                return False
+            self.incoming.write(data)
 
     def login(self, data: bytes) -> bool:
         def field(at):
@@ -375,11 +448,13 @@ class TdsServer:
     """A TDS server on 127.0.0.1:`port` (0 picks one) in background threads. `databases` maps a database name to
     the psycopg connection settings of the PostgreSQL database behind it; `users` maps logins to passwords."""
 
-    def __init__(self, databases: dict, users: dict, port: int = 0, forking: bool = False):
+    def __init__(self, databases: dict, users: dict, port: int = 0, forking: bool = False, tls=None):
         from .engine import bootstrap
         for conninfo in databases.values():
             bootstrap(conninfo)
         self.databases, self.users, self.faults, self.sessions = databases, users, Faults(), 0
+        self.tls = tls  # an ssl.SSLContext (server side) to encrypt with, or None
+        self.tls_failures = []  # why handshakes failed, as the server saw it
         self.statements = []  # (T-SQL text, parameter values) of every request, for tests to inspect
         # Forking gives every session its own interpreter (benchmarks); threads keep faults, statements and
         # counters in this process, where tests read them.
