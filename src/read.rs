@@ -70,6 +70,8 @@ pub struct ReadRequest {
     /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
     /// it, a PostgreSQL read of several partitions exports its own.
     pub snapshot: Option<String>,
+    /// How long a partition's statement may send nothing before its attempt fails as transient.
+    pub read_timeout: std::time::Duration,
 }
 
 pub type Tx = mpsc::Sender<Result<Batch>>;
@@ -95,6 +97,26 @@ pub fn resumable(table: &Table, round_trips: impl Fn(&Column) -> bool) -> bool {
             .primary_key
             .iter()
             .all(|k| table.columns.iter().any(|c| &c.name == k && round_trips(c)))
+}
+
+/// Waits for a driver's next row at most `limit`; silence that long is a transient failure (the retry resumes after
+/// the last key handed over), so a stalled server or a half-open connection cannot hang a read.
+pub async fn next_row<T>(
+    limit: std::time::Duration,
+    context: &str,
+    next: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, next).await.unwrap_or_else(|_| {
+        Err(crate::error::Error::Query {
+            message: format!(
+                "{context}: no data from the server for {:.0}s; the read is retried from its last key (raise 'read_timeout_seconds' for statements that may think longer)",
+                limit.as_secs_f64()
+            ),
+            sqlstate: None,
+            number: None,
+            transient: true,
+        })
+    })
 }
 
 /// Positions of `order_columns` among the table's columns: where a row's resume key is read from.

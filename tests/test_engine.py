@@ -1,6 +1,7 @@
 """The engine against a real server: partitions on one snapshot, backends terminated mid-read, the process killed
 at random points, incremental syncs with soft deletes and a late commit, hostile filter and preprocessing values."""
 import json
+import os
 import random
 import signal
 import subprocess
@@ -75,6 +76,41 @@ def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
     assert len(kills) >= 3, f"the read ended before its backends could be terminated often: {kills}"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.terminated")).fetchall()
     assert got == sql(ROWS.format("engine.terminated"))
+
+
+def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, capsys):
+    """The reading backend stopped (SIGSTOP) mid-read: after read_timeout_seconds of silence the attempt fails as
+    transient and the retry, on a new session, resumes after the last key; the warehouse ends exact."""
+    if os.environ.get("CONNECTOR_ACCEL_TEST_DSN"):
+        pytest.skip("the server's processes are not on this machine")
+    make_big(sql, "stalled", 200_000)
+    config = engine_config(pg, "stalled", partitions="1", batch_size="500", read_timeout_seconds="2",
+                           max_retries="3")
+    stopped = []
+    done = threading.Event()
+
+    def staller():
+        while not done.is_set() and not stopped:
+            found = sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'connector_accel partition 1' "
+                        "AND state = 'active'")
+            if found:
+                os.kill(found[0][0], signal.SIGSTOP)
+                stopped.append(found[0][0])
+                time.sleep(8)  # well past the 2 s watchdog
+                os.kill(found[0][0], signal.SIGCONT)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=staller)
+    thread.start()
+    try:
+        run_sync(tmp_path, config)
+    finally:
+        done.set()
+        thread.join()
+    assert stopped, "the read ended before its backend could be stopped"
+    assert "no data from the server for 2s" in capsys.readouterr().out
+    got = warehouse(tmp_path).execute(ROWS.format("tester_engine.stalled")).fetchall()
+    assert got == sql(ROWS.format("engine.stalled"))
 
 
 def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):

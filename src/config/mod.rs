@@ -53,6 +53,7 @@ pub const MAX_FLATTEN_DEPTH: u64 = 16;
 pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
 pub const MAX_TABLE_ROWS: u64 = 1_000_000_000_000_000;
 pub const MAX_CONNECT_TIMEOUT: u64 = 3600;
+pub const MAX_READ_TIMEOUT: f64 = 86_400.0;
 
 /// How rows reach the Connector SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,9 @@ pub struct Config {
     pub source_metadata: bool,
     pub preprocessing: Preprocessing,
     pub emit: Emit,
+    /// A read that receives nothing for this long fails as transient, and is retried from its last key: a stalled
+    /// server or a half-open connection must not hang a sync for ever.
+    pub read_timeout_seconds: f64,
 }
 
 /// Incremental syncs after the first full load.
@@ -155,7 +159,17 @@ impl Config {
             source_metadata: v.flag("source_metadata", true)?,
             preprocessing: preprocessing(&v)?,
             emit: emit(&v)?,
+            read_timeout_seconds: v.seconds("read_timeout_seconds", 300.0, MAX_READ_TIMEOUT)?,
         };
+        if config.read_timeout_seconds < 1.0 {
+            return Err(Error::config(
+                "read_timeout_seconds",
+                format!(
+                    "{} is too short; set it to at least 1 second (300 by default)",
+                    config.read_timeout_seconds
+                ),
+            ));
+        }
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
                 "flatten_separator",

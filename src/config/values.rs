@@ -41,6 +41,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("sync_validation", &[]),
     ("source_metadata", &[]),
     ("emit", &[]),
+    ("read_timeout_seconds", &[]),
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),

@@ -56,6 +56,11 @@ pub async fn connect_as(conn: &MssqlConnection, application: &str) -> Result<Ses
                 )
             })?;
         tcp.set_nodelay(true).ok();
+        // Probes after a minute of silence: a half-open connection is found by the OS, beside the read watchdog.
+        let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(60));
+        socket2::SockRef::from(&tcp)
+            .set_tcp_keepalive(&keepalive)
+            .ok();
         // Boxed: tiberius' login future is ~17 KB, and every caller's future would carry it on the stack.
         Box::pin(Client::connect(
             config(conn, application),

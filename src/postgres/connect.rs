@@ -65,6 +65,9 @@ fn pg_config(conn: &Connection) -> Result<(Config, String)> {
         Some(dsn) => dsn_config(dsn)?,
         None => Config::new(),
     };
+    // Probes after a minute of silence: a half-open connection is found by the OS, beside the read watchdog.
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(60));
     if let Some(host) = &conn.host {
         config.host(host);
     }

@@ -132,6 +132,7 @@ impl Attempt {
             stream: Box::pin(stream),
             decoding: Decoding::new(req),
             context,
+            read_timeout: req.read_timeout,
         };
         let resume = resumable(&req.table);
         let finished =

@@ -458,6 +458,7 @@ fn read_request(
         log: log.clone(),
         snapshot,
         arrow,
+        read_timeout: std::time::Duration::from_secs_f64(config.read_timeout_seconds),
     };
     (request, log, monitor)
 }
