@@ -5,6 +5,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import connector_accel as ca
 import pyarrow as pa
+import pytest
 
 from testkit import connection_config
 
@@ -50,6 +51,23 @@ def test_one_snapshot_across_processes(pg, sql):
     fresh = ca.plan_partitions(config, "lib.events", partitions=2)
     assert "own snapshot" in fresh[0].notes
     assert sorted(i for p in fresh for i in ids_of(p)[1]) == [r[0] for r in sql("SELECT id FROM lib.events ORDER BY id")]
+
+
+def test_a_plan_whose_snapshot_is_gone_fails_unless_told_to_read_fresh_data(pg, sql):
+    make_table(sql, 500)
+    config = connection_config(pg)
+    with ca.export_snapshot(config) as snapshot:
+        plans = ca.plan_partitions(config, "lib.events", partitions=1, snapshot=snapshot)
+    sql("INSERT INTO lib.events SELECT g * 3 + 1, 'late' FROM generate_series(1, 999) g")  # after the snapshot
+    reader = ca.read_partition(plans[0])
+    with pytest.raises(pa.ArrowInvalid, match="configuration key 'snapshot'"):
+        pa.table(reader)
+    assert isinstance(reader.error, ca.ConfigurationError) and reader.error.key == "snapshot"
+    with pytest.raises(ca.ConfigurationError) as caught:  # the dict path raises it itself
+        list(ca.read_partition(plans[0], format="dicts"))
+    assert caught.value.key == "snapshot" and "is gone" in str(caught.value)
+    fresh = pa.table(ca.read_partition(plans[0], fresh_snapshot=True))
+    assert fresh.num_rows == 1499, "told to, it reads the data as it is now"
 
 
 def test_dict_batches_are_public(pg, sql):

@@ -1,5 +1,6 @@
 """The library API for pipelines outside Fivetran: dict batches and Arrow streams over a table, and picklable
 partition plans that a Ray, Dask or Spark job can fan out across processes and machines."""
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -125,9 +126,13 @@ def plan_partitions(config_or_dsn, table: str, partitions: int, snapshot=None) -
             for i, r in enumerate(ranges)]
 
 
-def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536):
-    """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`)."""
+def read_partition(plan: PartitionPlan, format: str = "arrow", batch_size: int = 65536, fresh_snapshot: bool = False):
+    """Reads one planned range: an Arrow stream (`format="arrow"`) or dict batches (`format="dicts"`). A plan made
+    with a snapshot reads as of it; if its holder has closed, that is an error (`ConfigurationError`, key
+    `snapshot`) unless `fresh_snapshot` says to read the data as it is now."""
     _check(1, batch_size)
+    if fresh_snapshot:
+        plan = dataclasses.replace(plan, snapshot=None)
     source = Source(plan.config)
     source.discover()
     part: list[Partition] = [{"lo": plan.lo, "hi": plan.hi}]

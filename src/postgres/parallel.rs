@@ -172,6 +172,16 @@ impl Attempt {
         match imported {
             Ok(()) if valid => Ok(true),
             Err(e) if e.as_db_error().is_none() => Err(errors::query(&context, e)),
+            // A snapshot the caller gave (a plan's) promised one consistent state: reading fresh data instead would
+            // silently break that promise.
+            _ if self.req.snapshot.is_some() => Err(crate::error::Error::config(
+                "snapshot",
+                format!(
+                    "snapshot {id} is gone (the session that exported it closed), so {} cannot be read as of it; \
+                     export a new snapshot and plan again, or read without one (read_partition(..., fresh_snapshot=True))",
+                    self.req.table.qualified()
+                ),
+            )),
             _ => {
                 self.req.log.warning(format!(
                     "{} partition {}: the shared snapshot is gone; this partition continues on its own snapshot",
