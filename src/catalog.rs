@@ -38,6 +38,7 @@ pub fn finish(
         t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
         let soft = config.incremental.soft_delete_column.as_deref();
         t.soft_delete = crate::incremental::soft_delete(t, soft.or(default_soft_delete));
+        check_soft_delete(t, soft.is_some(), &mut warnings)?;
     }
     named_columns_exist(&tables, config)?;
     crate::filters::attach(&mut tables, &config.filters, &config.region)?;
@@ -49,6 +50,50 @@ pub fn finish(
         )
     });
     Ok((tables, warnings))
+}
+
+/// A soft-delete column must say "deleted" by being set: a boolean, an integer (non-zero) or a date or timestamp
+/// (any value). Any other type (a 'Y'/'N' text, say) would make every row a delete: refused when configured, and
+/// the seed's default column of such a type is not used (with a warning). A table without a primary key cannot
+/// take deletes (its rows are keyed by a hash of all columns): its rows are upserted as they are, flag included,
+/// and a warning says so rather than logging deletes that delete nothing.
+fn check_soft_delete(t: &mut Table, configured: bool, warnings: &mut Vec<String>) -> Result<()> {
+    use crate::model::FivetranType as F;
+    let Some(name) = t.soft_delete.clone() else {
+        return Ok(());
+    };
+    let Some(column) = t.columns.iter().find(|c| c.name == name) else {
+        return Ok(());
+    };
+    let usable = matches!(
+        column.fivetran_type,
+        F::Boolean | F::Short | F::Int | F::Long | F::NaiveDate | F::NaiveDatetime | F::UtcDatetime
+    );
+    if !usable {
+        let why = format!(
+            "column {name} of {} is {}, but a soft-delete column must be a boolean, an integer or a timestamp (set = deleted)",
+            t.qualified(),
+            column.source_type
+        );
+        if configured {
+            return Err(Error::config(
+                "soft_delete_column",
+                format!("{why}; name such a column, or remove the key"),
+            ));
+        }
+        warnings.push(format!(
+            "{why}: it is synced as an ordinary column and no row is deleted"
+        ));
+        t.soft_delete = None;
+    } else if t.primary_key.is_empty() {
+        warnings.push(format!(
+            "table {} has no primary key, so rows flagged in {name} cannot be deleted in the destination (rows are keyed \
+             by a hash of all columns): they are upserted with the flag as it is",
+            t.qualified()
+        ));
+        t.soft_delete = None;
+    }
+    Ok(())
 }
 
 /// A `soft_delete_column`, or a bare `cursor_columns` name, that no selected table has is a typo that would

@@ -27,6 +27,11 @@ def tables(pg):
         conn.execute("INSERT INTO bad.alpha SELECT i, 'n' || i, now() FROM generate_series(1, 1000) i")
         conn.execute("INSERT INTO bad.beta SELECT i, 'm' || i FROM generate_series(1, 10) i")
         conn.execute("CREATE VIEW bad.some_view AS SELECT * FROM bad.alpha")
+        conn.execute("CREATE TABLE bad.flags (id int PRIMARY KEY, flag varchar(1))")
+        conn.execute("INSERT INTO bad.flags SELECT i, CASE WHEN i % 10 = 0 THEN 'Y' ELSE 'N' END "
+                     "FROM generate_series(1, 100) i")
+        conn.execute("CREATE TABLE bad.nokey (n int, gone boolean)")
+        conn.execute("INSERT INTO bad.nokey SELECT i, i <= 3 FROM generate_series(1, 10) i")
         conn.execute("ANALYZE bad.alpha")
     return pg
 
@@ -53,6 +58,8 @@ MATRIX = [
     ({"tables": ",,"}, "tables", "names no table"),
     ({"schemas": " , "}, "schemas", "names no schema"),
     ({"emit": "fast"}, "emit", "auto"),
+    ({"tables": "bad.flags", "soft_delete_column": "flag"}, "soft_delete_column",
+     "column flag of bad.flags is character varying(1), but a soft-delete column must be a boolean, an integer or a timestamp"),
     # handled before, and still
     ({"port": "54x2"}, "port", "port number"),
     ({"sslmode": "sometimes"}, "sslmode", "verify-full"),
@@ -96,6 +103,14 @@ def test_warnings_where_the_sync_can_go_on(tables, tmp_path, capsys):
                                               "tester_bad.alpha UNION ALL SELECT 'beta' FROM tester_bad.beta) GROUP BY 1")
                   .fetchall())
     assert counts == {"alpha": 1000, "beta": 10}
+
+
+def test_a_table_without_a_key_takes_no_pretend_deletes(tables, tmp_path, capsys):
+    run_sync(tmp_path, connection_config(tables, schemas="bad", tables="bad.nokey", soft_delete_column="gone"))
+    assert "table bad.nokey has no primary key, so rows flagged in gone cannot be deleted" in capsys.readouterr().out
+    rows = warehouse(tmp_path).execute("SELECT n, gone FROM tester_bad.nokey WHERE NOT _fivetran_deleted "
+                                       "ORDER BY n").fetchall()
+    assert rows == [(i, i <= 3) for i in range(1, 11)], "every row arrives, flag included; none is 'deleted'"
 
 
 def test_a_dsn_connect_timeout_is_applied(tables):
