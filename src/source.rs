@@ -21,6 +21,8 @@ pub struct Watermark {
     pub high: Option<String>,
     pub guard: Option<String>,
     pub sees_all: bool,
+    /// Rows whose cursor is after the server's clock (time cursors; None where unknown): read again every sync.
+    pub future: Option<i64>,
 }
 
 /// An exported snapshot and the session that keeps it importable while it is held.

@@ -191,6 +191,24 @@ def test_incremental_reads_only_changed_rows(pg, sql, tmp_path):
     assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_engine.quiet WHERE val = 'w'").fetchone()[0] == 2
 
 
+def test_a_future_dated_cursor_does_not_hide_later_changes(pg, sql, tmp_path, capsys):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.future")
+    sql("CREATE TABLE engine.future (id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL)")
+    sql("INSERT INTO engine.future SELECT g, 'v', now() - g * interval '1 minute' FROM generate_series(1, 100) g")
+    sql("INSERT INTO engine.future VALUES (999, 'typo', '2099-01-01')")  # stamped in the future
+    config = connection_config(pg, schemas="engine", tables="engine.future", incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    assert "engine.future: 1 rows have a cursor value after the server's clock" in capsys.readouterr().out
+    assert state["tables"]["engine.future"]["mark"]["high"] < "2099", "the mark stops at the server's clock"
+    sql("INSERT INTO engine.future VALUES (1000, 'later', now())")
+    sql("UPDATE engine.future SET val = 'changed', updated_at = now() WHERE id = 5")
+    run_sync(tmp_path, config, state)
+    got = dict(warehouse(tmp_path).execute("SELECT id, val FROM tester_engine.future WHERE id IN (5, 999, 1000)")
+               .fetchall())
+    assert got == {5: "changed", 999: "typo", 1000: "later"}, "changes after the future-dated row still arrive"
+
+
 HOSTILE = "x'); DROP TABLE engine.victim; --"
 
 

@@ -56,6 +56,7 @@ class Mark(TypedDict):
 
 class Watermark(Mark):
     sees_all: bool
+    future: int | None  # rows with a time cursor after the server's clock
 
 class ConnectorAccelError(Exception):
     sqlstate: str | None

@@ -43,6 +43,12 @@ def schema(configuration: dict) -> list:
     return [declaration(t) for t in tables] + metadata.declarations(source)
 
 
+def _warn_future(qualified: str, mark) -> None:
+    if mark and mark.get("future"):
+        log.warning(f"{qualified}: {mark['future']:,} rows have a cursor value after the server's clock; the mark stops "
+                    "at the clock, so they are read again every sync until their time comes (check them for typos)")
+
+
 def _log_all(pairs) -> None:
     for level, message in pairs:
         (log.warning if level == "WARNING" else log.info)(message)
@@ -119,6 +125,7 @@ class TableSync:
         if not st.full_load_planned(entry, cursor):
             # The watermark comes before the plan and the read, so changes made during the load are at or after it.
             pending = self.source.watermark(self.schema, self.name) if cursor else None
+            _warn_future(self.qualified, pending)
             plan = self.source.plan(self.schema, self.name)
             _log_all(self.source.take_log())
             st.begin_full(entry, cursor, plan, pending)
@@ -144,6 +151,7 @@ class TableSync:
         if "pending" not in entry:
             mark = self.source.watermark(self.schema, self.name)
             _log_all(self.source.take_log())
+            _warn_future(self.qualified, mark)
             if mark and not mark["sees_all"]:
                 log.warning(f"{self.qualified}: this login cannot see other sessions' transactions "
                             "(grant pg_read_all_stats); late commits are covered by the look-back window only")

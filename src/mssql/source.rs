@@ -65,6 +65,7 @@ impl Source for MssqlSource {
                 high,
                 guard: None,
                 sees_all: true,
+                future: None,
             }))
         })
     }

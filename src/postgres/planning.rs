@@ -37,5 +37,6 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
         high: row.get(0),
         guard: row.get(1),
         sees_all: row.get::<_, Option<bool>>(2).unwrap_or(false),
+        future: row.get(3),
     }))
 }

@@ -127,15 +127,31 @@ pub fn sample_keys(table: &Table) -> String {
 
 /// The cursor's current maximum, the start of the oldest transaction still writing (other than ours), and whether
 /// this login can see every session's transactions (superuser or pg_read_all_stats).
+///
+/// A time cursor's mark never passes the server's clock: a row stamped in the future (a typo, a scheduled date, a
+/// skewed client) would otherwise move the mark there and hide every later change until then. Such rows are read
+/// again every sync until their time comes; the fourth column counts them, for a warning.
 pub fn watermark(table: &Table, cursor: &Cursor) -> String {
+    let c = src(&Postgres, &cursor.column);
+    let t = qualified(table);
+    let (high, future) = match cursor.kind {
+        CursorKind::Integer => (format!("max({c})"), "NULL::bigint".to_string()),
+        CursorKind::Time => {
+            let ty = crate::statement::type_of(&Postgres, table, &cursor.column);
+            let now = format!("CAST(now() AS {ty})");
+            (
+                format!("LEAST(max({c}), {now})"),
+                format!("(SELECT count(*) FROM {t} AS src WHERE {c} > {now})"),
+            )
+        }
+    };
     format!(
-        "SELECT (SELECT max({c})::text FROM {t} AS src), \
+        "SELECT (SELECT {high}::text FROM {t} AS src), \
                 (SELECT min(xact_start)::text FROM pg_stat_activity \
                   WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), \
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                  OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')",
-        c = src(&Postgres, &cursor.column),
-        t = qualified(table)
+                  OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER'), \
+                {future}"
     )
 }
 

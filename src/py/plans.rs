@@ -36,6 +36,7 @@ pub fn watermark_dict<'py>(py: Python<'py>, m: &Watermark) -> PyResult<Bound<'py
     d.set_item("high", &m.high)?;
     d.set_item("guard", &m.guard)?;
     d.set_item("sees_all", m.sees_all)?;
+    d.set_item("future", m.future)?;
     Ok(d)
 }
 
