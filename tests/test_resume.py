@@ -78,3 +78,26 @@ def test_killed_sync_resumes_without_losing_rows(pg, sql, tmp_path):
     subprocess.run(command, cwd=tmp_path, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     got = warehouse(tmp_path).execute("SELECT k, n, payload FROM tester_resume.killed ORDER BY k, n").fetchall()
     assert got == sql("SELECT k, n, payload FROM resume.killed ORDER BY k, n")
+
+
+def test_a_resumed_load_starts_over_when_the_table_changed(pg, sql, tmp_path, capsys):
+    """Killed mid-load, then `ADD COLUMN c ... DEFAULT` and `DROP COLUMN payload`: the resumed sync sees another
+    shape and loads the table again from the start, so the rows loaded before the kill get `c` too."""
+    import connector_accel as ca
+
+    make_table(sql, "reshaped", 2000)
+    config = connection_config(pg, schemas="resume", tables="resume.reshaped", batch_size=100, checkpoint_rows=100)
+    source = ca.Source(config)
+    table = next(t for t in source.discover()[0] if t["table"] == "reshaped")
+    from connector_accel import state as st
+
+    interrupted = {"version": 2, "pass": 1, "pass_open": True, "tables": {"resume.reshaped": {
+        "phase": "full", "cursor": None, "shape": st.shape_of(table),
+        "plan": {**source.plan("resume", "reshaped"), "partitions": [{"lo": None, "hi": None, "after": ["key-3", "1000"]}]},
+        "pending": None}}}
+    sql("ALTER TABLE resume.reshaped ADD COLUMN c text DEFAULT 'dflt'")
+    sql("ALTER TABLE resume.reshaped DROP COLUMN payload")
+    run_sync(tmp_path, config, interrupted)
+    assert "resume.reshaped: its columns or primary key changed since the interrupted load began" in capsys.readouterr().out
+    got = warehouse(tmp_path).execute("SELECT k, n, c FROM tester_resume.reshaped ORDER BY k, n").fetchall()
+    assert got == sql("SELECT k, n, c FROM resume.reshaped ORDER BY k, n") and len(got) == 2000

@@ -82,3 +82,18 @@ def test_preprocessing_runs_once_per_pass_with_scalar_values():
     assert values["since"] == "2026" and values["count"] == "3" and "flag" not in values and "tables" not in values
     st.preprocessed(state)
     assert not st.preprocess_due(state)
+
+
+def test_a_load_planned_for_another_shape_is_not_resumed():
+    table = {"source_types": {"id": "bigint", "v": "text"}, "primary_key": ["id"]}
+    shape = st.shape_of(table)
+    assert shape == st.shape_of({"primary_key": ["id"], "source_types": {"v": "text", "id": "bigint"}})
+    entry: dict = {}
+    st.begin_full(entry, None, {"partitions": [{"lo": None, "hi": None, "after": ["9"]}]}, None, shape)
+    assert st.full_load_planned(entry, None, shape) and not st.shape_changed(entry, shape)
+    added = st.shape_of({**table, "source_types": {**table["source_types"], "c": "text"}})
+    assert not st.full_load_planned(entry, None, added) and st.shape_changed(entry, added)
+    rekeyed = st.shape_of({**table, "primary_key": ["v"]})
+    assert st.shape_changed(entry, rekeyed)
+    old = {"phase": "full", "cursor": None, "plan": {"partitions": []}}  # written before shapes were recorded
+    assert st.full_load_planned(old, None, shape) and not st.shape_changed(old, shape)

@@ -122,13 +122,17 @@ class TableSync:
 
     def _full_load(self, cursor):
         entry = self.entry
-        if not st.full_load_planned(entry, cursor):
+        shape = st.shape_of(self.table)
+        if st.shape_changed(entry, shape):
+            log.warning(f"{self.qualified}: its columns or primary key changed since the interrupted load began; "
+                        "the table is loaded again from the start")
+        if not st.full_load_planned(entry, cursor, shape):
             # The watermark comes before the plan and the read, so changes made during the load are at or after it.
             pending = self.source.watermark(self.schema, self.name) if cursor else None
             _warn_future(self.qualified, pending)
             plan = self.source.plan(self.schema, self.name)
             _log_all(self.source.take_log())
-            st.begin_full(entry, cursor, plan, pending)
+            st.begin_full(entry, cursor, plan, pending, shape)
             log.info(f"{self.qualified}: plan tier={plan['tier']} ~{self.table['row_estimate'] or 0} rows, "
                      f"{len(plan['partitions'])} partitions, {plan['workers']} workers, batch {plan['batch_size']}, "
                      f"queue {plan['queue_depth']}, checkpoint every {plan['checkpoint_rows']:,} rows")

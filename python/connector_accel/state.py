@@ -17,6 +17,8 @@ Glossary: a *pass* is one complete round over the selected tables (an interrupte
 the *mark* is the cursor value the next incremental read starts from; *pending* is the watermark taken before a
 read, which becomes the mark only once that read has finished.
 """
+import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -36,6 +38,7 @@ TableState = TypedDict("TableState", {
     "pass": int,                 # the pass in which the table last finished
     "cursor": str | None,
     "plan": dict[str, Any],      # Source.plan(), partitions carrying "after", while a full load runs
+    "shape": str,                # the columns and key the plan was made for (shape_of)
     "mark": Mark,                # where the next incremental read starts
     "pending": Mark | None,      # the watermark taken before the running read; becomes "mark"
     "after": list[str] | None,   # position of the running incremental read
@@ -89,19 +92,37 @@ def reads_incrementally(entry: dict, cursor: str | None) -> bool:
     return cursor is not None and entry.get("phase") == "incremental" and entry.get("cursor") == cursor
 
 
-def full_load_planned(entry: dict, cursor: str | None) -> bool:
-    """Whether a full load on `cursor` is under way, so that it resumes with its own plan and positions."""
-    return entry.get("phase") == "full" and "plan" in entry and entry.get("cursor") == cursor
+def shape_of(table: Mapping[str, Any]) -> str:
+    """A short fingerprint of a table's columns (names and source types) and primary key, as discovered: a load
+    planned for one shape must not be resumed on another."""
+    text = json.dumps({"columns": table["source_types"], "key": table["primary_key"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def full_load_planned(entry: dict, cursor: str | None, shape: str | None = None) -> bool:
+    """Whether a full load on `cursor` is under way for a table of this `shape`, so that it resumes with its own
+    plan and positions. A state written before shapes were recorded resumes as it did."""
+    same_shape = shape is None or entry.get("shape", shape) == shape
+    return entry.get("phase") == "full" and "plan" in entry and entry.get("cursor") == cursor and same_shape
+
+
+def shape_changed(entry: dict, shape: str) -> bool:
+    """Whether an interrupted full load was planned for another shape of the table."""
+    return entry.get("phase") == "full" and "plan" in entry and entry.get("shape", shape) != shape
 
 
 def mark_of(watermark: Mapping[str, Any] | None) -> Mark | None:
     return None if watermark is None else {"high": watermark["high"], "guard": watermark["guard"]}
 
 
-def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], watermark: Mapping[str, Any] | None) -> None:
-    """A new full load: its plan, and the watermark taken before it (rows changed during it are at or after it)."""
+def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], watermark: Mapping[str, Any] | None,
+               shape: str | None = None) -> None:
+    """A new full load: its plan, the table's shape, and the watermark taken before it (rows changed during it are
+    at or after it)."""
     entry.clear()
     entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": mark_of(watermark)})
+    if shape is not None:
+        entry["shape"] = shape
 
 
 def record_partition(entry: dict, partition: int, last_key: list | None) -> None:
