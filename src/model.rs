@@ -84,6 +84,9 @@ pub struct Table {
     pub filters: Vec<Filter>,
     /// A query read in place of a table (the library's `read_arrow` of a query); it has no key to partition by.
     pub query: Option<String>,
+    /// Read the table's own rows only, not those of tables that inherit from it (PostgreSQL's `ONLY`): those are
+    /// synced as tables of their own.
+    pub own_rows_only: bool,
 }
 
 /// What kind of values a cursor column holds; a look-back window applies only to time.
@@ -180,6 +183,7 @@ impl Table {
             soft_delete: None,
             filters: vec![],
             query: None,
+            own_rows_only: false,
         }
     }
 

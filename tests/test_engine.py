@@ -209,6 +209,19 @@ def test_a_future_dated_cursor_does_not_hide_later_changes(pg, sql, tmp_path, ca
     assert got == {5: "changed", 999: "typo", 1000: "later"}, "changes after the future-dated row still arrive"
 
 
+def test_an_inherits_parent_is_read_without_its_children(pg, sql, tmp_path):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.heir, engine.ancestor")
+    sql("CREATE TABLE engine.ancestor (id int PRIMARY KEY, v text)")
+    sql("CREATE TABLE engine.heir (extra text) INHERITS (engine.ancestor)")
+    sql("INSERT INTO engine.ancestor SELECT g, 'own' FROM generate_series(1, 5) g")
+    sql("INSERT INTO engine.heir SELECT g, 'inherited', 'x' FROM generate_series(101, 103) g")
+    run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.ancestor,engine.heir"))
+    dw = warehouse(tmp_path)
+    assert dw.execute("SELECT id FROM tester_engine.ancestor ORDER BY id").fetchall() == [(i,) for i in range(1, 6)]
+    assert dw.execute("SELECT count(*) FROM tester_engine.heir").fetchone() == (3,), "each row lands once"
+
+
 HOSTILE = "x'); DROP TABLE engine.victim; --"
 
 

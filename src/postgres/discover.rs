@@ -19,7 +19,8 @@ const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text,
        CASE WHEN c.relkind = 'p' THEN (SELECT sum(GREATEST(ch.reltuples, 0))::float8 FROM pg_inherits i
                                        JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
             ELSE c.reltuples::float8 END,
-       has_table_privilege(c.oid, 'SELECT')
+       has_table_privilege(c.oid, 'SELECT'),
+       c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
@@ -80,6 +81,8 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             let estimate: Option<f64> = r.get(3);
             let mut table = Table::new(r.get(1), r.get(2), vec![], vec![]);
             table.row_estimate = estimate.filter(|e| *e >= 0.0).map(|e| e as i64);
+            // A legacy INHERITS parent: its children are tables of their own, so it is read without them.
+            table.own_rows_only = r.get(5);
             (r.get(0), table, r.get(4))
         })
         .collect();

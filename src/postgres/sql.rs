@@ -17,8 +17,9 @@ pub fn qualified(table: &Table) -> String {
         // The user's own statement, read as a subquery; its values are the user's business, not ours to bind.
         return format!("({query})");
     }
+    let only = if table.own_rows_only { "ONLY " } else { "" };
     format!(
-        "{}.{}",
+        "{only}{}.{}",
         quote_ident(&table.schema),
         quote_ident(&table.name)
     )
