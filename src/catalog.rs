@@ -161,6 +161,9 @@ pub fn select<I>(
         }
     }
     let tables = resolve(&found, &sel.tables, names, views, "tables")?;
+    if sel.tables.is_empty() {
+        skipped_views(views, config, names, warnings);
+    }
     let excluded = resolve_loosely(&found, &sel.exclude_tables, names, warnings);
     let mut kept = Vec::new();
     for (i, (oid, t, readable)) in found.into_iter().enumerate() {
@@ -178,6 +181,32 @@ pub fn select<I>(
         }
     }
     Ok(kept)
+}
+
+/// Views and materialized views of the selected schemas are not synced: the log lists them, so that a reader who
+/// expected one knows it was passed over rather than empty.
+fn skipped_views(views: &Views, config: &Config, names: Names, warnings: &mut Vec<String>) {
+    let sel = &config.selection;
+    let skipped: Vec<String> = views
+        .iter()
+        .filter(|(s, _, _)| sel.schemas.is_empty() || sel.schemas.iter().any(|x| same(names, s, x)))
+        .map(|(s, n, kind)| format!("{s}.{n} ({kind})"))
+        .collect();
+    if skipped.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = skipped.iter().take(10).map(String::as_str).collect();
+    let more = skipped.len().saturating_sub(shown.len());
+    warnings.push(format!(
+        "{} view(s) are not synced, only tables: {}{}",
+        skipped.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ));
 }
 
 fn same(names: Names, a: &str, b: &str) -> bool {

@@ -1,6 +1,8 @@
 //! JSON flattening: an object column `c` becomes columns `c_key`, `c_key_sub`, … down to a set depth; lists and
-//! deeper objects stay JSON. The types of the flattened columns come from a sample of rows; a value read later
-//! that does not fit its column's type stops the sync with a message, rather than being dropped or mangled.
+//! deeper objects stay JSON. The types of the flattened columns come from a sample of rows. An object with a value
+//! that does not fit its flattened column's type (a string where the sample saw numbers) is not flattened: it
+//! arrives whole in its own JSON column, with a warning, so nothing is dropped or mangled and no sync stops for
+//! good on data.
 
 use crate::error::{Error, Result};
 use crate::model::{Cell, FivetranType, FlatColumn};
@@ -66,6 +68,9 @@ pub struct Flattener {
     declared: HashMap<String, FivetranType>,
     names: HashMap<String, Arc<str>>,
     sample_rows: i64,
+    /// Flattened columns a value did not fit, each warned about once.
+    misfits: std::collections::HashSet<String>,
+    warnings: Vec<String>,
 }
 
 impl Flattener {
@@ -79,6 +84,8 @@ impl Flattener {
                 .collect(),
             names: HashMap::new(),
             sample_rows,
+            misfits: std::collections::HashSet::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -121,7 +128,17 @@ impl Flattener {
         self.walk(column, &map, 1, &mut |name, v| leaves.push((name, v)));
         let mut out = Vec::with_capacity(leaves.len());
         for (name, v) in leaves {
-            let cell = self.convert(table, &name, v)?;
+            let cell = match self.convert(table, &name, v) {
+                Ok(cell) => cell,
+                Err(misfit) => {
+                    if self.misfits.insert(name.clone()) {
+                        self.warnings.push(format!(
+                            "{misfit}: such objects arrive whole in column {column} (JSON) instead of flattened"
+                        ));
+                    }
+                    return Ok(Cell::Json(Value::Object(map)));
+                }
+            };
             let key = match self.names.get(&name) {
                 Some(k) => k.clone(),
                 None => {
@@ -133,6 +150,11 @@ impl Flattener {
             out.push((key, cell));
         }
         Ok(Cell::Flat(out))
+    }
+
+    /// What flattening noticed since the last call (a value that did not fit, once per flattened column).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     fn walk<'v>(
@@ -188,7 +210,7 @@ impl Flattener {
     fn mismatch(&self, table: &str, name: &str, kind: Leaf, declared: &str) -> Error {
         Error::Conversion(format!(
             "table {table}: a JSON {kind:?} value in flattened column '{name}' does not fit the {declared} type \
-             its column was given from a sample of {} rows; raise 'flatten_sample_rows' or set 'flatten_json' to false",
+             its column was given from a sample of {} rows (raise 'flatten_sample_rows' to type it from more rows)",
             self.sample_rows
         ))
     }
@@ -241,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn values_convert_to_their_declared_type_or_fail_loudly() {
+    fn values_convert_to_their_declared_type_or_arrive_whole() {
         let declared = [
             FlatColumn {
                 name: "j_n".into(),
@@ -267,10 +289,20 @@ mod tests {
         assert_eq!(cells[1].1, Cell::Text("5".into()));
         assert_eq!(cells[2].1, Cell::Double(1.5));
         assert_eq!(cells[3].1, Cell::Json(json!(123456789012345678901234u128)));
-        let err = f.cell("t", "j", json!({"n": "seven"})).unwrap_err();
-        assert!(
-            err.to_string().contains("'j_n'") && err.to_string().contains("flatten_sample_rows")
+        let misfit = json!({"n": "seven", "s": "x"});
+        assert_eq!(
+            f.cell("t", "j", misfit.clone()).unwrap(),
+            Cell::Json(misfit)
         );
+        let warned = f.take_warnings();
+        assert!(
+            warned.len() == 1
+                && warned[0].contains("'j_n'")
+                && warned[0].contains("arrive whole in column j"),
+            "{warned:?}"
+        );
+        f.cell("t", "j", json!({"n": "eight"})).unwrap();
+        assert!(f.take_warnings().is_empty(), "once per column");
         assert_eq!(
             f.cell("t", "j", json!([1, 2])).unwrap(),
             Cell::Json(json!([1, 2]))

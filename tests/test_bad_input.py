@@ -98,6 +98,7 @@ def test_warnings_where_the_sync_can_go_on(tables, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "exclude_tables: 'bad.t3' matches no table" in out
     assert "'tables' is empty, so every table is synced" in out
+    assert "1 view(s) are not synced, only tables: bad.some_view (view)" in out
     assert "bad.alpha: partitions=64 would cut ~1000 rows" in out and "reading 1 partition(s)" in out
     counts = dict(warehouse(tmp_path).execute("SELECT table_name, count(*) FROM (SELECT 'alpha' AS table_name FROM "
                                               "tester_bad.alpha UNION ALL SELECT 'beta' FROM tester_bad.beta) GROUP BY 1")
@@ -107,7 +108,11 @@ def test_warnings_where_the_sync_can_go_on(tables, tmp_path, capsys):
 
 def test_a_table_without_a_key_takes_no_pretend_deletes(tables, tmp_path, capsys):
     run_sync(tmp_path, connection_config(tables, schemas="bad", tables="bad.nokey", soft_delete_column="gone"))
-    assert "table bad.nokey has no primary key, so rows flagged in gone cannot be deleted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "table bad.nokey has no primary key, so rows flagged in gone cannot be deleted" in out
+    assert "10 rows upserted (no primary key: identical rows land as one, by row hash)" in out
+    note = warehouse(tmp_path).execute("SELECT note FROM tester.sync_validation WHERE table_name = 'nokey'").fetchone()
+    assert note and note[0].startswith("no primary key: rows are keyed by a hash"), note
     rows = warehouse(tmp_path).execute("SELECT n, gone FROM tester_bad.nokey WHERE NOT _fivetran_deleted "
                                        "ORDER BY n").fetchall()
     assert rows == [(i, i <= 3) for i in range(1, 11)], "every row arrives, flag included; none is 'deleted'"

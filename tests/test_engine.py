@@ -209,6 +209,20 @@ def test_a_future_dated_cursor_does_not_hide_later_changes(pg, sql, tmp_path, ca
     assert got == {5: "changed", 999: "typo", 1000: "later"}, "changes after the future-dated row still arrive"
 
 
+def test_a_json_value_outside_its_sampled_type_arrives_whole_and_the_sync_goes_on(pg, sql, tmp_path, capsys):
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.docs")
+    sql("CREATE TABLE engine.docs (id int PRIMARY KEY, doc jsonb)")
+    sql("INSERT INTO engine.docs SELECT g, jsonb_build_object('n', g, 'k', 'v') FROM generate_series(1, 10) g")
+    sql("""INSERT INTO engine.docs VALUES (11, '{"n": "eleven", "k": "v"}'), (12, '{"n": 12, "k": "w"}')""")
+    config = connection_config(pg, schemas="engine", tables="engine.docs", flatten_sample_rows="10")
+    run_sync(tmp_path, config)
+    assert "flattened column 'doc_n' does not fit the LONG type" in capsys.readouterr().out
+    rows = warehouse(tmp_path).execute("SELECT id, doc_n, doc_k, doc FROM tester_engine.docs ORDER BY id").fetchall()
+    assert len(rows) == 12 and rows[9] == (10, 10, "v", None) and rows[11] == (12, 12, "w", None)
+    assert rows[10][:3] == (11, None, None) and json.loads(rows[10][3]) == {"n": "eleven", "k": "v"}
+
+
 def test_an_inherits_parent_is_read_without_its_children(pg, sql, tmp_path):
     sql("CREATE SCHEMA IF NOT EXISTS engine")
     sql("DROP TABLE IF EXISTS engine.heir, engine.ancestor")

@@ -17,7 +17,7 @@ def declarations(source) -> list:
         tables.append({"table": VALIDATION, "primary_key": ["schema_name", "table_name", "sync_pass"], "columns": {
             "schema_name": "STRING", "table_name": "STRING", "sync_pass": "LONG", "phase": "STRING",
             "tier": "STRING", "source_rows_estimate": "LONG", "rows_upserted": "LONG", "rows_deleted": "LONG",
-            "duration_seconds": "DOUBLE", "status": "STRING", "finished_at": "UTC_DATETIME"}})
+            "duration_seconds": "DOUBLE", "status": "STRING", "note": "STRING", "finished_at": "UTC_DATETIME"}})
     if source.source_metadata:
         tables.append({"table": TABLES, "primary_key": ["schema_name", "table_name"], "columns": {
             "schema_name": "STRING", "table_name": "STRING", "row_estimate": "LONG", "primary_key": "JSON",
@@ -53,4 +53,9 @@ def emit_validation(table: dict, sync_pass: int, phase: str, upserted: int, dele
         "schema_name": table["schema"], "table_name": table["table"], "sync_pass": sync_pass, "phase": phase,
         "tier": table["tier"], "source_rows_estimate": table["row_estimate"], "rows_upserted": upserted,
         "rows_deleted": deletes, "duration_seconds": round(seconds, 3), "status": "completed",
-        "finished_at": datetime.now(timezone.utc)})
+        "note": KEYLESS if not table["primary_key"] else None, "finished_at": datetime.now(timezone.utc)})
+
+
+# What rows_upserted means for a table without a primary key: rows sent, not rows the destination will hold.
+KEYLESS = ("no primary key: rows are keyed by a hash of all their columns, so identical rows land as one row and "
+           "rows_upserted counts rows sent, not rows held")

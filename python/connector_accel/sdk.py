@@ -117,7 +117,8 @@ class TableSync:
                                      time.monotonic() - self.started)
         op.checkpoint(self.state)
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted, {self.deletes:,} deleted "
+        keyless = "" if self.table["primary_key"] else " (no primary key: identical rows land as one, by row hash)"
+        log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted{keyless}, {self.deletes:,} deleted "
                  f"in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
 
     def _full_load(self, cursor):

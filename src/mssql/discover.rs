@@ -47,15 +47,12 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
             (i as u32, t, true)
         })
         .collect();
-    let views: Vec<(String, String, &'static str)> = if config.selection.tables.is_empty() {
-        Vec::new()
-    } else {
+    let views: Vec<(String, String, &'static str)> =
         rows(client, sql::VIEWS, "reading the view catalog")
             .await?
             .iter()
             .map(|r| (text(r, 0), text(r, 1), "view"))
-            .collect()
-    };
+            .collect();
     let kept = catalog::select(found, config, Names::CaseInsensitive, &views, &mut warnings)?;
     let mut by_name: HashMap<(String, String), Table> = kept
         .into_iter()

@@ -86,11 +86,7 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             (r.get(0), table, r.get(4))
         })
         .collect();
-    let views = if config.selection.tables.is_empty() {
-        Vec::new()
-    } else {
-        views(client).await?
-    };
+    let views = views(client).await?;
     found = catalog::select(found, config, Names::Exact, &views, &mut warnings)?;
     let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
     let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();

@@ -86,7 +86,9 @@ impl Decoding {
             };
             cells.push(match cell {
                 Cell::Json(v) if flattened => {
-                    self.flattener.cell(&self.table, &self.columns[i].3, v)?
+                    let cell = self.flattener.cell(&self.table, &self.columns[i].3, v)?;
+                    self.warnings.extend(self.flattener.take_warnings());
+                    cell
                 }
                 other => other,
             });
