@@ -41,6 +41,7 @@ pub fn finish(
         check_soft_delete(t, soft.is_some(), &mut warnings)?;
     }
     named_columns_exist(&tables, config)?;
+    flattened_names_are_free(&tables)?;
     crate::filters::attach(&mut tables, &config.filters, &config.region)?;
     tables.sort_by_key(|t| {
         (
@@ -92,6 +93,29 @@ fn check_soft_delete(t: &mut Table, configured: bool, warnings: &mut Vec<String>
             t.qualified()
         ));
         t.soft_delete = None;
+    }
+    Ok(())
+}
+
+/// A flattened column named like a real column of its table (JSON key `x` of `doc` and a column `doc_x`) would
+/// land in one destination column: refused at discovery, before anything is written.
+fn flattened_names_are_free(tables: &[Table]) -> Result<()> {
+    for t in tables {
+        if let Some(f) = t
+            .flat_columns
+            .iter()
+            .find(|f| t.columns.iter().any(|c| c.name == f.name))
+        {
+            return Err(Error::config(
+                "flatten_json",
+                format!(
+                    "table {}: a JSON key flattens to '{}', which is also a column of the table, and the two would land \
+                     in one destination column; set flatten_json to false, or rename the column in the source",
+                    t.qualified(),
+                    f.name
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -70,6 +70,8 @@ pub struct Flattener {
     sample_rows: i64,
     /// Flattened columns a value did not fit, each warned about once.
     misfits: std::collections::HashSet<String>,
+    /// The table's own column names: a flattened name equal to one would overwrite it.
+    reserved: std::collections::HashSet<String>,
     warnings: Vec<String>,
 }
 
@@ -85,8 +87,15 @@ impl Flattener {
             names: HashMap::new(),
             sample_rows,
             misfits: std::collections::HashSet::new(),
+            reserved: std::collections::HashSet::new(),
             warnings: Vec::new(),
         }
+    }
+
+    /// The table's column names, which flattened names must not take.
+    pub fn reserve(mut self, columns: impl IntoIterator<Item = String>) -> Self {
+        self.reserved.extend(columns);
+        self
     }
 
     /// The columns, with their types, that `samples` of column `column` flatten into, in order of first appearance.
@@ -126,6 +135,19 @@ impl Flattener {
         };
         let mut leaves: Vec<(String, &Value)> = Vec::new();
         self.walk(column, &map, 1, &mut |name, v| leaves.push((name, v)));
+        // Two paths to one name ({"a_b": 1, "a": {"b": 2}} -> both c_a_b) would keep one value and drop the other.
+        let mut seen: std::collections::HashSet<&str> =
+            self.reserved.iter().map(String::as_str).collect();
+        if let Some((twice, _)) = leaves.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+            if self.misfits.insert(format!("{twice} (twice)")) {
+                self.warnings.push(format!(
+                    "table {table}: two keys of one object (or a key and a column) flatten to the same column \
+                     '{twice}'; such objects arrive whole in column {column} (JSON) instead of flattened, so neither \
+                     value is lost"
+                ));
+            }
+            return Ok(Cell::Json(Value::Object(map)));
+        }
         let mut out = Vec::with_capacity(leaves.len());
         for (name, v) in leaves {
             let cell = match self.convert(table, &name, v) {
@@ -303,6 +325,9 @@ mod tests {
         );
         f.cell("t", "j", json!({"n": "eight"})).unwrap();
         assert!(f.take_warnings().is_empty(), "once per column");
+        let clash = json!({"a_b": 1, "a": {"b": 2}});
+        assert_eq!(f.cell("t", "j", clash.clone()).unwrap(), Cell::Json(clash));
+        assert!(f.take_warnings()[0].contains("flatten to the same column 'j_a_b'"));
         assert_eq!(
             f.cell("t", "j", json!([1, 2])).unwrap(),
             Cell::Json(json!([1, 2]))

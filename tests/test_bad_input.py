@@ -176,3 +176,40 @@ def test_an_arrow_stream_that_fails_keeps_the_sqlstate(tables):
         pa.table(reader)
     assert "[SQLSTATE 22012]" in str(err.value), "the code is in the consumer's message"
     assert isinstance(reader.error, ca.QueryError) and reader.error.sqlstate == "22012"
+
+
+@pytest.mark.parametrize("ddl, says", [
+    (['CREATE TABLE clash."a-b" (id int PRIMARY KEY)', "CREATE TABLE clash.a_b (id int PRIMARY KEY)"],
+     "tables clash.a-b and clash.a_b would land in one destination table 'a_b'"),
+    (['CREATE TABLE clash."Order Items" (id int PRIMARY KEY)', "CREATE TABLE clash.order_items (id int PRIMARY KEY)"],
+     "would land in one destination table 'order_items'"),
+    (['CREATE TABLE clash.cols (id int PRIMARY KEY, "UPPER" int, "Upper" int)'],
+     "table clash.cols: columns 'UPPER' and 'Upper' would land in one destination column 'upper'"),
+    (["CREATE TABLE clash.doc (id int PRIMARY KEY, doc_x int, doc jsonb)",
+      """INSERT INTO clash.doc VALUES (1, 1, '{"x": 2}')"""],
+     "table clash.doc: a JSON key flattens to 'doc_x', which is also a column"),
+    (["CREATE TABLE clash.sys (id int PRIMARY KEY, _fivetran_synced text)"],
+     "column '_fivetran_synced' would land in the destination's own column _fivetran_synced"),
+])
+def test_names_that_would_collide_in_the_destination_stop_the_sync_before_anything_is_written(pg, sql, tmp_path,
+                                                                                             ddl, says):
+    sql("DROP SCHEMA IF EXISTS clash CASCADE")
+    sql("CREATE SCHEMA clash")
+    for statement in ddl:
+        sql(statement)
+    with pytest.raises(Exception) as err:
+        run_sync(tmp_path, connection_config(pg, schemas="clash"))
+    assert "configuration key '" in str(err.value) and says in str(err.value), err.value
+    assert not (tmp_path / "files" / "state.json").exists()
+
+
+def test_two_json_keys_that_flatten_alike_keep_both_values(pg, sql, tmp_path, capsys):
+    sql("DROP SCHEMA IF EXISTS clash CASCADE")
+    sql("CREATE SCHEMA clash")
+    sql("CREATE TABLE clash.nested (id int PRIMARY KEY, d jsonb)")
+    sql("""INSERT INTO clash.nested VALUES (1, '{"k": 1}'), (2, '{"a_b": 1, "a": {"b": 2}}')""")
+    run_sync(tmp_path, connection_config(pg, schemas="clash"))
+    assert "flatten to the same column 'd_a_b'" in capsys.readouterr().out
+    import json
+    row = warehouse(tmp_path).execute("SELECT d FROM tester_clash.nested WHERE id = 2").fetchone()
+    assert json.loads(row[0]) == {"a_b": 1, "a": {"b": 2}}, "the object arrives whole: neither value is lost"

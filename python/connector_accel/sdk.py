@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from connector_accel import emit, metadata
+from connector_accel import emit, metadata, naming
 from connector_accel import state as st
 from connector_accel._core import Source
 
@@ -40,6 +40,7 @@ def declaration(table: dict) -> dict:
 def schema(configuration: dict) -> list:
     source = source_for(configuration)
     tables, _ = source.discover()
+    naming.check(tables)
     return [declaration(t) for t in tables] + metadata.declarations(source)
 
 

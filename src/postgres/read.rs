@@ -62,7 +62,8 @@ impl Decoding {
                 .map(|c| (decoder(c), c.fivetran_type, c.flattened, c.name.clone()))
                 .collect(),
             key_positions: key_positions(t, &request.span),
-            flattener: Flattener::new(&f.separator, f.depth, &t.flat_columns, f.sample_rows),
+            flattener: Flattener::new(&f.separator, f.depth, &t.flat_columns, f.sample_rows)
+                .reserve(t.columns.iter().map(|c| c.name.clone())),
             noted: HashSet::new(),
             warnings: Vec::new(),
         }
