@@ -36,6 +36,20 @@ pub fn finish(
             warnings.push(no_key_warning(t));
         }
         t.cursor = crate::incremental::choose(t, &config.incremental.cursor_columns)?;
+        if let Ok(cursor) = &t.cursor {
+            let nullable = t
+                .columns
+                .iter()
+                .any(|c| c.name == cursor.column && c.nullable);
+            if nullable {
+                warnings.push(format!(
+                    "table {}: cursor_columns names {}, which is nullable: rows where it is NULL are read by the full \
+                     load only, never by incremental syncs",
+                    t.qualified(),
+                    cursor.column
+                ));
+            }
+        }
         let soft = config.incremental.soft_delete_column.as_deref();
         t.soft_delete = crate::incremental::soft_delete(t, soft.or(default_soft_delete));
         check_soft_delete(t, soft.is_some(), &mut warnings)?;

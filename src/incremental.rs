@@ -153,9 +153,19 @@ pub fn choose(
             .columns
             .iter()
             .filter(|c| c.name.eq_ignore_ascii_case(wanted))
-            .find_map(usable);
-        if let Some(cursor) = found {
-            return Ok(Ok(cursor));
+            .find_map(|c| usable(c).map(|cursor| (cursor, c.nullable)));
+        match found {
+            // A NULL cursor is never at or after any mark: such rows (an insert that leaves updated_at NULL, a
+            // common trigger pattern) would never be read. A full read each sync is exact; say how to do better.
+            Some((cursor, true)) => {
+                return Ok(Err(format!(
+                    "its cursor candidate {} is nullable, and rows where it is NULL would never be read incrementally; \
+                     set cursor_columns to a NOT NULL column (or to {} if it is never NULL)",
+                    cursor.column, cursor.column
+                )))
+            }
+            Some((cursor, false)) => return Ok(Ok(cursor)),
+            None => {}
         }
     }
     Ok(Err("no column named like updated_at / modified / created_at with a timestamp or integer type; set cursor_columns".into()))
@@ -194,11 +204,22 @@ mod tests {
                     fivetran_type: FivetranType::String,
                     fetch: crate::fetch::Fetch::Postgres(crate::fetch::PgFetch::Text),
                     flattened: false,
-                    nullable: true,
+                    nullable: false,
                 })
                 .collect(),
             vec!["id".into()],
         )
+    }
+
+    #[test]
+    fn a_nullable_detected_cursor_is_not_used() {
+        let none = BTreeMap::new();
+        let mut t = table(&[("id", "bigint"), ("updated_at", "timestamp with time zone")]);
+        t.columns[1].nullable = true;
+        let reason = choose(&t, &none).unwrap().unwrap_err();
+        assert!(reason.contains("updated_at is nullable"), "{reason}");
+        t.columns[1].nullable = false;
+        assert_eq!(choose(&t, &none).unwrap().unwrap().column, "updated_at");
     }
 
     #[test]

@@ -223,6 +223,22 @@ def test_a_json_value_outside_its_sampled_type_arrives_whole_and_the_sync_goes_o
     assert rows[10][:3] == (11, None, None) and json.loads(rows[10][3]) == {"n": "eleven", "k": "v"}
 
 
+def test_a_nullable_detected_cursor_is_not_trusted_and_inserts_arrive(pg, sql, tmp_path, capsys):
+    """`updated_at` left NULL on insert (a common trigger pattern): an incremental read on it would never see the
+    insert; the table is read in full every sync instead, and the log says why and how to do better."""
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.nullstamp")
+    sql("CREATE TABLE engine.nullstamp (id int PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), "
+        "updated_at timestamptz)")
+    sql("INSERT INTO engine.nullstamp (id) SELECT g FROM generate_series(1, 50) g")
+    config = connection_config(pg, schemas="engine", tables="engine.nullstamp")
+    state = run_sync(tmp_path, config)
+    assert "its cursor candidate updated_at is nullable" in capsys.readouterr().out
+    sql("INSERT INTO engine.nullstamp (id) VALUES (51)")
+    run_sync(tmp_path, config, state)
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_engine.nullstamp").fetchone() == (51,)
+
+
 def test_an_inherits_parent_is_read_without_its_children(pg, sql, tmp_path):
     sql("CREATE SCHEMA IF NOT EXISTS engine")
     sql("DROP TABLE IF EXISTS engine.heir, engine.ancestor")

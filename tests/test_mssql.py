@@ -299,6 +299,25 @@ def odd_tables(mssql):
     backing_sql(mssql, "ANALYZE dbo.mixedcase")
 
 
+def test_a_nullable_detected_cursor_and_a_text_soft_delete_column_are_not_used(mssql, tmp_path, capsys):
+    create_table(mssql.backing, "dbo", "stamped", "id int NOT NULL PRIMARY KEY, ModifiedDate datetime2(7) NULL, "
+                 "_IsDeleted nvarchar(1) NULL")
+    backing_sql(mssql, "INSERT INTO dbo.stamped VALUES (1, NULL, 'Y'), (2, NULL, 'N') ON CONFLICT DO NOTHING")
+    cfg = config(mssql, tables="dbo.stamped")
+    state = run_sync(tmp_path, cfg)
+    out = capsys.readouterr().out
+    assert "its cursor candidate ModifiedDate is nullable" in out
+    assert "column _IsDeleted of dbo.stamped is nvarchar(1)" in out and "no row is deleted" in out
+    backing_sql(mssql, "INSERT INTO dbo.stamped VALUES (3, NULL, 'N') ON CONFLICT DO NOTHING")
+    run_sync(tmp_path, cfg, state)
+    rows = warehouse(tmp_path).execute("SELECT id, _is_deleted FROM tester_dbo.stamped WHERE NOT _fivetran_deleted "
+                                       "ORDER BY id").fetchall()
+    assert rows == [(1, "Y"), (2, "N"), (3, "N")], "the insert arrives; 'Y' is data, not a delete"
+    with pytest.raises(Exception) as caught:  # configured, the same column is a mistake to name
+        run_sync(tmp_path / "again", config(mssql, tables="dbo.stamped", soft_delete_column="_IsDeleted"))
+    assert "configuration key 'soft_delete_column'" in str(caught.value)
+
+
 def test_table_names_match_without_case_when_unique(mssql, odd_tables, tmp_path):
     run_sync(tmp_path, config(mssql, tables="dbo.MixedCase"))
     assert warehouse(tmp_path).execute("SELECT id, note FROM tester_dbo.mixedcase ORDER BY id").fetchall() == \
