@@ -198,6 +198,7 @@ pub fn select<I>(
             ));
         }
     }
+    let is_view = |t: &Table| views.iter().any(|(s, n, _)| *s == t.schema && *n == t.name);
     let tables = resolve(&found, &sel.tables, names, views, "tables")?;
     if sel.tables.is_empty() {
         skipped_views(views, config, names, warnings);
@@ -205,9 +206,12 @@ pub fn select<I>(
     let excluded = resolve_loosely(&found, &sel.exclude_tables, names, warnings);
     let mut kept = Vec::new();
     for (i, (oid, t, readable)) in found.into_iter().enumerate() {
+        // A view is synced only when `tables` names it (read in full, rows keyed by hash); otherwise it is listed
+        // as skipped.
         let wanted = (sel.schemas.is_empty()
             || sel.schemas.iter().any(|s| same(names, &t.schema, s)))
             && (sel.tables.is_empty() || tables.contains(&i))
+            && !(sel.tables.is_empty() && is_view(&t))
             && !excluded.contains(&i);
         if wanted && !readable {
             warnings.push(format!(
@@ -230,13 +234,14 @@ fn skipped_views(views: &Views, config: &Config, names: Names, warnings: &mut Ve
         .filter(|(s, _, _)| sel.schemas.is_empty() || sel.schemas.iter().any(|x| same(names, s, x)))
         .map(|(s, n, kind)| format!("{s}.{n} ({kind})"))
         .collect();
+    let fix = " (name one in 'tables' to sync it: read in full every sync, rows keyed by a hash of all columns)";
     if skipped.is_empty() {
         return;
     }
     let shown: Vec<&str> = skipped.iter().take(10).map(String::as_str).collect();
     let more = skipped.len().saturating_sub(shown.len());
     warnings.push(format!(
-        "{} view(s) are not synced, only tables: {}{}",
+        "{} view(s) are not synced, only tables: {}{}{fix}",
         skipped.len(),
         shown.join(", "),
         if more > 0 {
@@ -306,7 +311,7 @@ fn resolve<I>(
             return Err(Error::config(
                 key,
                 match view {
-                    Some((s, n, kind)) => format!("'{s}.{n}' is a {kind}; only tables are synced, so remove it or name the table it reads"),
+                    Some((s, n, kind)) => format!("'{s}.{n}' is a {kind}, and this source syncs tables only (PostgreSQL views can be named); remove it or name the table it reads"),
                     None => format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
                 },
             ));

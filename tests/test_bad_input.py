@@ -51,7 +51,6 @@ MATRIX = [
     # late or wrongly named errors before
     ({"table_filters": '{"bad.alpha": [{"column": "id", "operator": "=", "value": "abc"}]}'}, "table_filters",
      "'abc' for column id of bad.alpha is not a valid bigint"),
-    ({"tables": "bad.some_view"}, "tables", "'bad.some_view' is a view"),
     # silent before
     ({"soft_delete_column": "is_deletd"}, "soft_delete_column", "no selected table has a column 'is_deletd'"),
     ({"cursor_columns": "updated_att"}, "cursor_columns", "no selected table has a column 'updated_att'"),
@@ -104,6 +103,14 @@ def test_warnings_where_the_sync_can_go_on(tables, tmp_path, capsys):
                                               "tester_bad.alpha UNION ALL SELECT 'beta' FROM tester_bad.beta) GROUP BY 1")
                   .fetchall())
     assert counts == {"alpha": 1000, "beta": 10}
+
+
+def test_a_view_named_in_tables_is_synced_in_full(tables, tmp_path, capsys):
+    run_sync(tmp_path, connection_config(tables, schemas="bad", tables="bad.some_view"))
+    out = capsys.readouterr().out
+    assert "table bad.some_view has no primary key" in out, "rows are keyed by a hash, and the log says so"
+    assert warehouse(tmp_path).execute("SELECT count(*), count(DISTINCT id) FROM tester_bad.some_view").fetchone() \
+        == (1000, 1000)
 
 
 def test_a_table_without_a_key_takes_no_pretend_deletes(tables, tmp_path, capsys):

@@ -228,7 +228,7 @@ def test_incremental_sync_follows_last_updated_instant_and_is_deleted(mssql, tmp
     backing_sql(mssql, "INSERT INTO dbo.visits VALUES (101, 'new', timestamp '2024-02-02', false)")
     mssql.statements.clear()
     run_sync(tmp_path, cfg, state)
-    read = [s for s, _ in mssql.statements if "FROM [dbo].[visits]" in s and "SELECT MAX" not in s]
+    read = [s for s, _ in mssql.statements if "FROM [dbo].[visits]" in s and "MAX(" not in s]  # not the watermark
     assert read and all("[_LastUpdatedInstant] >=" in s for s in read), "the second sync reads only changes"
     db = warehouse(tmp_path)
     live = dict(db.execute("SELECT id, note FROM tester_dbo.visits WHERE NOT _fivetran_deleted").fetchall())
@@ -316,6 +316,21 @@ def test_a_nullable_detected_cursor_and_a_text_soft_delete_column_are_not_used(m
     with pytest.raises(Exception) as caught:  # configured, the same column is a mistake to name
         run_sync(tmp_path / "again", config(mssql, tables="dbo.stamped", soft_delete_column="_IsDeleted"))
     assert "configuration key 'soft_delete_column'" in str(caught.value)
+
+
+def test_a_future_dated_cursor_does_not_hide_later_changes(mssql, tmp_path, capsys):
+    create_table(mssql.backing, "dbo", "appointments", "id int NOT NULL PRIMARY KEY, note nvarchar(20), "
+                 "_LastUpdatedInstant datetime2(7) NOT NULL")
+    backing_sql(mssql, "INSERT INTO dbo.appointments VALUES (1, 'past', timestamp '2024-01-01'), "
+                       "(2, 'typo', timestamp '2099-01-01') ON CONFLICT DO NOTHING")
+    cfg = config(mssql, tables="dbo.appointments", incremental_lookback_seconds=0)
+    state = run_sync(tmp_path, cfg)
+    assert "dbo.appointments: 1 rows have a cursor value after the server's clock" in capsys.readouterr().out
+    assert state["tables"]["dbo.appointments"]["mark"]["high"] < "2099"
+    backing_sql(mssql, "INSERT INTO dbo.appointments VALUES (3, 'later', now() AT TIME ZONE 'UTC')")
+    run_sync(tmp_path, cfg, state)
+    got = dict(warehouse(tmp_path).execute("SELECT id, note FROM tester_dbo.appointments").fetchall())
+    assert got == {1: "past", 2: "typo", 3: "later"}, "a change after the future-dated row still arrives"
 
 
 def test_table_names_match_without_case_when_unique(mssql, odd_tables, tmp_path):

@@ -142,19 +142,27 @@ pub async fn sample_keys(
 }
 
 /// The cursor's current maximum as text (None for an empty table).
-pub async fn watermark(client: &mut Session, table: &Table) -> Result<Option<String>> {
+/// The cursor's maximum as text, capped at the server's clock (None for an empty table), and how many rows are
+/// stamped after that clock.
+pub async fn watermark(
+    client: &mut Session,
+    table: &Table,
+) -> Result<(Option<String>, Option<i64>)> {
     let Ok(cursor) = &table.cursor else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let what = format!("{}: reading the cursor", table.qualified());
     let found = rows(client, &sql::watermark(table, cursor), &what).await?;
-    let Some((_, v)) = found.first().and_then(|r| r.cells().next()) else {
-        return Ok(None);
+    let Some(row) = found.first() else {
+        return Ok((None, None));
+    };
+    let future = row.get::<i64, _>(1);
+    let Some((_, v)) = row.cells().next() else {
+        return Ok((None, future));
     };
     if super::decode::is_null(v) {
-        return Ok(None);
+        return Ok((None, future));
     }
-    key_text(v)
-        .map(Some)
-        .map_err(|m| crate::error::Error::Conversion(format!("{what}: {m}")))
+    let high = key_text(v).map_err(|m| crate::error::Error::Conversion(format!("{what}: {m}")))?;
+    Ok((Some(high), future))
 }

@@ -60,12 +60,12 @@ impl Source for MssqlSource {
                 return Ok(None);
             }
             let mut client = connect(&conn).await?;
-            let high = discover::watermark(&mut client, &table).await?;
+            let (high, future) = discover::watermark(&mut client, &table).await?;
             Ok(Some(Watermark {
                 high,
                 guard: None,
                 sees_all: true,
-                future: None,
+                future,
             }))
         })
     }

@@ -116,11 +116,20 @@ pub fn sample_keys(table: &Table, percent: f64) -> String {
 }
 
 /// The cursor's current maximum.
+///
+/// A time cursor's mark never passes the server's clock (UTC, as stored): a row stamped in the future would
+/// otherwise hide every later change until then. The second column counts such rows, for a warning.
 pub fn watermark(table: &Table, cursor: &Cursor) -> String {
+    let c = src(&TSql, &cursor.column);
+    let t = qualified(table);
+    if cursor.kind == CursorKind::Integer {
+        return format!("SELECT MAX({c}), CAST(NULL AS bigint) FROM {t} AS [src]");
+    }
+    let ty = crate::statement::type_of(&TSql, table, &cursor.column);
+    let now = format!("CAST(SYSUTCDATETIME() AS {ty})");
     format!(
-        "SELECT MAX({}) FROM {} AS [src]",
-        src(&TSql, &cursor.column),
-        qualified(table)
+        "SELECT CASE WHEN MAX({c}) > {now} THEN {now} ELSE MAX({c}) END, \
+         (SELECT COUNT_BIG(*) FROM {t} AS [src] WHERE {c} > {now}) FROM {t} AS [src]"
     )
 }
 

@@ -25,6 +25,8 @@ CREATE OR REPLACE VIEW sys.schemas AS SELECT n.oid::int AS schema_id, n.nspname:
 CREATE OR REPLACE VIEW sys.tables AS SELECT c.oid::int AS object_id, c.relnamespace::int AS schema_id,
     c.relname::text AS name, 0 AS is_ms_shipped FROM pg_class c
     WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM tsql.columns);
+CREATE OR REPLACE FUNCTION public.sysutcdatetime() RETURNS timestamp LANGUAGE sql STABLE
+    AS $$ SELECT now() AT TIME ZONE 'UTC' $$;
 CREATE OR REPLACE VIEW sys.views AS SELECT c.oid::int AS object_id, c.relnamespace::int AS schema_id,
     c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('information_schema', 'tsql', 'sys')
