@@ -333,6 +333,19 @@ def test_a_future_dated_cursor_does_not_hide_later_changes(mssql, tmp_path, caps
     assert got == {1: "past", 2: "typo", 3: "later"}, "a change after the future-dated row still arrives"
 
 
+def test_names_that_collide_in_the_destination_stop_the_sync(mssql, tmp_path):
+    create_table(mssql.backing, "dbo", "Order Items", "id int NOT NULL PRIMARY KEY")
+    create_table(mssql.backing, "dbo", "order_items", "id int NOT NULL PRIMARY KEY, [UPPER] int, [Upper] int")
+    with pytest.raises(Exception) as caught:
+        run_sync(tmp_path, config(mssql, tables="dbo.Order Items,dbo.order_items"))
+    assert "tables dbo.Order Items and dbo.order_items would land in one destination table 'order_items'" in \
+        str(caught.value)
+    with pytest.raises(Exception) as caught:
+        run_sync(tmp_path, config(mssql, tables="dbo.order_items"))
+    assert "columns 'UPPER' and 'Upper' would land in one destination column 'upper'" in str(caught.value)
+    assert not (tmp_path / "files" / "state.json").exists()
+
+
 def test_table_names_match_without_case_when_unique(mssql, odd_tables, tmp_path):
     run_sync(tmp_path, config(mssql, tables="dbo.MixedCase"))
     assert warehouse(tmp_path).execute("SELECT id, note FROM tester_dbo.mixedcase ORDER BY id").fetchall() == \
