@@ -156,7 +156,7 @@ pub trait Rows: Send {
 }
 
 /// Fills batches from `rows` and hands each over (see `emit`), with the key of its last row when the read can
-/// resume. Only that last row's key is turned into text: the others are never a resume position. Returns false
+/// resume. A statement silent for the read's time limit fails as transient (see `read::next_row`). Only that last row's key is turned into text: the others are never a resume position. Returns false
 /// when the reader went away before the end.
 pub async fn pump<R: Rows, S>(
     req: &ReadRequest,
@@ -170,8 +170,13 @@ pub async fn pump<R: Rows, S>(
     let mut batch_size = req.limits.current().batch_size;
     let mut batch = Vec::with_capacity(batch_size);
     let mut last = None;
+    let what = format!(
+        "reading {} partition {}",
+        req.table.qualified(),
+        part.index + 1
+    );
     loop {
-        let next = rows.next().await?;
+        let next = crate::read::next_row(req.read_timeout, &what, rows.next()).await?;
         let done = next.is_none();
         if let Some(row) = next {
             batch.push(rows.cells(&row)?);

@@ -32,6 +32,21 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
     return json.loads(state_file.read_text()) if state_file.exists() else {}
 
 
+def sync_alongside(project: Path, configuration: dict, task) -> dict:
+    """One sync (as `run_sync`) while `task(done)` runs in a thread, `done` being a threading.Event set when the
+    sync ends: for faults injected during a read. Returns the final state."""
+    import threading
+
+    done = threading.Event()
+    thread = threading.Thread(target=task, args=(done,))
+    thread.start()
+    try:
+        return run_sync(project, configuration)
+    finally:
+        done.set()
+        thread.join()
+
+
 def warehouse(project: Path):
     return duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True)
 

@@ -6,13 +6,12 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import psycopg
 import pytest
 
-from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
+from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside, warehouse
 
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
@@ -55,9 +54,8 @@ def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
     make_big(sql, "terminated", 300_000)
     config = engine_config(pg, "terminated", partitions="3", batch_size="500", max_retries="3")
     kills = []
-    done = threading.Event()
 
-    def killer():
+    def killer(done):
         time.sleep(0.3)
         while not done.is_set() and len(kills) < 4:
             got = sql("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -66,13 +64,7 @@ def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
                 kills.append(got[0][0])
             time.sleep(0.4)
 
-    thread = threading.Thread(target=killer)
-    thread.start()
-    try:
-        run_sync(tmp_path, config)
-    finally:
-        done.set()
-        thread.join()
+    sync_alongside(tmp_path, config, killer)
     assert len(kills) >= 3, f"the read ended before its backends could be terminated often: {kills}"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.terminated")).fetchall()
     assert got == sql(ROWS.format("engine.terminated"))
@@ -87,9 +79,8 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
     config = engine_config(pg, "stalled", partitions="1", batch_size="500", read_timeout_seconds="2",
                            max_retries="3")
     stopped = []
-    done = threading.Event()
 
-    def staller():
+    def staller(done):
         while not done.is_set() and not stopped:
             found = sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'connector_accel partition 1' "
                         "AND state = 'active'")
@@ -100,13 +91,7 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
                 os.kill(found[0][0], signal.SIGCONT)
             time.sleep(0.05)
 
-    thread = threading.Thread(target=staller)
-    thread.start()
-    try:
-        run_sync(tmp_path, config)
-    finally:
-        done.set()
-        thread.join()
+    sync_alongside(tmp_path, config, staller)
     assert stopped, "the read ended before its backend could be stopped"
     assert "no data from the server for 2s" in capsys.readouterr().out
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.stalled")).fetchall()

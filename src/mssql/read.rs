@@ -79,7 +79,6 @@ async fn stream(
         types: t.columns.iter().map(|c| c.fivetran_type).collect(),
         key_at: key_positions(t, &req.span),
         context,
-        read_timeout: req.read_timeout,
     };
     // Whether finished or stopped because the reader went away, the session is let go here.
     engine::pump(req, part, slot, tx, resumable(t), &mut rows, p).await?;
@@ -93,21 +92,16 @@ struct MsRows<'a> {
     types: Vec<FivetranType>,
     key_at: Vec<usize>,
     context: String,
-    read_timeout: std::time::Duration,
 }
 
 impl Rows for MsRows<'_> {
     type Row = tiberius::Row;
 
     async fn next(&mut self) -> Result<Option<tiberius::Row>> {
-        let (stream, context) = (&mut self.stream, &self.context);
-        crate::read::next_row(self.read_timeout, context, async {
-            stream
-                .try_next()
-                .await
-                .map_err(|e| errors::query(context, e))
-        })
-        .await
+        self.stream
+            .try_next()
+            .await
+            .map_err(|e| errors::query(&self.context, e))
     }
 
     fn cells(&mut self, row: &tiberius::Row) -> Result<Vec<Cell>> {

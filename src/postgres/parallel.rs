@@ -132,7 +132,6 @@ impl Attempt {
             stream: Box::pin(stream),
             decoding: Decoding::new(req),
             context,
-            read_timeout: req.read_timeout,
         };
         let resume = resumable(&req.table);
         let finished =

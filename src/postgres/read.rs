@@ -135,21 +135,16 @@ pub struct PgRows {
     pub decoding: Decoding,
     /// What is being read, for errors.
     pub context: String,
-    pub read_timeout: std::time::Duration,
 }
 
 impl Rows for PgRows {
     type Row = Row;
 
     async fn next(&mut self) -> Result<Option<Row>> {
-        let (stream, context) = (&mut self.stream, &self.context);
-        crate::read::next_row(self.read_timeout, context, async {
-            stream
-                .try_next()
-                .await
-                .map_err(|e| errors::query(context, e))
-        })
-        .await
+        self.stream
+            .try_next()
+            .await
+            .map_err(|e| errors::query(&self.context, e))
     }
 
     fn cells(&mut self, row: &Row) -> Result<Vec<Cell>> {
