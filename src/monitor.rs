@@ -157,9 +157,14 @@ impl Sampler {
     /// None where the platform offers no figures: the read then keeps its planned limits.
     fn new() -> Option<Self> {
         let mut system = sysinfo::System::new().ok()?;
+        let pid = sysinfo::Pid::from_u32(std::process::id());
+        // CPU figures are deltas between two refreshes, for the machine and for a process alike. Priming only the
+        // machine made the first reading count all of our own fetchers' CPU as other processes' load, and throttle
+        // the read it was measuring.
         system.refresh_cpu_usage();
+        refresh_own(&mut system, pid);
         Some(Sampler {
-            pid: sysinfo::Pid::from_u32(std::process::id()),
+            pid,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
             system,
         })
@@ -169,11 +174,7 @@ impl Sampler {
         let s = &mut self.system;
         s.refresh_memory();
         s.refresh_cpu_usage();
-        s.refresh_processes_specifics(
-            sysinfo::ProcessesToUpdate::Some(&[self.pid]),
-            false,
-            sysinfo::ProcessRefreshKind::nothing().with_cpu(),
-        );
+        refresh_own(s, self.pid);
         let (total, available) = match s.cgroup_limits() {
             Some(c) if c.total_memory > 0 => (c.total_memory, c.free_memory),
             _ => (s.total_memory(), s.available_memory()),
@@ -187,6 +188,14 @@ impl Sampler {
             cpu_pct: (s.global_cpu_usage() as f64 - own).max(0.0),
         })
     }
+}
+
+fn refresh_own(system: &mut sysinfo::System, pid: sysinfo::Pid) {
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        false,
+        sysinfo::ProcessRefreshKind::nothing().with_cpu(),
+    );
 }
 
 #[cfg(test)]
@@ -262,6 +271,38 @@ mod tests {
         assert_eq!(logged.len(), 2, "{logged:?}");
         assert!(logged[0].1.contains("memory 85%") && logged[0].1.contains("batch 5000 -> 2500"));
         assert!(logged[1].1.contains("batch 2500 -> 5000"));
+    }
+
+    #[test]
+    fn the_first_sample_counts_our_own_cpu_as_ours() {
+        // Keep every core busy from this process, as a read's fetchers do: the first reading must see that load as
+        // our own, not as other processes' (which would throttle the read at once).
+        let stop = Arc::new(AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let burners: Vec<_> = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    x
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut s = Sampler::new().expect("sysinfo works on Linux");
+        std::thread::sleep(Duration::from_millis(600));
+        let first = s.read().expect("figures");
+        stop.store(true, Ordering::Relaxed);
+        burners.into_iter().for_each(|b| {
+            b.join().ok();
+        });
+        assert!(
+            first.cpu_pct < CPU_HIGH,
+            "our own load was taken for other processes' at the first sample: {first:?}"
+        );
     }
 
     #[test]
