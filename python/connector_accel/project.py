@@ -1,0 +1,75 @@
+"""A deployable connector project: the few files `fivetran debug` and `fivetran deploy` need, and nothing else (no
+tests, no sources of this package), so that `fivetran package` uploads just them.
+
+    python -m connector_accel init DIR --source postgres|sqlserver
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from connector_accel._core import __version__
+
+CONNECTOR = '''"""A Fivetran connector: schema() and update() come from connector_accel's Rust core."""
+from fivetran_connector_sdk import Connector
+
+from connector_accel.sdk import schema, update
+
+connector = Connector(update=update, schema=schema)
+
+if __name__ == "__main__":
+    connector.debug()
+'''
+
+# Every key a user is likely to set, with placeholders: no secrets, and nothing a sync would take for a real value.
+CONFIGURATION = {
+    "postgres": {
+        "host": "<host name or IP>", "port": "5432", "database": "<database>", "user": "<login>",
+        "password": "<password>", "sslmode": "verify-full", "sslrootcert": "<CA certificate: path or PEM text>",
+        "schemas": "public", "tables": "", "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "",
+        "flatten_json": "true", "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
+    },
+    "sqlserver": {
+        "mssql_server": "<host name or IP>", "mssql_port": "1433", "mssql_database": "<database>",
+        "mssql_user": "<login>", "mssql_password": "<password>", "encrypt": "on",
+        "cert": "<CA certificate: path or PEM text>", "mssql_cert_server": "", "schemas": "dbo", "tables": "",
+        "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "_IsDeleted", "max_retries": "5",
+        "retry_sleep_seconds": "5", "emit": "auto",
+    },
+}
+
+README = """# {name}
+
+A Fivetran connector for {database}, built on connector_accel {version}.
+
+1. Fill in `configuration.json` (every value is a string; the connector_accel README lists every key).
+2. `fivetran debug --configuration configuration.json` syncs into `files/warehouse.db` (DuckDB) locally.
+3. `fivetran deploy --api-key <key> --destination <name> --connection <name> --configuration configuration.json`
+   uploads `connector.py` and `requirements.txt`; Fivetran installs `connector_accel=={version}` from the package
+   index.
+"""
+
+FILES = ("connector.py", "requirements.txt", "configuration.json", "README.md")
+
+
+def init(directory: str | Path, source: str, force: bool = False) -> list[Path]:
+    """Writes the project into `directory`; refuses to overwrite an existing file unless `force`."""
+    if source not in CONFIGURATION:
+        raise ValueError(f"source: {source!r} is not postgres or sqlserver")
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in FILES if (root / name).exists()]
+    if existing and not force:
+        raise FileExistsError(f"{root}: {', '.join(existing)} already exist; choose an empty directory or pass --force")
+    contents = {
+        "connector.py": CONNECTOR,
+        "requirements.txt": f"connector_accel=={__version__}\n",
+        "configuration.json": json.dumps(CONFIGURATION[source], indent=2) + "\n",
+        "README.md": README.format(name=root.resolve().name, version=__version__,
+                                   database="PostgreSQL" if source == "postgres" else "SQL Server"),
+    }
+    written = []
+    for name, text in contents.items():
+        (root / name).write_text(text)
+        written.append(root / name)
+    return written
