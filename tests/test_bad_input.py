@@ -48,6 +48,7 @@ MATRIX = [
     ({"incremental_lookback_seconds": "-1"}, "incremental_lookback_seconds", "out of range"),
     ({"flatten_depth": "0"}, "flatten_depth", "out of range"),
     ({"connect_timeout": "0"}, "connect_timeout", "out of range"),
+    ({"read_timeout_seconds": "0.5"}, "read_timeout_seconds", "from 1 to 86400"),
     # late or wrongly named errors before
     ({"table_filters": '{"bad.alpha": [{"column": "id", "operator": "=", "value": "abc"}]}'}, "table_filters",
      "'abc' for column id of bad.alpha is not a valid bigint"),

@@ -146,11 +146,16 @@ impl Config {
             },
             resource_monitoring: v.flag("resource_monitoring", true)?,
             max_retries: v.whole("max_retries", 5, 0, MAX_RETRIES)? as u32,
-            retry_sleep_seconds: v.seconds("retry_sleep_seconds", 5.0, MAX_RETRY_SLEEP)?,
+            retry_sleep_seconds: v.seconds("retry_sleep_seconds", 5.0, 0.0, MAX_RETRY_SLEEP)?,
             debug: v.flag("debug", false)?,
             incremental: Incremental {
                 cursor_columns: crate::incremental::parse(v.text("cursor_columns").as_deref())?,
-                lookback_seconds: v.seconds("incremental_lookback_seconds", 600.0, MAX_LOOKBACK)?,
+                lookback_seconds: v.seconds(
+                    "incremental_lookback_seconds",
+                    600.0,
+                    0.0,
+                    MAX_LOOKBACK,
+                )?,
                 soft_delete_column: v.text("soft_delete_column"),
             },
             filters: filters::parse(v.text("table_filters").as_deref())?,
@@ -159,17 +164,13 @@ impl Config {
             source_metadata: v.flag("source_metadata", true)?,
             preprocessing: preprocessing(&v)?,
             emit: emit(&v)?,
-            read_timeout_seconds: v.seconds("read_timeout_seconds", 300.0, MAX_READ_TIMEOUT)?,
-        };
-        if config.read_timeout_seconds < 1.0 {
-            return Err(Error::config(
+            read_timeout_seconds: v.seconds(
                 "read_timeout_seconds",
-                format!(
-                    "{} is too short; set it to at least 1 second (300 by default)",
-                    config.read_timeout_seconds
-                ),
-            ));
-        }
+                300.0,
+                1.0,
+                MAX_READ_TIMEOUT,
+            )?,
+        };
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
                 "flatten_separator",

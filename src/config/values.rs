@@ -166,20 +166,26 @@ impl Values {
             .map(|n| n as usize))
     }
 
-    /// A finite number of seconds within `[0, max]` (NaN and infinities are not numbers of seconds).
-    pub(crate) fn seconds(&self, key: &'static str, default: f64, max: f64) -> Result<f64> {
+    /// A finite number of seconds within `[min, max]` (NaN and infinities are not numbers of seconds).
+    pub(crate) fn seconds(
+        &self,
+        key: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64> {
         let Some(v) = self.text(key) else {
             return Ok(default);
         };
         match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && (0.0..=max).contains(&n) => Ok(n),
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
             Ok(n) if n.is_finite() => Err(Error::config(
                 self.key(key),
-                format!("{v} is out of range; set it to a number of seconds from 0 to {max}"),
+                format!("{v} is out of range; set it to a number of seconds from {min} to {max}"),
             )),
             _ => Err(Error::config(
                 self.key(key),
-                format!("'{v}' is not a number of seconds; set it to a number from 0 to {max}"),
+                format!("'{v}' is not a number of seconds; set it to a number from {min} to {max}"),
             )),
         }
     }

@@ -8,7 +8,7 @@ pub mod pyfmt;
 
 use crate::model::{Cell, FivetranType};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
-use pyfmt::{float_repr, json_dumps, json_string, py_number, PyNumber};
+use pyfmt::{float_repr, json_dumps, json_float, json_string, py_number, PyNumber};
 use serde_json::Value;
 
 /// The SDK's cell prefixes (`fivetran_connector_sdk_core.constants.CELL_*`; checked at run time before use).
@@ -115,18 +115,11 @@ fn py(cell: &Cell) -> Py<'_> {
             PyNumber::Float(f) => Py::Float(f),
             PyNumber::Int(_) => match n.as_i64() {
                 Some(i) => Py::Int(i),
-                None => Py::BigInt(number_text(cell)),
+                // serde_json (arbitrary_precision) keeps the number's own text: the digits Python's int() reads.
+                None => Py::BigInt(n.as_str()),
             },
         },
         _ => Py::Other,
-    }
-}
-
-fn number_text(cell: &Cell) -> &str {
-    // Only called for JSON numbers; serde_json with arbitrary_precision keeps the original text.
-    match cell {
-        Cell::Json(Value::Number(n)) => n.as_str(),
-        _ => "",
     }
 }
 
@@ -202,23 +195,13 @@ fn float_type(cell: &Cell, prefix: u8, text: &mut String) -> Option<u8> {
         Py::BigInt(digits) => big_float(digits)?,
         _ => return None, // float("text") follows Python's own parser
     };
-    text.push_str(&float_text(f));
+    text.push_str(&json_float(f));
     Some(prefix)
 }
 
 /// `float(int)` of an integer beyond i64 (correctly rounded, as Python); None where Python raises OverflowError.
 fn big_float(digits: &str) -> Option<f64> {
     digits.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        float_repr(f)
-    }
 }
 
 /// `_coerce_decimal`: text and integers as they are written; not bools or floats.
@@ -320,7 +303,7 @@ fn json(cell: &Cell, text: &mut String) -> Option<u8> {
         }
         Cell::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
         Cell::Float(_) | Cell::Double(_) => match py(cell) {
-            Py::Float(f) => text.push_str(&float_text(f)),
+            Py::Float(f) => text.push_str(&json_float(f)),
             _ => return None,
         },
         _ => return None, // dates and bytes are not JSON serializable
@@ -339,15 +322,15 @@ fn inferred(cell: &Cell, out: &mut Vec<u8>, text: &mut String) -> Option<u8> {
             Some(CELL_SCALAR)
         }
         (Py::Int(i), _) => {
-            text.push_str(&float_text(i as f64));
+            text.push_str(&json_float(i as f64));
             Some(CELL_FLOAT)
         }
         (Py::BigInt(digits), _) => {
-            text.push_str(&float_text(big_float(digits)?));
+            text.push_str(&json_float(big_float(digits)?));
             Some(CELL_FLOAT)
         }
         (Py::Float(f), _) => {
-            text.push_str(&float_text(f));
+            text.push_str(&json_float(f));
             Some(CELL_FLOAT)
         }
         (_, Cell::Bytes(b)) => {

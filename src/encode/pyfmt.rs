@@ -138,8 +138,9 @@ fn with_point(digits: &str) -> String {
     }
 }
 
-/// `json.dumps(x)` of a float: its repr, with JavaScript's names for the non-finite values.
-fn json_float(x: f64) -> String {
+/// `json.dumps(x)` of a float: its repr, with JavaScript's names for the non-finite values. The SDK's float cells
+/// (`_coerce_float_type`) spell them the same way.
+pub fn json_float(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x.is_infinite() {

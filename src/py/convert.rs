@@ -25,24 +25,33 @@ pub fn batch<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for row in rows {
-        let dict = PyDict::new(py);
-        for (i, cell) in row.iter().enumerate() {
-            if let Cell::Flat(pairs) = cell {
-                for (name, value) in pairs {
-                    let key = ctx
-                        .flat_keys
-                        .entry(name.clone())
-                        .or_insert_with(|| PyString::intern(py, name).unbind())
-                        .bind(py);
-                    dict.set_item(key, value_of(py, value, ctx.utc)?)?;
-                }
-            } else {
-                dict.set_item(&ctx.keys[i], value_of(py, cell, ctx.utc)?)?;
-            }
-        }
-        list.append(dict)?;
+        list.append(row_dict(py, row, ctx)?)?;
     }
     Ok(list)
+}
+
+/// One row as a dict. A flattened column contributes its flattened keys instead of its own.
+pub fn row_dict<'py>(
+    py: Python<'py>,
+    row: &[Cell],
+    ctx: &mut Context<'_, 'py>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (i, cell) in row.iter().enumerate() {
+        if let Cell::Flat(pairs) = cell {
+            for (name, value) in pairs {
+                let key = ctx
+                    .flat_keys
+                    .entry(name.clone())
+                    .or_insert_with(|| PyString::intern(py, name).unbind())
+                    .bind(py);
+                dict.set_item(key, value_of(py, value, ctx.utc)?)?;
+            }
+        } else {
+            dict.set_item(&ctx.keys[i], value_of(py, cell, ctx.utc)?)?;
+        }
+    }
+    Ok(dict)
 }
 
 /// One cell as the Python value the Connector SDK accepts for its declared type.

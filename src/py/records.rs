@@ -2,7 +2,7 @@
 //! per-row Python: the fast emit path. A row whose cells `encode` declines is handed back as the dict the SDK's
 //! public operations take, so nothing is ever guessed.
 
-use super::convert::{value_of, Context};
+use super::convert::{row_dict, value_of, Context};
 use crate::encode::{encode, is_deleted, Declared, Scratch};
 use crate::model::Cell;
 use pyo3::intern;
@@ -188,7 +188,7 @@ pub fn batch<'py>(
         let found = encoder.record(py, &columns, ctx.flat_keys, row, &mut scratch)?;
         if checked {
             let record = found.map_or_else(|| py.None().into_bound(py), |(r, _)| r);
-            pairs.append((dict_of(py, row, ctx)?, record))?;
+            pairs.append((row_dict(py, row, ctx)?, record))?;
             continue;
         }
         match found {
@@ -196,23 +196,13 @@ pub fn batch<'py>(
                 deletes += usize::from(deleted);
                 records.append(record)?;
             }
-            None => fallback.append(dict_of(py, row, ctx)?)?,
+            None => fallback.append(row_dict(py, row, ctx)?)?,
         }
     }
     if checked {
         return Ok(pairs.into_any());
     }
     Ok((records, fallback, deletes).into_pyobject(py)?.into_any())
-}
-
-/// One row as the dict the SDK's public operations take (the dict path's own conversion).
-fn dict_of<'py>(
-    py: Python<'py>,
-    row: &[Cell],
-    ctx: &mut Context<'_, 'py>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let list = super::convert::batch(py, std::slice::from_ref(&row.to_vec()), ctx)?;
-    Ok(list.get_item(0)?.cast_into::<PyDict>()?)
 }
 
 /// Test hook: a cell of `kind` made from `value`, as (the Python value the dict path hands the SDK, our encoding
