@@ -16,6 +16,7 @@ pub mod messages;
 pub mod model;
 pub mod monitor;
 pub mod plan;
+pub mod pool;
 pub mod read;
 pub mod retry;
 pub mod runtime;

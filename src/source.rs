@@ -45,11 +45,14 @@ pub trait Source: Send + Sync {
     /// text. Only such tables are cut into partitions.
     fn resumable(&self, table: &Table) -> bool;
 
-    /// Key values (as text, in key order) of a page sample of about `percent` of `table`.
+    /// Key values (as text, in key order) of a page sample of about `percent` of `table`, to cut it into
+    /// `wanted` partitions with `plan::partitions`. A source may send only the keys that cut (the sample's keys at
+    /// ranks i·n/wanted), which gives the same partitions without moving the whole sample.
     fn sample_keys(
         &self,
         table: Arc<Table>,
         percent: f64,
+        wanted: usize,
     ) -> BoxFuture<'static, Result<Vec<Vec<String>>>>;
 
     /// The incremental watermark of a table with a cursor (None without one).

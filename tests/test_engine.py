@@ -50,6 +50,23 @@ def test_plan_partitions_follow_the_data_and_union_to_the_table(pg, sql):
     assert ids == [r[0] for r in sql("SELECT id FROM engine.planned ORDER BY id")]
 
 
+def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
+    """The cut points computed by the server from a whole sample (the table is small enough to sample every page)
+    are the keys at ranks i*n/partitions of the sorted keys, also for a composite key with text in it."""
+    import connector_accel as ca
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("DROP TABLE IF EXISTS engine.cuts")
+    sql("CREATE TABLE engine.cuts (region text, n int, PRIMARY KEY (region, n))")
+    sql("INSERT INTO engine.cuts SELECT 'r' || (g % 13), g FROM generate_series(1, 20000) g")
+    sql("ANALYZE engine.cuts")
+    keys = [[r, str(n)] for r, n in sql("SELECT region, n FROM engine.cuts ORDER BY region, n")]
+    for wanted in (2, 5, 7):
+        source = ca.Source(engine_config(pg, "cuts", partitions=str(wanted)))
+        plan = source.plan("engine", "cuts")
+        assert [p["hi"] for p in plan["partitions"][:-1]] == [keys[i * len(keys) // wanted] for i in
+                                                               range(1, wanted)], wanted
+
+
 def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
     make_big(sql, "terminated", 300_000)
     config = engine_config(pg, "terminated", partitions="3", batch_size="500", max_retries="3")

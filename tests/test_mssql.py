@@ -169,9 +169,14 @@ def test_partitioned_load_reads_key_ranges_in_parallel(mssql, big, tmp_path):
     assert len(parts) == 4 and parts[0]["lo"] is None and parts[-1]["hi"] is None
     assert all(a["hi"] == b["lo"] for a, b in zip(parts, parts[1:], strict=False)), "ranges are contiguous"
     before = mssql.sessions
-    run_sync(tmp_path, config(mssql, tables=big, partitions=4))
-    assert mssql.sessions - before >= 4 + 1  # discovery, planning, then a session per partition
+    run_sync(tmp_path, config(mssql, tables=big, partitions=4, workers=4))
+    # one login per worker: discovery's session plans, then reads a partition beside three opened ahead together
+    assert mssql.sessions - before == 4
     assert_big_synced(tmp_path)
+    before = mssql.sessions
+    run_sync(tmp_path / "one_worker", config(mssql, tables=big, partitions=4, workers=1))
+    assert mssql.sessions - before == 1, "one worker reads every partition on the session that discovered them"
+    assert_big_synced(tmp_path / "one_worker")
 
 
 def test_resume_after_dropped_connections_continues_after_the_last_key(mssql, big, tmp_path):

@@ -4,6 +4,7 @@
 use super::errors;
 use crate::config::{Encrypt, MssqlConnection};
 use crate::error::{Error, Result};
+use std::sync::Arc;
 use std::time::Duration;
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
@@ -111,4 +112,21 @@ fn no_strict_answer(conn: &MssqlConnection, what: &str) -> Error {
 
 pub async fn connect(conn: &MssqlConnection) -> Result<Session> {
     connect_as(conn, "connector_accel").await
+}
+
+/// tiberius cannot tell whether a session's connection has ended: a broken idle session fails its next statement
+/// as transient, and the read that saw it clears the pool before retrying.
+impl crate::pool::Pooled for Session {
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A pool of logged-in sessions on `conn`. SQL Server fixes `application_name` at login, so pooled sessions are
+/// all `connector_accel`.
+pub fn pool(conn: Arc<MssqlConnection>) -> Arc<crate::pool::Pool<Session>> {
+    crate::pool::Pool::new(move || {
+        let conn = conn.clone();
+        Box::pin(async move { connect(&conn).await })
+    })
 }

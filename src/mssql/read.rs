@@ -3,15 +3,15 @@
 //! queued. SQL Server cannot share one snapshot across sessions, so each partition reads committed data as of its
 //! own statement; rows changed meanwhile are caught by the next incremental read.
 
-use super::connect::connect_as;
+use super::connect::Session;
 use super::decode::{cell, key_text};
 use super::errors;
 use super::sql::TSql;
 use super::types::{key_round_trips, select};
-use crate::config::MssqlConnection;
 use crate::engine::{self, Progress, Rows};
 use crate::error::{Error, Result};
 use crate::model::{Cell, FivetranType, Table};
+use crate::pool::Pool;
 use crate::read::{key_positions, PartRead, ReadRequest, Tx};
 use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
@@ -22,9 +22,16 @@ pub fn resumable(table: &Table) -> bool {
     crate::read::resumable(table, |c| key_round_trips(&c.source_type, select(c)))
 }
 
-pub async fn run(conn: Arc<MssqlConnection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
+pub async fn run(sessions: Arc<Pool<Session>>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
+    // Every worker's first session logs in now, together; later partitions reuse the sessions earlier ones hand back.
+    sessions.warm(
+        req.limits
+            .planned()
+            .workers
+            .clamp(1, req.parts.len().max(1)),
+    );
     engine::run_partitions(&req, &tx, |part, slot| {
-        let (conn, req, tx) = (conn.clone(), req.clone(), tx.clone());
+        let (sessions, req, tx) = (sessions.clone(), req.clone(), tx.clone());
         async move {
             let progress = Progress {
                 after: part.after.clone(),
@@ -33,8 +40,15 @@ pub async fn run(conn: Arc<MssqlConnection>, req: Arc<ReadRequest>, tx: Tx) -> R
             };
             let resume = resumable(&req.table);
             engine::retrying(&req, &part, resume, progress, |p| {
-                let (conn, req, part, tx) = (conn.clone(), req.clone(), part.clone(), tx.clone());
-                Box::pin(async move { stream(&conn, &req, &part, slot, &tx, p).await })
+                let (sessions, req, part, tx) =
+                    (sessions.clone(), req.clone(), part.clone(), tx.clone());
+                Box::pin(async move {
+                    let streamed = stream(&sessions, &req, &part, slot, &tx, p).await;
+                    if streamed.is_err() {
+                        sessions.clear();
+                    }
+                    streamed
+                })
             })
             .await
         }
@@ -42,9 +56,9 @@ pub async fn run(conn: Arc<MssqlConnection>, req: Arc<ReadRequest>, tx: Tx) -> R
     .await
 }
 
-/// One attempt at a partition: a new session, a keyset read from `p.after`, batches handed over as they fill.
+/// One attempt at a partition: a pooled session, a keyset read from `p.after`, batches handed over as they fill.
 async fn stream(
-    conn: &MssqlConnection,
+    sessions: &Pool<Session>,
     req: &ReadRequest,
     part: &PartRead,
     slot: usize,
@@ -56,11 +70,7 @@ async fn stream(
         req.table.qualified(),
         part.index + 1
     );
-    let mut client = connect_as(
-        conn,
-        &format!("connector_accel partition {}", part.index + 1),
-    )
-    .await?;
+    let mut client = sessions.take().await?;
     let t = &req.table;
     let query = crate::statement::read(&TSql, t, &part.range, p.after.as_deref(), &req.span);
     let params: Vec<&dyn tiberius::ToSql> = query
@@ -80,8 +90,12 @@ async fn stream(
         key_at: key_positions(t, &req.span),
         context,
     };
-    // Whether finished or stopped because the reader went away, the session is let go here.
-    engine::pump(req, part, slot, tx, resumable(t), &mut rows, p).await?;
+    let finished = engine::pump(req, part, slot, tx, resumable(t), &mut rows, p).await?;
+    drop(rows);
+    // Stopped because the reader went away: the statement is still under way, so the session is let go.
+    if finished {
+        sessions.give(client);
+    }
     Ok(())
 }
 

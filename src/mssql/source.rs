@@ -1,24 +1,26 @@
 //! SQL Server behind the `Source` interface: each call opens the sessions it needs on the shared runtime.
 
-use super::connect::connect;
+use super::connect::{pool, Session};
 use super::{discover, read};
 use crate::config::{Config, MssqlConnection};
 use crate::error::Result;
 use crate::model::Table;
+use crate::pool::Pool;
 use crate::read::{Batch, ReadRequest};
 use crate::source::{Discovered, Source, Watermark};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 
+/// Every call takes its sessions from one pool, so that a sync logs in once per worker, not once per query.
 pub struct MssqlSource {
-    conn: Arc<MssqlConnection>,
+    sessions: Arc<Pool<Session>>,
 }
 
 impl MssqlSource {
     pub fn new(conn: MssqlConnection) -> Self {
         MssqlSource {
-            conn: Arc::new(conn),
+            sessions: pool(Arc::new(conn)),
         }
     }
 }
@@ -29,10 +31,12 @@ impl Source for MssqlSource {
     }
 
     fn discover(&self, config: Arc<Config>) -> BoxFuture<'static, Result<Discovered>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let mut client = connect(&conn).await?;
-            discover::discover(&mut client, &config).await
+            let mut client = sessions.take().await?;
+            let found = discover::discover(&mut client, &config).await?;
+            sessions.give(client);
+            Ok(found)
         })
     }
 
@@ -44,23 +48,27 @@ impl Source for MssqlSource {
         &self,
         table: Arc<Table>,
         percent: f64,
+        _wanted: usize,
     ) -> BoxFuture<'static, Result<Vec<Vec<String>>>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let mut client = connect(&conn).await?;
-            discover::sample_keys(&mut client, &table, percent).await
+            let mut client = sessions.take().await?;
+            let found = discover::sample_keys(&mut client, &table, percent).await?;
+            sessions.give(client);
+            Ok(found)
         })
     }
 
     /// SQL Server has no open-writer guard: late commits are covered by `incremental_lookback_seconds`.
     fn watermark(&self, table: Arc<Table>) -> BoxFuture<'static, Result<Option<Watermark>>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
             if table.cursor.is_err() {
                 return Ok(None);
             }
-            let mut client = connect(&conn).await?;
+            let mut client = sessions.take().await?;
             let (high, future) = discover::watermark(&mut client, &table).await?;
+            sessions.give(client);
             Ok(Some(Watermark {
                 high,
                 guard: None,
@@ -71,7 +79,7 @@ impl Source for MssqlSource {
     }
 
     fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>> {
-        let conn = self.conn.clone();
-        crate::read::spawn(request, |req, tx| read::run(conn, req, tx))
+        let sessions = self.sessions.clone();
+        crate::read::spawn(request, |req, tx| read::run(sessions, req, tx))
     }
 }

@@ -8,19 +8,12 @@ use std::time::Duration;
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::{Client, Config};
 
-/// Settings every session gets: UTC and ISO text forms for the types that are read as text.
-const SESSION_SETUP: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'";
-
-/// Connects and prepares the session. The connection task runs on the shared runtime until the client is dropped.
-pub async fn connect(conn: &Connection) -> Result<Client> {
-    connect_as(conn, "connector_accel").await
-}
-
-/// Connects under an `application_name` that tells an operator (and `pg_stat_activity`) what the session does.
-pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Client> {
+/// Connects, without the session settings (`sessions::Session` sends them with the first statement). The
+/// connection task runs on the shared runtime until the client is dropped. Sessions say what they do in
+/// `application_name` (see `pg_stat_activity`); an idle one is plain `connector_accel`.
+pub async fn connect_unprepared(conn: &Connection) -> Result<Client> {
     let (mut config, target) = pg_config(conn)?;
-    config.application_name(application_name);
+    config.application_name("connector_accel");
     let timeout = Duration::from_secs(conn.connect_timeout_s);
     let attempt = async {
         match tls::client_config(conn.sslmode, conn.sslrootcert.as_deref())? {
@@ -43,7 +36,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
             }
         }
     };
-    let client: Client = tokio::time::timeout(timeout, attempt).await.map_err(|_| Error::Connect {
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| Error::Connect {
         message: format!(
             "cannot connect to {target}: no answer within {}s; check 'host' and 'port' or raise 'connect_timeout'",
             conn.connect_timeout_s
@@ -51,12 +44,7 @@ pub async fn connect_as(conn: &Connection, application_name: &str) -> Result<Cli
         sqlstate: None,
         number: None,
         transient: true,
-    })??;
-    client
-        .batch_execute(SESSION_SETUP)
-        .await
-        .map_err(|e| errors::query("setting up the session", e))?;
-    Ok(client)
+    })?
 }
 
 /// The driver configuration and a description of the target for messages (never the password).

@@ -3,6 +3,7 @@
 
 use super::decode;
 use super::errors;
+use super::sessions::Session;
 use super::sql;
 use super::types::{decoder, map_type, Decoder, PgType};
 use crate::catalog::{self, Names};
@@ -12,6 +13,7 @@ use crate::fetch::Fetch;
 use crate::flatten::Flattener;
 use crate::model::{Column, Table};
 use crate::statement;
+use postgres_types::Type;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
@@ -31,13 +33,8 @@ const VIEWS: &str = "SELECT n.nspname::text, c.relname::text, c.relkind::text
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('v', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
 
-async fn views(client: &Client) -> Result<Vec<(String, String, &'static str)>> {
-    let rows = client
-        .query(VIEWS, &[])
-        .await
-        .map_err(|e| errors::query("reading the view catalog", e))?;
-    Ok(rows
-        .iter()
+fn views(rows: Vec<tokio_postgres::Row>) -> Vec<(String, String, &'static str)> {
+    rows.iter()
         .map(|r| {
             let kind = if r.get::<_, String>(2) == "m" {
                 "materialized view"
@@ -46,7 +43,7 @@ async fn views(client: &Client) -> Result<Vec<(String, String, &'static str)>> {
             };
             (r.get(0), r.get(1), kind)
         })
-        .collect())
+        .collect()
 }
 
 const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -69,12 +66,17 @@ fn first_char(s: &str) -> char {
 }
 
 /// The selected tables, smallest first, with warnings about what will not arrive as itself.
-pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, Vec<String>)> {
+/// The catalogue queries go out without a separate prepare, the independent ones together, so discovery costs
+/// two round trips on an open session.
+pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Table>, Vec<String>)> {
     let mut warnings = Vec::new();
-    let listed = client
-        .query(TABLES, &[])
-        .await
-        .map_err(|e| errors::query("reading the table catalog", e))?;
+    let (_, listed) = session
+        .pipelined("", |c| async move {
+            futures_util::try_join!(c.query_typed(TABLES, &[]), c.query_typed(VIEWS, &[]))
+        })
+        .await?;
+    let (listed, view_rows) = listed.map_err(|e| errors::query("reading the table catalog", e))?;
+    let client = &session.client;
     let mut found: Vec<(u32, Table, bool)> = listed
         .iter()
         .map(|r| {
@@ -86,15 +88,26 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
             (r.get(0), table, r.get(4))
         })
         .collect();
-    let views = views(client).await?;
-    found = catalog::select(found, config, Names::Exact, &views, &mut warnings)?;
+    found = catalog::select(
+        found,
+        config,
+        Names::Exact,
+        &views(view_rows),
+        &mut warnings,
+    )?;
     let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
     let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();
-    add_columns(client, &oids, &mut by_oid, &mut warnings).await?;
-    let keys = client
-        .query(PRIMARY_KEYS, &[&oids])
-        .await
-        .map_err(|e| errors::query("reading primary keys", e))?;
+    let oid_param = [(
+        &oids as &(dyn postgres_types::ToSql + Sync),
+        Type::OID_ARRAY,
+    )];
+    let (columns, keys) = futures_util::join!(
+        client.query_typed(COLUMNS, &oid_param),
+        client.query_typed(PRIMARY_KEYS, &oid_param)
+    );
+    let columns = columns.map_err(|e| errors::query("reading columns", e))?;
+    add_columns(columns, &mut by_oid, &mut warnings);
+    let keys = keys.map_err(|e| errors::query("reading primary keys", e))?;
     for row in keys {
         if let Some(t) = by_oid.get_mut(&row.get::<_, u32>(0)) {
             t.primary_key.push(row.get(1));
@@ -115,7 +128,11 @@ pub async fn discover(client: &Client, config: &Config) -> Result<(Vec<Table>, V
 async fn check_filter_values(client: &Client, tables: &[Table]) -> Result<()> {
     for t in tables {
         for (column, value, check) in statement::filter_value_checks(&sql::Postgres, t) {
-            if let Err(e) = client.query(&check.sql, &[&check.params[0]]).await {
+            let value_param = [(
+                &check.params[0] as &(dyn postgres_types::ToSql + Sync),
+                Type::TEXT,
+            )];
+            if let Err(e) = client.query_typed(&check.sql, &value_param).await {
                 let Some(db) = e.as_db_error() else {
                     return Err(errors::query("checking table_filters", e));
                 };
@@ -131,16 +148,11 @@ async fn check_filter_values(client: &Client, tables: &[Table]) -> Result<()> {
     Ok(())
 }
 
-async fn add_columns(
-    client: &Client,
-    oids: &[u32],
+fn add_columns(
+    rows: Vec<tokio_postgres::Row>,
     by_oid: &mut HashMap<u32, Table>,
     warnings: &mut Vec<String>,
-) -> Result<()> {
-    let rows = client
-        .query(COLUMNS, &[&oids])
-        .await
-        .map_err(|e| errors::query("reading columns", e))?;
+) {
     for r in rows {
         let Some(table) = by_oid.get_mut(&r.get::<_, u32>(0)) else {
             continue;
@@ -171,7 +183,6 @@ async fn add_columns(
             nullable: r.get(8),
         });
     }
-    Ok(())
 }
 
 /// Marks the JSON columns as flattened and types their flattened columns from a sample of objects.

@@ -9,6 +9,7 @@ pub mod parallel;
 pub mod planning;
 pub mod preprocess;
 pub mod read;
+pub mod sessions;
 mod source;
 pub mod sql;
 mod tls;

@@ -2,20 +2,32 @@
 //! exported by a coordinating session, so every partition sees the same committed data. A partition broken by a
 //! transient error reconnects after a backoff and resumes after the last key it queued.
 
-use super::connect::connect_as;
 use super::errors;
 use super::read::{resumable, Decoding, PgRows};
+use super::sessions::{self, Session, Sessions};
 use super::sql::Postgres;
-use crate::config::PgConnection as Connection;
 use crate::engine::{self, Progress};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::read::{PartRead, ReadRequest, Tx};
+use crate::statement::Query;
+use postgres_types::Type;
 use std::sync::Arc;
-use tokio_postgres::Client;
+use tokio_postgres::RowStream;
 
-pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
-    let exporter = if req.parts.len() > 1 && req.snapshot.is_none() {
-        export(&conn, &req).await
+const READ_ONLY: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+pub async fn run(sessions: Arc<Sessions>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
+    let exporting = req.parts.len() > 1 && req.snapshot.is_none();
+    // Every worker's first session is opened now, beside the export, instead of one after another; later
+    // partitions reuse the sessions earlier ones hand back.
+    let workers = req
+        .limits
+        .planned()
+        .workers
+        .clamp(1, req.parts.len().max(1));
+    sessions.warm(workers + usize::from(exporting));
+    let exporter = if exporting {
+        export(&sessions, &req).await
     } else {
         None
     };
@@ -24,20 +36,24 @@ pub async fn run(conn: Arc<Connection>, req: Arc<ReadRequest>, tx: Tx) -> Result
         .clone()
         .or_else(|| exporter.as_ref().map(|(_, id)| id.clone()));
     let result = engine::run_partitions(&req, &tx, |part, slot| {
-        let (conn, req, tx, snapshot) = (conn.clone(), req.clone(), tx.clone(), snapshot.clone());
-        async move { partition(conn, req, part, snapshot, slot, tx).await }
+        let (sessions, req, tx, snapshot) =
+            (sessions.clone(), req.clone(), tx.clone(), snapshot.clone());
+        async move { partition(sessions, req, part, snapshot, slot, tx).await }
     })
     .await;
-    drop(exporter);
+    if let Some((session, _)) = exporter {
+        sessions::finish(&sessions, session, "ROLLBACK; RESET application_name");
+    }
     result
 }
 
 /// A session holding a REPEATABLE READ transaction open, and the id of its exported snapshot. Without one (the
 /// server refused, or a standby that cannot export) each partition reads its own snapshot; the incremental
 /// high-water mark was taken before the read, so changes between those snapshots are picked up next sync.
-async fn export(conn: &Connection, req: &ReadRequest) -> Option<(Client, String)> {
+async fn export(sessions: &Sessions, req: &ReadRequest) -> Option<(Session, String)> {
     let what = format!("{}: exporting a snapshot", req.table.qualified());
-    let exported = crate::retry::run(req.retry, &what, &req.log, || export_snapshot(conn)).await;
+    let exported =
+        crate::retry::run(req.retry, &what, &req.log, || export_snapshot(sessions)).await;
     match exported {
         Ok(found) => Some(found),
         Err(e) => {
@@ -50,25 +66,25 @@ async fn export(conn: &Connection, req: &ReadRequest) -> Option<(Client, String)
     }
 }
 
-/// Opens a session, starts a REPEATABLE READ transaction and exports its snapshot. The snapshot stays importable
-/// as long as the returned client is kept.
-pub async fn export_snapshot(conn: &Connection) -> Result<(Client, String)> {
+/// Starts a REPEATABLE READ transaction on a session and exports its snapshot, in one round trip. The snapshot
+/// stays importable as long as the returned session is kept in that transaction.
+pub async fn export_snapshot(sessions: &Sessions) -> Result<(Session, String)> {
     let what = "exporting a snapshot";
-    let client = connect_as(conn, "connector_accel snapshot").await?;
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(|e| errors::query(what, e))?;
-    let row = client
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .await
-        .map_err(|e| errors::query(what, e))?;
-    Ok((client, row.get::<_, String>(0)))
+    let mut session = sessions.take().await?;
+    let begin = format!("SET application_name = 'connector_accel snapshot'; {READ_ONLY}");
+    let (begun, row) = session
+        .pipelined(&begin, |c| {
+            c.query_typed_one("SELECT pg_export_snapshot()", &[])
+        })
+        .await?;
+    begun.map_err(|e| errors::query(what, e))?;
+    let id = row.map_err(|e| errors::query(what, e))?.get::<_, String>(0);
+    Ok((session, id))
 }
 
 /// Reads one partition to its end, retrying transient failures (see `engine::retrying`).
 async fn partition(
-    conn: Arc<Connection>,
+    sessions: Arc<Sessions>,
     req: Arc<ReadRequest>,
     part: PartRead,
     snapshot: Option<String>,
@@ -83,20 +99,26 @@ async fn partition(
     let resume = resumable(&req.table);
     engine::retrying(&req, &part, resume, progress, |p| {
         let attempt = Attempt {
-            conn: conn.clone(),
+            sessions: sessions.clone(),
             req: req.clone(),
             part: part.clone(),
             slot,
             tx: tx.clone(),
         };
-        Box::pin(async move { attempt.stream(p).await })
+        Box::pin(async move {
+            let streamed = attempt.stream(p).await;
+            if streamed.is_err() {
+                attempt.sessions.clear();
+            }
+            streamed
+        })
     })
     .await
 }
 
 /// One attempt at a partition, owning what it needs so that a retry starts from a clean slate.
 struct Attempt {
-    conn: Arc<Connection>,
+    sessions: Arc<Sessions>,
     req: Arc<ReadRequest>,
     part: PartRead,
     slot: usize,
@@ -106,12 +128,7 @@ struct Attempt {
 impl Attempt {
     async fn stream(&self, p: &mut Progress<Option<String>>) -> Result<()> {
         let req = &self.req;
-        let client = connect_as(
-            &self.conn,
-            &format!("connector_accel partition {}", self.part.index + 1),
-        )
-        .await?;
-        let in_snapshot = self.import(&client, &mut p.extra).await?;
+        let mut session = self.sessions.take().await?;
         let query = crate::statement::read(
             &Postgres,
             &req.table,
@@ -124,76 +141,97 @@ impl Attempt {
             req.table.qualified(),
             self.part.index + 1
         );
-        let stream = client
-            .query_raw(&query.sql, query.params.iter())
-            .await
-            .map_err(|e| errors::query(&context, e))?;
-        let mut rows = PgRows {
-            stream: Box::pin(stream),
-            decoding: Decoding::new(req),
-            context,
-        };
+        let (in_snapshot, stream) = self
+            .open(&mut session, &query, &context, &mut p.extra)
+            .await?;
+        let mut rows = PgRows::new(stream, Decoding::new(req), context);
         let resume = resumable(&req.table);
         let finished =
             engine::pump(req, &self.part, self.slot, &self.tx, resume, &mut rows, p).await?;
-        if finished && in_snapshot {
-            let _ = client.batch_execute("COMMIT").await;
+        // Not finished: the reader was closed; stop, and let the session go (the server ends its transaction).
+        if finished {
+            let end = if in_snapshot {
+                "COMMIT; RESET application_name"
+            } else {
+                "RESET application_name"
+            };
+            sessions::finish(&self.sessions, session, end);
         }
-        // Not finished: the reader was closed; stop, and let the connection go.
         Ok(())
     }
 
-    /// Joins the shared snapshot. When it is gone (its session ended, e.g. terminated), this partition and later
-    /// attempts read their own snapshot instead, which the warning says.
-    async fn import(&self, client: &Client, snapshot: &mut Option<String>) -> Result<bool> {
-        let Some(id) = snapshot.clone() else {
-            return Ok(false);
-        };
-        let context = format!(
-            "{} partition {}: importing the snapshot",
-            self.req.table.qualified(),
+    /// Starts the partition's statement, in the shared snapshot when there is one, in one round trip: the
+    /// session's name, the snapshot import and the statement (with its parameter types given, so there is no
+    /// separate prepare) go out together. Whether it reads in the snapshot, and its rows.
+    async fn open(
+        &self,
+        session: &mut Session,
+        query: &Query,
+        context: &str,
+        snapshot: &mut Option<String>,
+    ) -> Result<(bool, RowStream)> {
+        let name = format!(
+            "SET application_name = 'connector_accel partition {}'",
             self.part.index + 1
         );
-        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-        client
-            .batch_execute(begin)
-            .await
-            .map_err(|e| errors::query(&context, e))?;
         // The id comes from pg_export_snapshot (hex digits and dashes); SET TRANSACTION SNAPSHOT takes no parameter.
-        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        let imported = if valid {
-            client
-                .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
-                .await
-        } else {
-            Ok(())
-        };
+        if let Some(id) = snapshot.as_deref() {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                self.without_snapshot(snapshot)?;
+            }
+        }
+        let import = snapshot
+            .as_deref()
+            .map(|id| format!("{name}; {READ_ONLY}; SET TRANSACTION SNAPSHOT '{id}'"));
+        let params = || query.params.iter().map(|v| (v, Type::TEXT));
+        let batch = import.as_deref().unwrap_or(&name);
+        let (imported, stream) = session
+            .pipelined(batch, |c| c.query_typed_raw(&query.sql, params()))
+            .await?;
         match imported {
-            Ok(()) if valid => Ok(true),
-            Err(e) if e.as_db_error().is_none() => Err(errors::query(&context, e)),
-            // A snapshot the caller gave (a plan's) promised one consistent state: reading fresh data instead would
-            // silently break that promise.
-            _ if self.req.snapshot.is_some() => Err(crate::error::Error::config(
+            Ok(()) => Ok((
+                import.is_some(),
+                stream.map_err(|e| errors::query(context, e))?,
+            )),
+            Err(e) if e.as_db_error().is_none() => Err(errors::query(context, e)),
+            Err(_) => {
+                self.without_snapshot(snapshot)?;
+                session
+                    .client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|e| errors::query(context, e))?;
+                let stream = session
+                    .client
+                    .query_typed_raw(&query.sql, params())
+                    .await
+                    .map_err(|e| errors::query(context, e))?;
+                Ok((false, stream))
+            }
+        }
+    }
+
+    /// The shared snapshot could not be imported because it is gone (its session ended, e.g. terminated): this
+    /// partition and later attempts read their own snapshot instead, which the warning says.
+    fn without_snapshot(&self, snapshot: &mut Option<String>) -> Result<()> {
+        let id = snapshot.take().unwrap_or_default();
+        // A snapshot the caller gave (a plan's) promised one consistent state: reading fresh data instead would
+        // silently break that promise.
+        if self.req.snapshot.is_some() {
+            return Err(Error::config(
                 "snapshot",
                 format!(
                     "snapshot {id} is gone (the session that exported it closed), so {} cannot be read as of it; \
                      export a new snapshot and plan again, or read without one (read_partition(..., fresh_snapshot=True))",
                     self.req.table.qualified()
                 ),
-            )),
-            _ => {
-                self.req.log.warning(format!(
-                    "{} partition {}: the shared snapshot is gone; this partition continues on its own snapshot",
-                    self.req.table.qualified(),
-                    self.part.index + 1
-                ));
-                *snapshot = None;
-                client
-                    .batch_execute("ROLLBACK")
-                    .await
-                    .map_err(|e| errors::query(&context, e))?;
-                Ok(false)
-            }
+            ));
         }
+        self.req.log.warning(format!(
+            "{} partition {}: the shared snapshot is gone; this partition continues on its own snapshot",
+            self.req.table.qualified(),
+            self.part.index + 1
+        ));
+        Ok(())
     }
 }

@@ -6,12 +6,23 @@ use super::sql;
 use crate::error::Result;
 use crate::model::Table;
 use crate::source::Watermark;
+use postgres_types::Type;
 use tokio_postgres::Client;
 
-/// Key values (as text, in key order) of a SYSTEM page sample of about `percent` of `table`.
-pub async fn sample_keys(client: &Client, table: &Table, percent: f64) -> Result<Vec<Vec<String>>> {
+/// The keys (as text, in key order) of a SYSTEM page sample of about `percent` of `table` that cut it into
+/// `wanted` partitions (see `sql::sample_keys`).
+pub async fn sample_keys(
+    client: &Client,
+    table: &Table,
+    percent: f64,
+    wanted: usize,
+) -> Result<Vec<Vec<String>>> {
+    let (percent, wanted) = (percent.to_string(), wanted.to_string());
     let rows = client
-        .query(&sql::sample_keys(table), &[&percent.to_string()])
+        .query_typed(
+            &sql::sample_keys(table),
+            &[(&percent, Type::TEXT), (&wanted, Type::TEXT)],
+        )
         .await
         .map_err(|e| errors::query(&format!("sampling the keys of {}", table.qualified()), e))?;
     let width = table.primary_key.len();
@@ -30,7 +41,7 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
         return Ok(None);
     };
     let row = client
-        .query_one(&sql::watermark(table, cursor), &[])
+        .query_typed_one(&sql::watermark(table, cursor), &[])
         .await
         .map_err(|e| errors::query(&format!("reading the cursor of {}", table.qualified()), e))?;
     Ok(Some(Watermark {

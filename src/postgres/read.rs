@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::flatten::Flattener;
 use crate::model::{Cell, FivetranType, Table};
 use crate::read::{key_positions, ReadRequest};
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
 use postgres_types::{FromSql, Type};
 use std::collections::HashSet;
 use std::pin::Pin;
+use tokio::sync::mpsc::{Receiver, Sender};
 use tokio_postgres::{Row, RowStream};
 
 /// Any column's raw binary value (None for NULL): the decoders read the bytes themselves.
@@ -129,22 +130,86 @@ impl Decoding {
     }
 }
 
-/// The rows of one partition attempt: the driver's stream, decoded as they come.
+/// Rows handed from the socket's reader to the batch builder at a time, at most.
+const CHUNK_ROWS: usize = 1024;
+/// Chunks queued between them, at most: up to 64k rows keep arriving while a batch is built and handed over.
+const QUEUED_CHUNKS: usize = 64;
+
+type Chunk = std::result::Result<Vec<Row>, tokio_postgres::Error>;
+
+/// The rows of one partition attempt, decoded as they come. A task of their own drains the driver's stream into a
+/// bounded queue, so the socket keeps being read while a batch is built or waits for the reader: without it the
+/// driver stops reading, the server's window closes, and each restart costs a round trip.
 pub struct PgRows {
-    pub stream: Pin<Box<RowStream>>,
+    rows: std::vec::IntoIter<Row>,
+    chunks: Receiver<Chunk>,
     pub decoding: Decoding,
     /// What is being read, for errors.
     pub context: String,
+}
+
+impl PgRows {
+    pub fn new(stream: RowStream, decoding: Decoding, context: String) -> Self {
+        let (tx, chunks) = tokio::sync::mpsc::channel(QUEUED_CHUNKS);
+        tokio::spawn(drain(Box::pin(stream), tx));
+        PgRows {
+            rows: Vec::new().into_iter(),
+            chunks,
+            decoding,
+            context,
+        }
+    }
+}
+
+/// Moves rows from `stream` to `tx` in chunks of what has already arrived, until the statement ends, fails, or
+/// the rows are no longer wanted.
+async fn drain(mut stream: Pin<Box<RowStream>>, tx: Sender<Chunk>) {
+    loop {
+        let mut chunk = Vec::new();
+        let mut end = false;
+        match stream.try_next().await {
+            Ok(Some(row)) => chunk.push(row),
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+        while chunk.len() < CHUNK_ROWS {
+            match stream.try_next().now_or_never() {
+                Some(Ok(Some(row))) => chunk.push(row),
+                Some(Ok(None)) => {
+                    end = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Ok(chunk)).await;
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                None => break,
+            }
+        }
+        if tx.send(Ok(chunk)).await.is_err() || end {
+            return;
+        }
+    }
 }
 
 impl Rows for PgRows {
     type Row = Row;
 
     async fn next(&mut self) -> Result<Option<Row>> {
-        self.stream
-            .try_next()
-            .await
-            .map_err(|e| errors::query(&self.context, e))
+        loop {
+            if let Some(row) = self.rows.next() {
+                return Ok(Some(row));
+            }
+            match self.chunks.recv().await {
+                Some(Ok(chunk)) => self.rows = chunk.into_iter(),
+                Some(Err(e)) => return Err(errors::query(&self.context, e)),
+                None => return Ok(None),
+            }
+        }
     }
 
     fn cells(&mut self, row: &Row) -> Result<Vec<Cell>> {

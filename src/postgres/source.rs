@@ -1,6 +1,6 @@
 //! PostgreSQL behind the `Source` interface: each call opens the sessions it needs on the shared runtime.
 
-use super::connect::connect;
+use super::sessions::{self, Sessions};
 use super::types::Decoder;
 use super::{describe, discover, parallel, planning, preprocess, read};
 use crate::config::{Config, PgConnection, Preprocessing};
@@ -15,14 +15,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 
+/// Every call takes its sessions from one pool, so that a sync or a library read opens each session once.
 pub struct PgSource {
-    conn: Arc<PgConnection>,
+    sessions: Arc<Sessions>,
 }
 
 impl PgSource {
     pub fn new(conn: PgConnection) -> Self {
         PgSource {
-            conn: Arc::new(conn),
+            sessions: sessions::pool(Arc::new(conn)),
         }
     }
 }
@@ -33,10 +34,12 @@ impl Source for PgSource {
     }
 
     fn discover(&self, config: Arc<Config>) -> BoxFuture<'static, Result<Discovered>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let client = connect(&conn).await?;
-            discover::discover(&client, &config).await
+            let mut session = sessions.take().await?;
+            let found = discover::discover(&mut session, &config).await?;
+            sessions.give(session);
+            Ok(found)
         })
     }
 
@@ -48,25 +51,31 @@ impl Source for PgSource {
         &self,
         table: Arc<Table>,
         percent: f64,
+        wanted: usize,
     ) -> BoxFuture<'static, Result<Vec<Vec<String>>>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let client = connect(&conn).await?;
-            planning::sample_keys(&client, &table, percent).await
+            let mut session = sessions.take().await?;
+            let found =
+                planning::sample_keys(session.ready().await?, &table, percent, wanted).await?;
+            sessions.give(session);
+            Ok(found)
         })
     }
 
     fn watermark(&self, table: Arc<Table>) -> BoxFuture<'static, Result<Option<Watermark>>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let client = connect(&conn).await?;
-            planning::watermark(&client, &table).await
+            let mut session = sessions.take().await?;
+            let found = planning::watermark(session.ready().await?, &table).await?;
+            sessions.give(session);
+            Ok(found)
         })
     }
 
     fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>> {
-        let conn = self.conn.clone();
-        crate::read::spawn(request, |req, tx| parallel::run(conn, req, tx))
+        let sessions = self.sessions.clone();
+        crate::read::spawn(request, |req, tx| parallel::run(sessions, req, tx))
     }
 
     /// JSON goes out as text: the server sends its text form instead of us parsing and re-serialising it.
@@ -87,21 +96,23 @@ impl Source for PgSource {
     }
 
     fn export_snapshot(&self) -> BoxFuture<'static, Result<Snapshot>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let (client, id) = parallel::export_snapshot(&conn).await?;
+            let (session, id) = parallel::export_snapshot(&sessions).await?;
             Ok(Snapshot {
                 id,
-                holder: Box::new(client),
+                holder: Box::new(session.client),
             })
         })
     }
 
     fn describe_query(&self, query: String) -> BoxFuture<'static, Result<(Table, Vec<String>)>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
-            let client = connect(&conn).await?;
-            describe::describe(&client, &query).await
+            let mut session = sessions.take().await?;
+            let found = describe::describe(session.ready().await?, &query).await?;
+            sessions.give(session);
+            Ok(found)
         })
     }
 
@@ -111,11 +122,13 @@ impl Source for PgSource {
         state: BTreeMap<String, String>,
         log: Messages,
     ) -> BoxFuture<'static, Result<u64>> {
-        let conn = self.conn.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
             let statements = preprocess::statements(&preprocessing, &state)?;
-            let mut client = connect(&conn).await?;
-            preprocess::run(&mut client, &statements, &log).await
+            // Not given back: the statements may leave session state behind.
+            let mut session = sessions.take().await?;
+            session.ready().await?;
+            preprocess::run(&mut session.client, &statements, &log).await
         })
     }
 }

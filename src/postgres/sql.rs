@@ -110,19 +110,31 @@ fn array_literal(values: &[String]) -> String {
     format!("{{{}}}", items.join(","))
 }
 
-/// A page sample of the key, sorted in the key's order, as text: partition bounds come from it.
+/// The cut points of a page sample of the key, as text: of the sample's `n` keys in key order, the ones at ranks
+/// j·n/$2 for j in 0..$2, which are exactly the keys `plan::partitions` cuts at for $2 partitions. The server
+/// ranks the sample and sends $2 rows instead of all of it (hundreds of thousands of keys, megabytes over a
+/// distant link).
 pub fn sample_keys(table: &Table) -> String {
     let keys: Vec<String> = table
         .primary_key
         .iter()
         .map(|k| src(&Postgres, k))
         .collect();
-    let text: Vec<String> = keys.iter().map(|k| format!("{k}::text")).collect();
+    let named: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} AS k{i}"))
+        .collect();
+    let text: Vec<String> = (0..keys.len()).map(|i| format!("s.k{i}::text")).collect();
     format!(
-        "SELECT {} FROM {} AS src TABLESAMPLE SYSTEM (CAST($1::text AS float8)) ORDER BY {}",
-        text.join(", "),
+        "WITH s AS (SELECT {}, row_number() OVER (ORDER BY {}) - 1 AS rn, count(*) OVER () AS n \
+           FROM {} AS src TABLESAMPLE SYSTEM (CAST($1::text AS float8))) \
+         SELECT {} FROM s JOIN generate_series(0, CAST($2::text AS int) - 1) AS g(j) \
+           ON s.rn = (g.j * s.n) / CAST($2::text AS int) ORDER BY g.j",
+        named.join(", "),
+        keys.join(", "),
         qualified(table),
-        keys.join(", ")
+        text.join(", ")
     )
 }
 

@@ -144,7 +144,10 @@ impl Source {
         } else {
             let percent = crate::plan::sample_percent_for(found.row_estimate, plan.partitions);
             let what = format!("{}: planning partitions", found.qualified());
-            let sample = self.retried(py, what, move |s| s.sample_keys(found.clone(), percent))?;
+            let wanted = plan.partitions;
+            let sample = self.retried(py, what, move |s| {
+                s.sample_keys(found.clone(), percent, wanted)
+            })?;
             crate::plan::partitions(&sample, plan.partitions)
         };
         plans::plan_dict(py, &plan, &parts)
