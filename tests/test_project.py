@@ -8,6 +8,9 @@ import zipfile
 from pathlib import Path
 
 import connector_accel as ca
+import pytest
+from connector_accel.form import configuration_form, connection_test
+from fivetran_connector_sdk import form_field
 
 from testkit import connection_config, warehouse
 
@@ -40,6 +43,7 @@ def test_a_generated_project_syncs_and_packages_just_its_files(pg, sql, tmp_path
     zipped = zipfile.ZipFile(project / "files" / f"{project.name}.zip")
     assert sorted(zipped.namelist()) == ["README.md", "configuration_form.pb", "connector.py", "requirements.txt"]
     assert zipped.read("requirements.txt").decode() == f"connector_accel=={ca.__version__}\n"
+    assert zipped.read("configuration_form.pb") == configuration_form("postgres")._to_proto().SerializeToString()
 
 
 def test_init_refuses_to_overwrite(tmp_path):
@@ -50,3 +54,31 @@ def test_init_refuses_to_overwrite(tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 2 and "already exist" in again.stderr
     assert "mssql_server" in (tmp_path / "configuration.json").read_text(), "nothing was overwritten"
+
+
+@pytest.mark.parametrize("source,secret,choice", [("postgres", "password", "sslmode"),
+                                                  ("sqlserver", "mssql_password", "encrypt")])
+def test_the_form_marks_secrets_and_offers_only_accepted_choices(source, secret, choice):
+    fields = {f.name: f for f in configuration_form(source).to_response().fields}
+    assert fields[secret].text_field == form_field.PASSWORD and fields[secret].required
+    assert all(f.text_field != form_field.PASSWORD for name, f in fields.items() if name != secret)
+    base = ({"host": "h", "user": "u", "database": "d"} if source == "postgres"
+            else {"mssql_server": "h", "mssql_user": "u", "mssql_database": "d", "mssql_password": "p"})
+    for key, field in fields.items():  # every field is a key the configuration knows: no "unknown key" warning
+        value = (field.dropdown_options[0].value if field.dropdown_options else "true" if field.toggle
+                 else "1" if key.endswith("port") else __file__ if key in ("cert", "sslrootcert") else "x")
+        assert not [w for w in ca.Source(dict(base, **{key: value})).warnings if "unknown" in w and key in w], key
+    choices = [o.value for o in fields[choice].dropdown_options]
+    assert len(choices) >= 4
+    for value in choices:
+        ca.Source(dict(base, **{choice: value}))  # every offered value is accepted
+
+
+def test_the_setup_test_connects_and_names_what_is_wrong(pg, sql):
+    sql("CREATE SCHEMA IF NOT EXISTS proj")
+    sql("CREATE TABLE IF NOT EXISTS proj.items (id int PRIMARY KEY, name text)")
+    assert connection_test(connection_config(pg, schemas="proj")).success
+    wrong = connection_test(connection_config(pg, schemas="proj", password="not-the-password"))
+    assert wrong.failure and "not-the-password" not in wrong.failure and "password" in wrong.failure.lower()
+    empty = connection_test(connection_config(pg, schemas="no_such_schema_here"))
+    assert empty.failure, empty

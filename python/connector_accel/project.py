@@ -10,12 +10,19 @@ from pathlib import Path
 
 from connector_accel._core import __version__
 
-CONNECTOR = '''"""A Fivetran connector: schema() and update() come from connector_accel's Rust core."""
+CONNECTOR = '''"""A Fivetran connector for {database}: schema() and update() come from connector_accel's Rust core."""
 from fivetran_connector_sdk import Connector
 
+from connector_accel.form import configuration_form as form_for
 from connector_accel.sdk import schema, update
 
-connector = Connector(update=update, schema=schema)
+
+def configuration_form():
+    """The setup form Fivetran shows (packed as configuration_form.pb), with a connect-and-discover test."""
+    return form_for("{source}")
+
+
+connector = Connector(update=update, schema=schema, configuration_form=configuration_form)
 
 if __name__ == "__main__":
     connector.debug()
@@ -61,12 +68,12 @@ def init(directory: str | Path, source: str, force: bool = False) -> list[Path]:
     existing = [name for name in FILES if (root / name).exists()]
     if existing and not force:
         raise FileExistsError(f"{root}: {', '.join(existing)} already exist; choose an empty directory or pass --force")
+    database = "PostgreSQL" if source == "postgres" else "SQL Server"
     contents = {
-        "connector.py": CONNECTOR,
+        "connector.py": CONNECTOR.format(source=source, database=database),
         "requirements.txt": f"connector_accel=={__version__}\n",
         "configuration.json": json.dumps(CONFIGURATION[source], indent=2) + "\n",
-        "README.md": README.format(name=root.resolve().name, version=__version__,
-                                   database="PostgreSQL" if source == "postgres" else "SQL Server"),
+        "README.md": README.format(name=root.resolve().name, version=__version__, database=database),
     }
     written = []
     for name, text in contents.items():
