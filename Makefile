@@ -4,7 +4,7 @@ PYTHON ?= python3
 # A quick optimised build for trying things: the wheel's fat LTO takes minutes longer and changes nothing but speed.
 DEV_BUILD_ENV := CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 
-.PHONY: help build-dev install-test test test-rust test-python lint lint-rust lint-python bench demo
+.PHONY: help build-dev install-test test test-rust test-python lint lint-rust lint-python bench wheels demo
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: ## Every benchmark (minutes; figures go to benchmarks/RESULTS.md by hand)
 	$(PYTHON) benchmarks/bench_engine.py
 	$(PYTHON) benchmarks/bench_arrow.py
 	$(PYTHON) benchmarks/bench_mssql.py
+
+wheels: ## Release artifacts in dist/: manylinux2014 x86_64 abi3 wheel (zig) and sdist, checked with twine and auditwheel
+	./scripts/wheels.sh
 
 demo: ## Start the demo database and sync it with `fivetran debug`
 	./scripts/demo.sh

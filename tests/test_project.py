@@ -37,6 +37,8 @@ def test_a_generated_project_syncs_and_packages_just_its_files(pg, sql, tmp_path
     (project / "configuration.json").write_text(json.dumps(connection_config(pg, schemas="proj")))
     debug = fivetran(project, "debug", "--configuration", "configuration.json")
     assert debug.returncode == 0, debug.stdout[-2000:] + debug.stderr[-2000:]
+    # the SDK's dependency check found connector_accel installed (its top_level.txt) and asked no package index
+    assert "pipreqs" not in debug.stdout + debug.stderr, debug.stdout[:3000]
     assert warehouse(project).execute("SELECT count(*) FROM tester_proj.items").fetchone() == (25,)
     package = fivetran(project, "package", "--non-interactive")
     assert package.returncode == 0, package.stdout[-2000:] + package.stderr[-2000:]
@@ -82,3 +84,9 @@ def test_the_setup_test_connects_and_names_what_is_wrong(pg, sql):
     assert wrong.failure and "not-the-password" not in wrong.failure and "password" in wrong.failure.lower()
     empty = connection_test(connection_config(pg, schemas="no_such_schema_here"))
     assert empty.failure, empty
+
+
+def test_the_installed_distribution_names_its_top_level_package():
+    from importlib.metadata import distribution
+    assert distribution("connector_accel").read_text("top_level.txt").split() == ["connector_accel"], \
+        f"python/connector_accel-{ca.__version__}.dist-info/top_level.txt must follow the version"
