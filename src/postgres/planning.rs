@@ -17,23 +17,39 @@ pub async fn sample_keys(
     percent: f64,
     wanted: usize,
 ) -> Result<Vec<Vec<String>>> {
-    let (percent, wanted) = (percent.to_string(), wanted.to_string());
+    let (percent, parts) = (percent.to_string(), wanted.to_string());
     let rows = client
         .query_typed(
             &sql::sample_keys(table),
-            &[(&percent, Type::TEXT), (&wanted, Type::TEXT)],
+            &[(&percent, Type::TEXT), (&parts, Type::TEXT)],
         )
         .await
         .map_err(|e| errors::query(&format!("sampling the keys of {}", table.qualified()), e))?;
     let width = table.primary_key.len();
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            (0..width)
-                .map(|i| r.get::<_, Option<String>>(i))
-                .collect::<Option<Vec<_>>>()
+    let mut cuts = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let keys = (0..width)
+            .map(|i| r.get::<_, Option<String>>(i + 2))
+            .collect::<Option<Vec<_>>>();
+        if let Some(keys) = keys {
+            cuts.push((r.get::<_, i64>(0), r.get::<_, i64>(1), keys));
+        }
+    }
+    Ok(spread(&cuts, wanted as i64))
+}
+
+/// The sample as `plan::partitions` reads it for `wanted` partitions: `wanted` keys, the j-th being the one of rank
+/// j·n/wanted (a key repeats when the sample has fewer than `wanted`).
+fn spread(cuts: &[(i64, i64, Vec<String>)], wanted: i64) -> Vec<Vec<String>> {
+    let Some(n) = cuts.first().map(|c| c.1) else {
+        return Vec::new();
+    };
+    (0..wanted)
+        .filter_map(|j| {
+            let rank = j * n / wanted;
+            cuts.iter().find(|c| c.0 == rank).map(|c| c.2.clone())
         })
-        .collect())
+        .collect()
 }
 
 pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermark>> {
@@ -50,4 +66,34 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
         sees_all: row.get::<_, Option<bool>>(2).unwrap_or(false),
         future: row.get(3),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    fn sample(n: i64) -> Vec<Vec<String>> {
+        (0..n).map(|i| vec![format!("{i:05}")]).collect()
+    }
+
+    /// What the server sends (the ranks its filter keeps), spread again, cuts exactly where the whole sample does.
+    #[test]
+    fn spread_cut_points_give_the_partitions_of_the_whole_sample() {
+        for n in [0_i64, 1, 2, 3, 7, 8, 9, 100, 1001] {
+            for wanted in [2_i64, 3, 4, 8, 16] {
+                let whole = sample(n);
+                let kept: Vec<(i64, i64, Vec<String>)> = (0..n)
+                    .filter(|rn| ((rn * wanted + n - 1) / n) * n < (rn + 1) * wanted)
+                    .map(|rn| (rn, n, whole[rn as usize].clone()))
+                    .collect();
+                assert!(kept.len() as i64 <= wanted, "n={n} wanted={wanted}");
+                let spread = spread(&kept, wanted);
+                assert_eq!(
+                    crate::plan::partitions(&spread, wanted as usize),
+                    crate::plan::partitions(&whole, wanted as usize),
+                    "n={n} wanted={wanted}"
+                );
+            }
+        }
+    }
 }

@@ -110,10 +110,11 @@ fn array_literal(values: &[String]) -> String {
     format!("{{{}}}", items.join(","))
 }
 
-/// The cut points of a page sample of the key, as text: of the sample's `n` keys in key order, the ones at ranks
-/// j·n/$2 for j in 0..$2, which are exactly the keys `plan::partitions` cuts at for $2 partitions. The server
-/// ranks the sample and sends $2 rows instead of all of it (hundreds of thousands of keys, megabytes over a
-/// distant link).
+/// The cut points of a page sample of the key: of the sample's `n` keys in key order, the ones whose rank `rn` is
+/// j·n/$2 (rounded down) for some j, which are the keys `plan::partitions` cuts at for $2 partitions, with `rn` and
+/// `n` and the key as text. The server ranks the sample in one pass and sends at most $2 rows instead of all of it
+/// (hundreds of thousands of keys, megabytes over a distant link). A rank is such a cut when the least j with
+/// j·n >= rn·$2 also has j·n < (rn + 1)·$2.
 pub fn sample_keys(table: &Table) -> String {
     let keys: Vec<String> = table
         .primary_key
@@ -127,14 +128,14 @@ pub fn sample_keys(table: &Table) -> String {
         .collect();
     let text: Vec<String> = (0..keys.len()).map(|i| format!("s.k{i}::text")).collect();
     format!(
-        "WITH s AS (SELECT {}, row_number() OVER (ORDER BY {}) - 1 AS rn, count(*) OVER () AS n \
-           FROM {} AS src TABLESAMPLE SYSTEM (CAST($1::text AS float8))) \
-         SELECT {} FROM s JOIN generate_series(0, CAST($2::text AS int) - 1) AS g(j) \
-           ON s.rn = (g.j * s.n) / CAST($2::text AS int) ORDER BY g.j",
+        "SELECT s.rn, s.n, {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) - 1 AS rn, count(*) OVER () AS n \
+           FROM {} AS src TABLESAMPLE SYSTEM (CAST($1::text AS float8))) AS s \
+         WHERE ((s.rn * CAST($2::text AS bigint) + s.n - 1) / s.n) * s.n < (s.rn + 1) * CAST($2::text AS bigint) \
+         ORDER BY s.rn",
+        text.join(", "),
         named.join(", "),
         keys.join(", "),
-        qualified(table),
-        text.join(", ")
+        qualified(table)
     )
 }
 
