@@ -144,7 +144,9 @@ impl Attempt {
         let (in_snapshot, stream) = self
             .open(&mut session, &query, &context, &mut p.extra)
             .await?;
-        let mut rows = PgRows::new(stream, Decoding::new(req), context);
+        // Room for about one batch in flight between the socket and the batch builder.
+        let queued = req.limits.planned().batch_size.clamp(4096, 65536);
+        let mut rows = PgRows::new(stream, Decoding::new(req), context, queued);
         let resume = resumable(&req.table);
         let finished =
             engine::pump(req, &self.part, self.slot, &self.tx, resume, &mut rows, p).await?;

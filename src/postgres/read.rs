@@ -13,7 +13,9 @@ use futures_util::{FutureExt, TryStreamExt};
 use postgres_types::{FromSql, Type};
 use std::collections::HashSet;
 use std::pin::Pin;
-use tokio::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::Semaphore;
 use tokio_postgres::{Row, RowStream};
 
 /// Any column's raw binary value (None for NULL): the decoders read the bytes themselves.
@@ -132,46 +134,52 @@ impl Decoding {
 
 /// Rows handed from the socket's reader to the batch builder at a time, at most.
 const CHUNK_ROWS: usize = 1024;
-/// Chunks queued between them, at most: up to 64k rows keep arriving while a batch is built and handed over.
-const QUEUED_CHUNKS: usize = 64;
 
 type Chunk = std::result::Result<Vec<Row>, tokio_postgres::Error>;
 
 /// The rows of one partition attempt, decoded as they come. A task of their own drains the driver's stream into a
-/// bounded queue, so the socket keeps being read while a batch is built or waits for the reader: without it the
-/// driver stops reading, the server's window closes, and each restart costs a round trip.
+/// queue of up to `queued` rows, so the socket keeps being read while a batch is built or waits for the reader:
+/// without it the driver stops reading, the server's window closes, and each restart costs a round trip. The queue
+/// is bounded in rows (chunks are as small as one socket read), so its memory is about one batch.
 pub struct PgRows {
     rows: std::vec::IntoIter<Row>,
-    chunks: Receiver<Chunk>,
+    chunks: UnboundedReceiver<Chunk>,
+    room: Arc<Semaphore>,
     pub decoding: Decoding,
     /// What is being read, for errors.
     pub context: String,
 }
 
 impl PgRows {
-    pub fn new(stream: RowStream, decoding: Decoding, context: String) -> Self {
-        let (tx, chunks) = tokio::sync::mpsc::channel(QUEUED_CHUNKS);
-        tokio::spawn(drain(Box::pin(stream), tx));
+    pub fn new(stream: RowStream, decoding: Decoding, context: String, queued: usize) -> Self {
+        let (tx, chunks) = tokio::sync::mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(queued.max(CHUNK_ROWS)));
+        tokio::spawn(drain(Box::pin(stream), tx, room.clone()));
         PgRows {
             rows: Vec::new().into_iter(),
             chunks,
+            room,
             decoding,
             context,
         }
     }
 }
 
-/// Moves rows from `stream` to `tx` in chunks of what has already arrived, until the statement ends, fails, or
-/// the rows are no longer wanted.
-async fn drain(mut stream: Pin<Box<RowStream>>, tx: Sender<Chunk>) {
+/// Moves rows from `stream` to `tx` in chunks of what has already arrived, each once the queue has room for it,
+/// until the statement ends, fails, or the rows are no longer wanted.
+async fn drain(mut stream: Pin<Box<RowStream>>, tx: UnboundedSender<Chunk>, room: Arc<Semaphore>) {
     loop {
+        let Ok(permit) = room.acquire_many(CHUNK_ROWS as u32).await else {
+            return;
+        };
+        permit.forget();
         let mut chunk = Vec::new();
         let mut end = false;
         match stream.try_next().await {
             Ok(Some(row)) => chunk.push(row),
             Ok(None) => return,
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Err(e));
                 return;
             }
         }
@@ -183,14 +191,16 @@ async fn drain(mut stream: Pin<Box<RowStream>>, tx: Sender<Chunk>) {
                     break;
                 }
                 Some(Err(e)) => {
-                    let _ = tx.send(Ok(chunk)).await;
-                    let _ = tx.send(Err(e)).await;
+                    let _ = tx.send(Ok(chunk));
+                    let _ = tx.send(Err(e));
                     return;
                 }
                 None => break,
             }
         }
-        if tx.send(Ok(chunk)).await.is_err() || end {
+        // The unused part of the reservation goes back at once; the rest when the reader takes the chunk.
+        room.add_permits(CHUNK_ROWS - chunk.len());
+        if tx.send(Ok(chunk)).is_err() || end {
             return;
         }
     }
@@ -205,7 +215,10 @@ impl Rows for PgRows {
                 return Ok(Some(row));
             }
             match self.chunks.recv().await {
-                Some(Ok(chunk)) => self.rows = chunk.into_iter(),
+                Some(Ok(chunk)) => {
+                    self.room.add_permits(chunk.len());
+                    self.rows = chunk.into_iter();
+                }
                 Some(Err(e)) => return Err(errors::query(&self.context, e)),
                 None => return Ok(None),
             }
