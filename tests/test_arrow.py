@@ -89,16 +89,19 @@ def test_partitioned_read_equals_a_single_read_and_batches_are_bounded(pg, sql):
 
 def test_closing_early_releases_the_connections(pg, sql):
     sql("CREATE SCHEMA IF NOT EXISTS arrow")
-    sql("CREATE TABLE IF NOT EXISTS arrow.early AS SELECT g AS id FROM generate_series(1, 200000) g")
+    # far more than the socket buffers hold: the server is still sending when the reader closes
+    sql("CREATE TABLE IF NOT EXISTS arrow.early_wide AS SELECT g AS id, md5(g::text) AS t "
+        "FROM generate_series(1, 1000000) g")
     count = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector_accel%'"
-    reader = pa.RecordBatchReader.from_stream(ca.read_arrow(connection_config(pg), "arrow.early", batch_size=1000))
+    reader = pa.RecordBatchReader.from_stream(ca.read_arrow(connection_config(pg), "arrow.early_wide", batch_size=1000))
     assert reader.read_next_batch().num_rows == 1000
+    time.sleep(0.3)  # the socket reader fills its queue meanwhile
     reader.close()
     deadline = time.monotonic() + 5
     while sql(count)[0][0] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sql(count)[0][0] == 0
-    untaken = ca.read_arrow(connection_config(pg), "arrow.early")
+    untaken = ca.read_arrow(connection_config(pg), "arrow.early_wide")
     untaken.close()
     with pytest.raises(ca.ReaderClosedError):
         untaken.__arrow_c_stream__()

@@ -165,6 +165,13 @@ impl PgRows {
     }
 }
 
+/// The drain stops when its rows are no longer wanted: a closed queue fails its wait for room.
+impl Drop for PgRows {
+    fn drop(&mut self) {
+        self.room.close();
+    }
+}
+
 /// Moves rows from `stream` to `tx` in chunks of what has already arrived, each once the queue has room for it,
 /// until the statement ends, fails, or the rows are no longer wanted.
 async fn drain(mut stream: Pin<Box<RowStream>>, tx: UnboundedSender<Chunk>, room: Arc<Semaphore>) {
