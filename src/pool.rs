@@ -98,6 +98,18 @@ impl<S: Pooled> Pool<S> {
         self.idle().ready.clear();
     }
 
+    /// `attempt`'s result; after a failure the idle sessions are forgotten as well (see `clear`).
+    pub async fn clearing_on_error<T>(
+        &self,
+        attempt: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let result = attempt.await;
+        if result.is_err() {
+            self.clear();
+        }
+        result
+    }
+
     /// Opens up to `n` sessions in the background (fewer when some are idle or on their way already), so the reads
     /// that follow do not wait on connection setup one after another.
     pub fn warm(self: &Arc<Self>, n: usize) {

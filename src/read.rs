@@ -74,6 +74,17 @@ pub struct ReadRequest {
     pub read_timeout: std::time::Duration,
 }
 
+impl ReadRequest {
+    /// How many partitions are read at once: the planned workers, never more than there are partitions. A source
+    /// opens this many sessions ahead.
+    pub fn concurrency(&self) -> usize {
+        self.limits
+            .planned()
+            .workers
+            .clamp(1, self.parts.len().max(1))
+    }
+}
+
 pub type Tx = mpsc::Sender<Result<Batch>>;
 
 /// The columns a read is ordered by, and resumes after: the primary key, preceded by the cursor in a window.

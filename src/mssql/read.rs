@@ -24,12 +24,7 @@ pub fn resumable(table: &Table) -> bool {
 
 pub async fn run(sessions: Arc<Pool<Session>>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
     // Every worker's first session logs in now, together; later partitions reuse the sessions earlier ones hand back.
-    sessions.warm(
-        req.limits
-            .planned()
-            .workers
-            .clamp(1, req.parts.len().max(1)),
-    );
+    sessions.warm(req.concurrency());
     engine::run_partitions(&req, &tx, |part, slot| {
         let (sessions, req, tx) = (sessions.clone(), req.clone(), tx.clone());
         async move {
@@ -43,11 +38,8 @@ pub async fn run(sessions: Arc<Pool<Session>>, req: Arc<ReadRequest>, tx: Tx) ->
                 let (sessions, req, part, tx) =
                     (sessions.clone(), req.clone(), part.clone(), tx.clone());
                 Box::pin(async move {
-                    let streamed = stream(&sessions, &req, &part, slot, &tx, p).await;
-                    if streamed.is_err() {
-                        sessions.clear();
-                    }
-                    streamed
+                    let attempt = stream(&sessions, &req, &part, slot, &tx, p);
+                    sessions.clearing_on_error(attempt).await
                 })
             })
             .await

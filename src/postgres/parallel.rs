@@ -20,12 +20,7 @@ pub async fn run(sessions: Arc<Sessions>, req: Arc<ReadRequest>, tx: Tx) -> Resu
     let exporting = req.parts.len() > 1 && req.snapshot.is_none();
     // Every worker's first session is opened now, beside the export, instead of one after another; later
     // partitions reuse the sessions earlier ones hand back.
-    let workers = req
-        .limits
-        .planned()
-        .workers
-        .clamp(1, req.parts.len().max(1));
-    sessions.warm(workers + usize::from(exporting));
+    sessions.warm(req.concurrency() + usize::from(exporting));
     let exporter = if exporting {
         export(&sessions, &req).await
     } else {
@@ -105,13 +100,7 @@ async fn partition(
             slot,
             tx: tx.clone(),
         };
-        Box::pin(async move {
-            let streamed = attempt.stream(p).await;
-            if streamed.is_err() {
-                attempt.sessions.clear();
-            }
-            streamed
-        })
+        Box::pin(async move { attempt.sessions.clearing_on_error(attempt.stream(p)).await })
     })
     .await
 }
