@@ -9,7 +9,7 @@ an answer before it (see delayline.py), at each round trip. The resource monitor
 "other processes' CPU" adjustment our read logs is reported.
 
 Target: read_arrow >= 1.3x ConnectorX at every partition count at 20 ms.
-Run (root): python benchmarks/bench_remote.py [--rounds 3] [--rtts 0,5,20] [--partitions 1,2,4,8]
+Run (root): python benchmarks/bench_remote.py [--rounds 3] [--rtts 0,5,20] [--partitions 1,2,4,8] [--wmem-max BYTES]
 (needs `pip install connectorx pyarrow`)
 """
 import argparse
@@ -96,12 +96,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtts", default="0,5,20")
     parser.add_argument("--partitions", default="1,2,4,8")
+    parser.add_argument("--wmem-max", type=int, default=None,
+                        help="the server's net.ipv4.tcp_wmem maximum in bytes (default: the namespace's, 4 MB)")
     if os.geteuid() != 0:
         sys.exit("bench_remote needs root (network namespace and TUN devices)")
     args, settings = b.server_for(parser)
     datadir = Path(args.datadir).resolve()
     line = delayline.DelayLine()
     try:
+        if args.wmem_max:
+            subprocess.run(["ip", "netns", "exec", delayline.NAMESPACE, "sysctl", "-qw",
+                            f"net.ipv4.tcp_wmem=4096 16384 {args.wmem_max}"], check=True)
         start_in_namespace(datadir)
         remote = dict(settings, host=delayline.NS_IP, port=PORT)
         run(line, remote, args)
