@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 if __name__ == "__main__":
     config = json.loads((ROOT / "configuration.json").read_text())
-    settings = embedded_pg.start(ROOT / "files" / "demo-pg", int(config["port"]))
+    try:
+        settings = embedded_pg.start(ROOT / "files" / "demo-pg", int(config["port"]))
+    except RuntimeError as e:
+        sys.exit(str(e))
     embedded_pg.psql(settings, (Path(__file__).parent / "sample_data.sql").read_text())
     print(f"demo database ready on {settings['host']}:{settings['port']} (schema shop)")

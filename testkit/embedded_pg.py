@@ -138,13 +138,25 @@ def start(datadir: Path, port: int) -> dict:
                        "max_connections = 200\nshared_buffers = 256MB\n")
         _chown(datadir)
     if not _running(datadir):
-        subprocess.run(
+        started = subprocess.run(
             [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", "60", "-l", str(datadir / "server.log"),
              "-o", f"-h 127.0.0.1 -p {port} -k {datadir}", "start"],
-            check=True, capture_output=True, **run_as,
+            capture_output=True, **run_as,
         )
+        if started.returncode != 0:
+            raise RuntimeError(f"PostgreSQL in {datadir} did not start on 127.0.0.1:{port}: {_last_fatal(datadir)}")
     return {"host": "127.0.0.1", "port": str(port), "user": USER, "password": PASSWORD, "database": "postgres",
             "socket_dir": str(datadir), "ca_file": str(datadir / "ca.crt") if (datadir / "ca.crt").exists() else None}
+
+
+def _last_fatal(datadir: Path) -> str:
+    """The server log's last FATAL line, with a hint when it is the port (what a user can act on)."""
+    log = datadir / "server.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    fatal = next((line.split("FATAL:", 1)[1].strip() for line in reversed(lines) if "FATAL:" in line), "see server.log")
+    if "TCP/IP sockets" in fatal:
+        fatal += " (is another server using that port? stop it, or change 'port' in configuration.json)"
+    return fatal
 
 
 def _running(datadir: Path) -> bool:
