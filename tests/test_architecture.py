@@ -1,23 +1,28 @@
-"""The architecture the code map in docs/architecture.md describes, checked on the source: the core does not
-import a source folder, the two sources do not import each other, nothing imports in a circle, and every pyclass
-is frozen (shared across threads without interior `&mut`)."""
+"""The architecture the code map in docs/architecture.md describes, checked on the source: the engine crate knows
+neither pyo3 nor tonic, the core does not import a source folder, the two sources do not import each other, nothing
+imports in a circle, and every pyclass is frozen (shared across threads without interior `&mut`)."""
 import re
+import tomllib
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+ROOT = Path(__file__).resolve().parent.parent
+CRATES = ROOT / "crates"
+SRC = CRATES / "core" / "src"
 SOURCES = ("postgres", "mssql")
+# Front ends: crates over the engine. Only these may name pyo3 (the binding) or tonic (the Partner SDK server).
+FRONT_ENDS = {"python": "pyo3", "fivetran_source": "tonic"}
 
 
-def modules() -> dict:
+def modules(src: Path = SRC) -> dict:
     found = {}
-    for path in SRC.rglob("*.rs"):
-        name = "::".join(path.relative_to(SRC).with_suffix("").parts)
+    for path in src.rglob("*.rs"):
+        name = "::".join(path.relative_to(src).with_suffix("").parts)
         found[name.removesuffix("::mod")] = path.read_text().split("#[cfg(test)]")[0]
     return found
 
 
-def imports() -> dict:
-    mods = modules()
+def imports(src: Path = SRC) -> dict:
+    mods = modules(src)
 
     def resolve(target: str) -> str:
         while target and target not in mods:
@@ -35,7 +40,33 @@ def imports() -> dict:
 
 def folder(module: str) -> str:
     top = module.split("::")[0]
-    return top if top in SOURCES + ("py", "lib") else "core"
+    return top if top in SOURCES else "core"
+
+
+def dependencies(crate: str) -> set:
+    manifest = tomllib.loads((CRATES / crate / "Cargo.toml").read_text())
+    return {name for table in ("dependencies", "dev-dependencies", "build-dependencies")
+            for name in manifest.get(table, {})}
+
+
+def test_the_workspace_is_the_engine_and_its_front_ends():
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    assert "crates/core" in members and "crates/python" in members
+    assert {m.removeprefix("crates/") for m in members} <= {"core"} | set(FRONT_ENDS), members
+    for crate in (m.removeprefix("crates/") for m in members if m != "crates/core"):
+        assert "connector_accel_core" in dependencies(crate), f"{crate} does not build on the engine"
+
+
+def test_the_engine_knows_neither_pyo3_nor_tonic():
+    deps = dependencies("core")
+    assert not {d for d in deps if d.startswith(("pyo3", "tonic", "prost"))}, deps
+    named = sorted(str(p.relative_to(ROOT)) for p in SRC.rglob("*.rs")
+                   if re.search(r"\b(pyo3|tonic|prost)::", p.read_text()))
+    assert named == [], f"the engine names a front end's crate: {named}"
+    for crate, own in FRONT_ENDS.items():
+        if (CRATES / crate).exists():
+            others = {o for c, o in FRONT_ENDS.items() if c != crate}
+            assert not dependencies(crate) & others, f"{crate} depends on another front end's framework"
 
 
 def test_the_core_imports_no_source_and_the_sources_not_each_other():
@@ -45,7 +76,8 @@ def test_the_core_imports_no_source_and_the_sources_not_each_other():
 
 
 def test_no_module_imports_in_a_circle():
-    graph = imports()
+    graph = {**imports(), **{f"python::{k}": {f"python::{t}" for t in v}
+                             for k, v in imports(CRATES / "python" / "src").items()}}
     state, circles = {}, []
 
     def visit(node, path):
@@ -69,7 +101,7 @@ def test_the_checks_see_the_imports():
 
 
 def test_every_pyclass_is_frozen():
-    declared = [(path.name, line) for path in SRC.rglob("*.rs")
+    declared = [(path.name, line) for path in (CRATES / "python" / "src").rglob("*.rs")
                 for line in path.read_text().splitlines() if line.strip().startswith("#[pyclass")]
     assert declared, "no pyclass found"
     assert [d for d in declared if "frozen" not in d[1]] == []

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The process's runtime (`crate::runtime::get`) as pyo3-async-runtimes sees it.
+/// The process's runtime (`connector_accel_core::runtime::get`) as pyo3-async-runtimes sees it.
 pub struct Shared;
 
 tokio::task_local! {
@@ -46,14 +46,14 @@ impl Runtime for Shared {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        Handle(crate::runtime::get().spawn(fut))
+        Handle(connector_accel_core::runtime::get().spawn(fut))
     }
 
     fn spawn_blocking<F>(f: F) -> Handle
     where
         F: FnOnce() + Send + 'static,
     {
-        Handle(crate::runtime::get().spawn_blocking(f))
+        Handle(connector_accel_core::runtime::get().spawn_blocking(f))
     }
 }
 

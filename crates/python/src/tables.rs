@@ -1,7 +1,7 @@
 //! A discovered table as the plain dict `discover()` returns (and `schema()` declares from).
 
-use crate::model::{FivetranType, Table};
-use crate::plan::TablePlan;
+use connector_accel_core::model::{FivetranType, Table};
+use connector_accel_core::plan::TablePlan;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 

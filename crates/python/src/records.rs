@@ -1,10 +1,10 @@
-//! Batches as the Connector SDK's own `Record` objects, encoded here (`crate::encode`) instead of by the SDK's
+//! Batches as the Connector SDK's own `Record` objects, encoded here (`connector_accel_core::encode`) instead of by the SDK's
 //! per-row Python: the fast emit path. A row whose cells `encode` declines is handed back as the dict the SDK's
 //! public operations take, so nothing is ever guessed.
 
-use super::convert::{row_dict, value_of, Context};
-use crate::encode::{encode, is_deleted, Declared, Scratch};
-use crate::model::Cell;
+use crate::convert::{row_dict, value_of, Context};
+use connector_accel_core::encode::{encode, is_deleted, Declared, Scratch};
+use connector_accel_core::model::Cell;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -214,7 +214,7 @@ pub fn _probe_cell<'py>(
     value: Bound<'py, PyAny>,
     declared: i64,
 ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyBytes>>)> {
-    let cell = super::probe::cell(kind, &value)?;
+    let cell = crate::probe::cell(kind, &value)?;
     let utc = pyo3::types::PyTzInfo::utc(py)?;
     let python = value_of(py, &cell, &utc)?;
     let mut scratch = Scratch::default();

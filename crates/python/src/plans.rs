@@ -1,11 +1,12 @@
 //! Plans, partitions and watermarks as the plain dicts Python keeps in the connector's state (JSON-friendly, so a
 //! checkpoint can carry them and a rerun can hand them back).
 
-use crate::error::Error;
-use crate::model::Table;
-use crate::plan::{Partition, TablePlan};
-use crate::read::{PartRead, Span};
-use crate::source::Watermark;
+use crate::exceptions::to_py;
+use connector_accel_core::error::Error;
+use connector_accel_core::model::Table;
+use connector_accel_core::plan::{Partition, TablePlan};
+use connector_accel_core::read::{PartRead, Span};
+use connector_accel_core::source::Watermark;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -41,7 +42,7 @@ pub fn watermark_dict<'py>(py: Python<'py>, m: &Watermark) -> PyResult<Bound<'py
 }
 
 fn state_error(message: String) -> PyErr {
-    Error::config("state", format!("{message}; the saved state is not one this version wrote (reset the connector's state to start over)")).into()
+    to_py(Error::config("state", format!("{message}; the saved state is not one this version wrote (reset the connector's state to start over)")))
 }
 
 fn keys(d: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Vec<String>>> {
@@ -100,10 +101,10 @@ pub fn parts_or_whole(
 /// The window of an incremental read, from a watermark dict, for a table that has a cursor.
 pub fn span_from(table: &Table, mark: &Bound<'_, PyDict>, lookback_seconds: f64) -> PyResult<Span> {
     let cursor = table.cursor.clone().map_err(|reason| {
-        Error::config(
+        to_py(Error::config(
             "cursor_columns",
             format!("table {} has no cursor ({reason})", table.qualified()),
-        )
+        ))
     })?;
     let text = |name: &str| -> PyResult<Option<String>> {
         match mark.get_item(name)? {

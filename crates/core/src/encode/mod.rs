@@ -1,6 +1,6 @@
 //! Cells in the Connector SDK's compact record form (`row_data`: one prefix byte and a payload per column),
 //! byte for byte what the SDK's `encode_row_data` (fivetran_connector_sdk_cli/type_coercion.py, SDK 3.x) makes of
-//! the Python value our dict path hands to `op.upsert` for the same cell (`py/convert.rs`). Where the SDK would
+//! the Python value our dict path hands to `op.upsert` for the same cell (the binding's `convert.rs`). Where the SDK would
 //! raise, or where a rule would need Python's own parsing of text, `encode` declines, and that row goes through
 //! the SDK's public operation instead: declining is always safe, guessing never is.
 

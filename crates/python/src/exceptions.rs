@@ -1,6 +1,6 @@
 //! The Python exception hierarchy, one class per error variant, carrying the SQLSTATE where there is one.
 
-use crate::error::Error;
+use connector_accel_core::error::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -54,8 +54,10 @@ create_exception!(
     "A bug in connector_accel, not in the data or the configuration; please report it."
 );
 
-impl From<Error> for PyErr {
-    fn from(err: Error) -> PyErr {
+/// The Python exception for a core error. A function, not `From`: the orphan rule forbids `From<Error> for PyErr`
+/// outside the core, and the core knows no pyo3.
+pub fn to_py(err: Error) -> PyErr {
+    {
         let message = err.to_string();
         let sqlstate = err.sqlstate().map(str::to_string);
         let number = err.number();
@@ -101,4 +103,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
+}
+
+/// `?` on a core result where a `PyResult` is wanted: `result.py()?`.
+pub trait ToPy<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> ToPy<T> for Result<T, Error> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
 }

@@ -1,13 +1,14 @@
 //! `BatchReader`: a Python iterator of ready dict batches over a table read running on the shared runtime.
 
-use super::aio::Shared;
-use super::convert::{batch as batch_list, Context};
-use super::records::{self, RecordEncoder};
-use super::wait::wait;
-use crate::error::{Error, Result};
-use crate::messages::Messages;
-use crate::monitor::Monitor;
-use crate::read::Batch;
+use crate::aio::Shared;
+use crate::convert::{batch as batch_list, Context};
+use crate::exceptions::ToPy;
+use crate::records::{self, RecordEncoder};
+use crate::wait::wait;
+use connector_accel_core::error::{Error, Result};
+use connector_accel_core::messages::Messages;
+use connector_accel_core::monitor::Monitor;
+use connector_accel_core::read::Batch;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTzInfo};
@@ -126,7 +127,7 @@ impl BatchReader {
     fn receive_blocking(&self, py: Python<'_>) -> PyResult<Option<Batch>> {
         let queue = self.queue.clone();
         let next = wait(py, async move { Ok::<_, Error>(receive(&queue).await) })?;
-        next.transpose().map_err(PyErr::from)
+        next.transpose().py()
     }
 }
 
@@ -172,7 +173,7 @@ impl BatchReader {
             let next = receive(&queue).await;
             Python::attach(|py| match next {
                 None => Err(PyStopAsyncIteration::new_err(())),
-                Some(result) => Ok(slf.get().deliver(py, result?, Shape::Dicts)?.unbind()),
+                Some(result) => Ok(slf.get().deliver(py, result.py()?, Shape::Dicts)?.unbind()),
             })
         })
     }

@@ -1,9 +1,8 @@
-//! The one error type of the core. `py/exceptions.rs` maps each variant to a Python class.
+//! The one error type of the core. The Python binding (`crates/python`, `exceptions.rs`) maps each variant to a Python class.
 
 /// Everything the core can fail with. Messages name what failed and what to do; they never carry a secret.
 /// Each driver maps its own errors into it (`postgres/errors.rs`, `mssql/errors.rs`).
 #[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A configuration value is missing or invalid; `key` is the configuration key to fix.
     #[error("configuration key '{key}': {message}")]

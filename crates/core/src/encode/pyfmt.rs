@@ -150,7 +150,7 @@ pub fn json_float(x: f64) -> String {
     }
 }
 
-/// The Python value a JSON number becomes (see `py/convert.rs::json`): a float when its text has a fraction or an
+/// The Python value a JSON number becomes (see the binding's `convert.rs::json`): a float when its text has a fraction or an
 /// exponent, an int otherwise (of any size).
 pub enum PyNumber {
     Float(f64),

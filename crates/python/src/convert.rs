@@ -1,7 +1,7 @@
 //! Cells -> Python objects, and batches -> lists of dicts with each key object made once per reader.
 
-use crate::model::Cell;
 use chrono::{Datelike, NaiveDateTime, Timelike};
+use connector_accel_core::model::Cell;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyBytes, PyDate, PyDateTime, PyDict, PyFloat, PyList, PyString, PyTzInfo,

@@ -1,11 +1,12 @@
 //! `ArrowReader`: an Arrow stream handed to Python only through the PyCapsule interface (`__arrow_c_stream__`), so
 //! pyarrow, polars, duckdb and pandas take the batches without copies.
 
-use crate::arrow_batch::Stream;
-use crate::error::Error;
-use crate::messages::Messages;
-use crate::monitor::Monitor;
+use crate::exceptions::{to_py, ToPy};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
+use connector_accel_core::arrow_batch::Stream;
+use connector_accel_core::error::Error;
+use connector_accel_core::messages::Messages;
+use connector_accel_core::monitor::Monitor;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use std::sync::Mutex;
@@ -35,7 +36,7 @@ type Shared = std::sync::Arc<tokio::sync::Mutex<Option<Stream>>>;
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct ArrowReader {
     stream: Shared,
-    failure: crate::arrow_batch::Failure,
+    failure: connector_accel_core::arrow_batch::Failure,
     log: Messages,
     _monitor: Option<Monitor>,
 }
@@ -62,7 +63,12 @@ impl ArrowReader {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema; // the source's own types are the exact ones; casting is the consumer's choice
-        let stream = self.stream.blocking_lock().take().ok_or(Error::Closed)?;
+        let stream = self
+            .stream
+            .blocking_lock()
+            .take()
+            .ok_or(Error::Closed)
+            .py()?;
         let ffi = FFI_ArrowArrayStream::new(Box::new(stream));
         PyCapsule::new_with_value(py, ffi, c"arrow_array_stream")
     }
@@ -81,7 +87,7 @@ impl ArrowReader {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        failed.map(|e| PyErr::from(e).into_value(py).into_any())
+        failed.map(|e| to_py(e).into_value(py).into_any())
     }
 
     /// Stops the read if the stream was never taken.
@@ -97,7 +103,7 @@ impl ArrowReader {
     /// (`pyarrow.record_batch(batch)` takes it without a copy). Not to be mixed with `__arrow_c_stream__`.
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        pyo3_async_runtimes::generic::future_into_py::<super::aio::Shared, _, ArrowBatch>(
+        pyo3_async_runtimes::generic::future_into_py::<crate::aio::Shared, _, ArrowBatch>(
             py,
             async move {
                 let mut guard = stream.lock().await;
@@ -107,7 +113,7 @@ impl ArrowReader {
                 };
                 match next {
                     None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
-                    Some(batch) => Ok(ArrowBatch { batch: batch? }),
+                    Some(batch) => Ok(ArrowBatch { batch: batch.py()? }),
                 }
             },
         )
@@ -122,7 +128,7 @@ pub struct SnapshotHolder {
 }
 
 impl SnapshotHolder {
-    pub fn new(snapshot: crate::source::Snapshot) -> Self {
+    pub fn new(snapshot: connector_accel_core::source::Snapshot) -> Self {
         SnapshotHolder {
             id: snapshot.id,
             session: Mutex::new(Some(snapshot.holder)),
@@ -183,7 +189,7 @@ impl ArrowBatch {
         let data =
             arrow::array::Array::into_data(arrow::array::StructArray::from(self.batch.clone()));
         let (array, schema) = arrow::ffi::to_ffi(&data)
-            .map_err(|e| Error::Conversion(format!("exporting a record batch: {e}")))?;
+            .map_err(|e| to_py(Error::Conversion(format!("exporting a record batch: {e}"))))?;
         Ok((
             PyCapsule::new_with_value(py, schema, c"arrow_schema")?,
             PyCapsule::new_with_value(py, array, c"arrow_array")?,

@@ -1,19 +1,20 @@
 //! `Source`: a parsed configuration, the database source it names (picked here, the one place that knows both),
 //! its discovered catalog, and readers over its tables.
 
-use super::arrow::{ArrowReader, SnapshotHolder};
-use super::plans;
-use super::reader::BatchReader;
-use super::tables::describe;
-use super::wait::wait;
-use crate::config::{Config, Connection};
-use crate::error::Error;
-use crate::messages::Messages;
-use crate::model::Table;
-use crate::monitor::{Limits, Monitor, Shared};
-use crate::plan::{Partition, TablePlan};
-use crate::read::{Batch, PartRead, ReadRequest, Sizes, Span};
-use crate::source::Source as DataSource;
+use crate::arrow::{ArrowReader, SnapshotHolder};
+use crate::exceptions::{to_py, ToPy};
+use crate::plans;
+use crate::reader::BatchReader;
+use crate::tables::describe;
+use crate::wait::wait;
+use connector_accel_core::config::{Config, Connection};
+use connector_accel_core::error::Error;
+use connector_accel_core::messages::Messages;
+use connector_accel_core::model::Table;
+use connector_accel_core::monitor::{Limits, Monitor, Shared};
+use connector_accel_core::plan::{Partition, TablePlan};
+use connector_accel_core::read::{Batch, PartRead, ReadRequest, Sizes, Span};
+use connector_accel_core::source::Source as DataSource;
 use futures_util::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
@@ -37,8 +38,10 @@ pub struct Source {
 /// The source a configuration names.
 fn open(connection: &Connection) -> Arc<dyn DataSource> {
     match connection {
-        Connection::Postgres(c) => Arc::new(crate::postgres::PgSource::new(c.clone())),
-        Connection::Mssql(c) => Arc::new(crate::mssql::MssqlSource::new(c.clone())),
+        Connection::Postgres(c) => {
+            Arc::new(connector_accel_core::postgres::PgSource::new(c.clone()))
+        }
+        Connection::Mssql(c) => Arc::new(connector_accel_core::mssql::MssqlSource::new(c.clone())),
     }
 }
 
@@ -46,7 +49,7 @@ fn open(connection: &Connection) -> Arc<dyn DataSource> {
 impl Source {
     #[new]
     fn new(configuration: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let (config, warnings) = Config::parse(&as_strings(configuration)?)?;
+        let (config, warnings) = Config::parse(&as_strings(configuration)?).py()?;
         Ok(Source {
             source: open(&config.connection),
             config: Arc::new(config),
@@ -87,8 +90,8 @@ impl Source {
     #[getter]
     fn emit(&self) -> &'static str {
         match self.config.emit {
-            crate::config::Emit::Auto => "auto",
-            crate::config::Emit::Sdk => "sdk",
+            connector_accel_core::config::Emit::Auto => "auto",
+            connector_accel_core::config::Emit::Sdk => "sdk",
         }
     }
 
@@ -136,19 +139,20 @@ impl Source {
                 found.qualified(),
                 found.row_estimate.unwrap_or(0),
                 plan.partitions,
-                crate::plan::MIN_PARTITION_ROWS
+                connector_accel_core::plan::MIN_PARTITION_ROWS
             ));
         }
         let parts = if plan.partitions <= 1 || !self.source.resumable(&found) {
             vec![Partition::default()]
         } else {
-            let percent = crate::plan::sample_percent_for(found.row_estimate, plan.partitions);
+            let percent =
+                connector_accel_core::plan::sample_percent_for(found.row_estimate, plan.partitions);
             let what = format!("{}: planning partitions", found.qualified());
             let wanted = plan.partitions;
             let sample = self.retried(py, what, move |s| {
                 s.sample_keys(found.clone(), percent, wanted)
             })?;
-            crate::plan::partitions(&sample, plan.partitions)
+            connector_accel_core::plan::partitions(&sample, plan.partitions)
         };
         plans::plan_dict(py, &plan, &parts)
     }
@@ -216,9 +220,21 @@ impl Source {
         };
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
         let sizes = Sizes {
-            batch_size: size("batch_size", batch_size, crate::config::MAX_BATCH_SIZE)?,
-            workers: size("workers", workers, crate::config::MAX_WORKERS)?,
-            queue_depth: size("queue_depth", queue_depth, crate::config::MAX_QUEUE_ROWS)?,
+            batch_size: size(
+                "batch_size",
+                batch_size,
+                connector_accel_core::config::MAX_BATCH_SIZE,
+            )?,
+            workers: size(
+                "workers",
+                workers,
+                connector_accel_core::config::MAX_WORKERS,
+            )?,
+            queue_depth: size(
+                "queue_depth",
+                queue_depth,
+                connector_accel_core::config::MAX_QUEUE_ROWS,
+            )?,
         };
         let (receiver, log, monitor) = self.start(found, parts, span, sizes, snapshot, None)?;
         BatchReader::new(py, receiver, &columns, log, monitor)
@@ -262,7 +278,9 @@ impl Source {
         &self,
         py: Python<'_>,
         what: String,
-        call: impl Fn(&dyn DataSource) -> BoxFuture<'static, crate::error::Result<T>> + Send + Sync,
+        call: impl Fn(&dyn DataSource) -> BoxFuture<'static, connector_accel_core::error::Result<T>>
+            + Send
+            + Sync,
     ) -> PyResult<T> {
         let (source, retry, log) = (
             self.source.clone(),
@@ -270,7 +288,7 @@ impl Source {
             self.log.clone(),
         );
         wait(py, async move {
-            crate::retry::run(retry, &what, &log, || call(source.as_ref())).await
+            connector_accel_core::retry::run(retry, &what, &log, || call(source.as_ref())).await
         })
     }
 
@@ -309,9 +327,13 @@ impl Source {
         batch_size: Option<i64>,
         snapshot: Option<String>,
     ) -> PyResult<ArrowReader> {
-        let batch_size = size("batch_size", batch_size, crate::config::MAX_BATCH_SIZE)?;
+        let batch_size = size(
+            "batch_size",
+            batch_size,
+            connector_accel_core::config::MAX_BATCH_SIZE,
+        )?;
         let plain = Arc::new(self.source.arrow_table(found));
-        let schema = crate::arrow_batch::schema(&plain);
+        let schema = connector_accel_core::arrow_batch::schema(&plain);
         let sizes = Sizes {
             batch_size,
             ..Sizes::default()
@@ -324,8 +346,11 @@ impl Source {
             snapshot,
             Some(schema),
         )?;
-        let stream =
-            crate::arrow_batch::Stream::new(&plain, receiver, Box::new(super::arrow::interrupted));
+        let stream = connector_accel_core::arrow_batch::Stream::new(
+            &plain,
+            receiver,
+            Box::new(crate::arrow::interrupted),
+        );
         Ok(ArrowReader::new(stream, log, monitor))
     }
 
@@ -340,19 +365,18 @@ impl Source {
         snapshot: Option<String>,
         arrow: Option<arrow::datatypes::SchemaRef>,
     ) -> PyResult<(
-        Receiver<crate::error::Result<Batch>>,
+        Receiver<connector_accel_core::error::Result<Batch>>,
         Messages,
         Option<Monitor>,
     )> {
         if snapshot.is_some() && !self.source.shares_snapshots() {
-            return Err(Error::config(
+            return Err(to_py(Error::config(
                 "snapshot",
                 format!(
                     "{} cannot share a snapshot across sessions; read without one",
                     self.source.name()
                 ),
-            )
-            .into());
+            )));
         }
         let plan = self.table_plan(&table);
         let (request, log, monitor) = read_request(
@@ -365,7 +389,7 @@ impl Source {
             snapshot,
             arrow,
         );
-        let _guard = crate::runtime::get().enter();
+        let _guard = connector_accel_core::runtime::get().enter();
         Ok((self.source.read(request), log, monitor))
     }
 }
@@ -375,11 +399,10 @@ fn size(key: &str, value: Option<i64>, max: u64) -> PyResult<Option<usize>> {
     match value {
         None => Ok(None),
         Some(n) if n >= 1 && n as u64 <= max => Ok(Some(n as usize)),
-        Some(n) => Err(Error::config(
+        Some(n) => Err(to_py(Error::config(
             key,
             format!("{n} is out of range; pass a whole number from 1 to {max}"),
-        )
-        .into()),
+        ))),
     }
 }
 
@@ -417,12 +440,12 @@ fn find_table(tables: &[Arc<Table>], schema: &str, table: &str) -> PyResult<Arc<
         .find(|t| t.schema == schema && t.name == table)
         .or_else(|| (loose.len() == 1).then(|| loose[0]))
         .cloned();
-    Ok(found.ok_or_else(|| {
-        Error::config(
+    found.ok_or_else(|| {
+        to_py(Error::config(
             "tables",
             format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"),
-        )
-    })?)
+        ))
+    })
 }
 
 /// A read as planned (batch size, workers and queue depth overridable by the caller), with its live limits, its

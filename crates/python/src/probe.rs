@@ -1,9 +1,10 @@
 //! Test hook: cells made from Python values by kind, so that tests can hold our encoder against the SDK's on
 //! values no database needs to produce.
 
-use crate::error::Error;
-use crate::model::Cell;
+use crate::exceptions::to_py;
 use chrono::{NaiveDate, NaiveDateTime};
+use connector_accel_core::error::Error;
+use connector_accel_core::model::Cell;
 use pyo3::prelude::*;
 
 fn part(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
@@ -13,7 +14,7 @@ fn part(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
 fn date(value: &Bound<'_, PyAny>) -> PyResult<NaiveDate> {
     let year: i32 = value.getattr("year")?.extract()?;
     NaiveDate::from_ymd_opt(year, part(value, "month")?, part(value, "day")?)
-        .ok_or_else(|| Error::Conversion("not a date".into()).into())
+        .ok_or_else(|| to_py(Error::Conversion("not a date".into())))
 }
 
 fn datetime(value: &Bound<'_, PyAny>) -> PyResult<NaiveDateTime> {
@@ -24,7 +25,7 @@ fn datetime(value: &Bound<'_, PyAny>) -> PyResult<NaiveDateTime> {
             part(value, "second")?,
             part(value, "microsecond")?,
         )
-        .ok_or_else(|| Error::Conversion("not a time".into()).into())
+        .ok_or_else(|| to_py(Error::Conversion("not a time".into())))
 }
 
 /// The cell of `kind` ("null", "bool", "int", "float", "double", "text", "decimal", "bytes", "date",
@@ -44,8 +45,8 @@ pub fn cell(kind: &str, value: &Bound<'_, PyAny>) -> PyResult<Cell> {
         "timestamptz" => Cell::TimestampUtc(datetime(value)?),
         "json" => Cell::Json(
             serde_json::from_str(&value.extract::<String>()?)
-                .map_err(|e| Error::Conversion(format!("not JSON: {e}")))?,
+                .map_err(|e| to_py(Error::Conversion(format!("not JSON: {e}"))))?,
         ),
-        other => return Err(Error::Conversion(format!("no cell kind '{other}'")).into()),
+        other => return Err(to_py(Error::Conversion(format!("no cell kind '{other}'")))),
     })
 }

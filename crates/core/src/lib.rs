@@ -1,0 +1,29 @@
+//! connector_accel's engine: PostgreSQL and SQL Server sources that discover, plan, read and convert tables, for
+//! any front end (the Python binding `connector_accel._core`, the Partner SDK server). This crate knows neither
+//! pyo3 nor tonic; `tests/test_architecture.py` checks that.
+
+// The source-neutral core.
+pub mod arrow_batch;
+pub mod catalog;
+pub mod config;
+pub mod encode;
+pub mod engine;
+pub mod error;
+pub mod fetch;
+pub mod filters;
+pub mod flatten;
+pub mod incremental;
+pub mod messages;
+pub mod model;
+pub mod monitor;
+pub mod plan;
+pub mod pool;
+pub mod read;
+pub mod retry;
+pub mod runtime;
+pub mod source;
+pub mod statement;
+
+// The sources, side by side behind `source::Source`; neither imports the other.
+pub mod mssql;
+pub mod postgres;
