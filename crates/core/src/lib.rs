@@ -6,12 +6,14 @@
 pub mod arrow_batch;
 pub mod catalog;
 pub mod config;
+pub mod connector;
 pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod filters;
 pub mod flatten;
+pub mod form;
 pub mod incremental;
 pub mod messages;
 pub mod model;
@@ -22,6 +24,7 @@ pub mod read;
 pub mod retry;
 pub mod runtime;
 pub mod source;
+pub mod sources;
 pub mod statement;
 
 // The sources, side by side behind `source::Source`; neither imports the other.

@@ -7,62 +7,35 @@ use crate::plans;
 use crate::reader::BatchReader;
 use crate::tables::describe;
 use crate::wait::wait;
-use connector_accel_core::config::{Config, Connection};
+use connector_accel_core::config::Connection;
+use connector_accel_core::connector::{find_table, Connector, Read};
 use connector_accel_core::error::Error;
-use connector_accel_core::messages::Messages;
 use connector_accel_core::model::Table;
-use connector_accel_core::monitor::{Limits, Monitor, Shared};
-use connector_accel_core::plan::{Partition, TablePlan};
-use connector_accel_core::read::{Batch, PartRead, ReadRequest, Sizes, Span};
-use connector_accel_core::source::Source as DataSource;
-use futures_util::future::BoxFuture;
+use connector_accel_core::read::{PartRead, Sizes, Span};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc::Receiver;
-
-type Catalog = Arc<Vec<Arc<Table>>>;
+use std::sync::Arc;
 
 /// A PostgreSQL or SQL Server source (SQL Server when the configuration has `mssql_server`), made from a
 /// configuration dict (values as strings, as Fivetran passes them).
 #[pyclass(frozen, module = "connector_accel._core")]
 pub struct Source {
-    config: Arc<Config>,
-    source: Arc<dyn DataSource>,
-    warnings: Vec<String>,
-    catalog: Mutex<Option<(Catalog, Vec<String>)>>,
-    log: Messages,
-}
-
-/// The source a configuration names.
-fn open(connection: &Connection) -> Arc<dyn DataSource> {
-    match connection {
-        Connection::Postgres(c) => {
-            Arc::new(connector_accel_core::postgres::PgSource::new(c.clone()))
-        }
-        Connection::Mssql(c) => Arc::new(connector_accel_core::mssql::MssqlSource::new(c.clone())),
-    }
+    inner: Connector,
 }
 
 #[pymethods]
 impl Source {
     #[new]
     fn new(configuration: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let (config, warnings) = Config::parse(&as_strings(configuration)?).py()?;
-        Ok(Source {
-            source: open(&config.connection),
-            config: Arc::new(config),
-            warnings,
-            catalog: Mutex::new(None),
-            log: Messages::default(),
-        })
+        let inner = Connector::new(&as_strings(configuration)?).py()?;
+        Ok(Source { inner })
     }
 
     /// `"postgres"` or `"sqlserver"`.
     #[getter]
     fn kind(&self) -> &'static str {
-        match self.config.connection {
+        match self.inner.config.connection {
             Connection::Postgres(_) => "postgres",
             Connection::Mssql(_) => "sqlserver",
         }
@@ -71,25 +44,25 @@ impl Source {
     /// Warnings about the configuration (unknown keys, TLS leniency).
     #[getter]
     fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+        self.inner.warnings.clone()
     }
 
     /// Whether the SYNC_VALIDATION table is written.
     #[getter]
     fn sync_validation(&self) -> bool {
-        self.config.sync_validation
+        self.inner.config.sync_validation
     }
 
     /// Whether the SOURCE_TABLES / SOURCE_COLUMNS tables are written.
     #[getter]
     fn source_metadata(&self) -> bool {
-        self.config.source_metadata
+        self.inner.config.source_metadata
     }
 
     /// How rows reach the SDK: `"auto"` (the fast path where verified) or `"sdk"` (its public operations).
     #[getter]
     fn emit(&self) -> &'static str {
-        match self.config.emit {
+        match self.inner.config.emit {
             connector_accel_core::config::Emit::Auto => "auto",
             connector_accel_core::config::Emit::Sdk => "sdk",
         }
@@ -98,25 +71,25 @@ impl Source {
     /// Whether `debug` was set.
     #[getter]
     fn debug(&self) -> bool {
-        self.config.debug
+        self.inner.config.debug
     }
 
     /// Messages from planning and preprocessing (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
-        self.log.take_named()
+        self.inner.log.take_named()
     }
 
     /// The selected tables, smallest first, as dicts (schema, table, primary_key, row_estimate, resumable,
     /// columns with Fivetran types, source_types), and the warnings discovery raised. Discovered once per source.
     fn discover<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<String>)> {
-        let (tables, warnings) = self.catalog(py)?;
+        let (tables, warnings) = wait(py, self.inner.catalog())?;
         let list = PyList::empty(py);
         for t in tables.iter() {
             list.append(describe(
                 py,
                 t,
-                &self.table_plan(t),
-                self.source.resumable(t),
+                &self.inner.table_plan(t),
+                self.inner.source.resumable(t),
             )?)?;
         }
         Ok((list, warnings))
@@ -131,29 +104,7 @@ impl Source {
         table: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         let found = self.table(py, schema, table)?;
-        let plan = self.table_plan(&found);
-        if let Some(asked) = plan.capped_from {
-            self.log.warning(format!(
-                "{}: partitions={asked} would cut ~{} rows into ranges of a few rows; reading {} partition(s) of at \
-                 least {} rows each",
-                found.qualified(),
-                found.row_estimate.unwrap_or(0),
-                plan.partitions,
-                connector_accel_core::plan::MIN_PARTITION_ROWS
-            ));
-        }
-        let parts = if plan.partitions <= 1 || !self.source.resumable(&found) {
-            vec![Partition::default()]
-        } else {
-            let percent =
-                connector_accel_core::plan::sample_percent_for(found.row_estimate, plan.partitions);
-            let what = format!("{}: planning partitions", found.qualified());
-            let wanted = plan.partitions;
-            let sample = self.retried(py, what, move |s| {
-                s.sample_keys(found.clone(), percent, wanted)
-            })?;
-            connector_accel_core::plan::partitions(&sample, plan.partitions)
-        };
+        let (plan, parts) = wait(py, self.inner.partitions(found))?;
         plans::plan_dict(py, &plan, &parts)
     }
 
@@ -165,28 +116,28 @@ impl Source {
         table: &str,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let found = self.table(py, schema, table)?;
-        let what = format!("{}: reading the cursor", found.qualified());
-        let mark = self.retried(py, what, move |s| s.watermark(found.clone()))?;
+        let mark = wait(py, self.inner.watermark(found))?;
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
     /// Exports a snapshot from a session that stays open while the returned holder lives: readers given its `id`
     /// (in this process or any other on the same database) all see the same committed data. PostgreSQL only.
     fn export_snapshot(&self, py: Python<'_>) -> PyResult<SnapshotHolder> {
-        let snapshot = wait(py, self.source.export_snapshot())?;
+        let snapshot = wait(py, self.inner.source.export_snapshot())?;
         Ok(SnapshotHolder::new(snapshot))
     }
 
     /// Runs the preprocessing statements (when enabled) with `state`'s values bound; returns rows changed.
     fn preprocess(&self, py: Python<'_>, state: BTreeMap<String, String>) -> PyResult<Option<u64>> {
-        let preprocessing = self.config.preprocessing.clone();
+        let preprocessing = self.inner.config.preprocessing.clone();
         if preprocessing.statements.is_empty() {
             return Ok(None);
         }
         let changed = wait(
             py,
-            self.source
-                .preprocess(preprocessing, state, self.log.clone()),
+            self.inner
+                .source
+                .preprocess(preprocessing, state, self.inner.log.clone()),
         )?;
         Ok(Some(changed))
     }
@@ -214,9 +165,11 @@ impl Source {
         let parts = plans::parts_or_whole(partitions, after)?;
         let span = match incremental {
             None => Span::Full,
-            Some(mark) => {
-                plans::span_from(&found, &mark, self.config.incremental.lookback_seconds)?
-            }
+            Some(mark) => plans::span_from(
+                &found,
+                &mark,
+                self.inner.config.incremental.lookback_seconds,
+            )?,
         };
         let columns: Vec<String> = found.columns.iter().map(|c| c.name.clone()).collect();
         let sizes = Sizes {
@@ -236,8 +189,14 @@ impl Source {
                 connector_accel_core::config::MAX_QUEUE_ROWS,
             )?,
         };
-        let (receiver, log, monitor) = self.start(found, parts, span, sizes, snapshot, None)?;
-        BatchReader::new(py, receiver, &columns, log, monitor)
+        let read = Read {
+            span,
+            sizes,
+            snapshot,
+            ..Read::full(found, parts)
+        };
+        let started = self.inner.start(read).py()?;
+        BatchReader::new(py, started.batches, &columns, started.log, started.monitor)
     }
 
     /// An Arrow stream over `schema.table` (`__arrow_c_stream__`), its partitions read concurrently. JSON columns
@@ -266,58 +225,16 @@ impl Source {
         query: String,
         batch_size: Option<i64>,
     ) -> PyResult<ArrowReader> {
-        let (table, warnings) = wait(py, self.source.describe_query(query))?;
-        warnings.into_iter().for_each(|w| self.log.warning(w));
+        let (table, warnings) = wait(py, self.inner.source.describe_query(query))?;
+        warnings.into_iter().for_each(|w| self.inner.log.warning(w));
         self.arrow_reader(&table, vec![PartRead::default()], batch_size, None)
     }
 }
 
 impl Source {
-    /// Waits for `call` on the source, retried on transient errors under the configured policy.
-    fn retried<T: Send + 'static>(
-        &self,
-        py: Python<'_>,
-        what: String,
-        call: impl Fn(&dyn DataSource) -> BoxFuture<'static, connector_accel_core::error::Result<T>>
-            + Send
-            + Sync,
-    ) -> PyResult<T> {
-        let (source, retry, log) = (
-            self.source.clone(),
-            self.config.retry_policy(),
-            self.log.clone(),
-        );
-        wait(py, async move {
-            connector_accel_core::retry::run(retry, &what, &log, || call(source.as_ref())).await
-        })
-    }
-
-    fn catalog(&self, py: Python<'_>) -> PyResult<(Catalog, Vec<String>)> {
-        if let Some(found) = self
-            .catalog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            return Ok(found.clone());
-        }
-        let (tables, warnings) = wait(py, self.source.discover(self.config.clone()))?;
-        let found = (
-            Arc::new(tables.into_iter().map(Arc::new).collect::<Vec<_>>()),
-            warnings,
-        );
-        *self.catalog.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
-        Ok(found)
-    }
-
     fn table(&self, py: Python<'_>, schema: &str, table: &str) -> PyResult<Arc<Table>> {
-        let (tables, _) = self.catalog(py)?;
-        find_table(&tables, schema, table)
-    }
-
-    fn table_plan(&self, t: &Table) -> TablePlan {
-        self.config
-            .plan_for(t.row_estimate, self.source.resumable(t))
+        let (tables, _) = wait(py, self.inner.catalog())?;
+        find_table(&tables, schema, table).py()
     }
 
     fn arrow_reader(
@@ -332,65 +249,25 @@ impl Source {
             batch_size,
             connector_accel_core::config::MAX_BATCH_SIZE,
         )?;
-        let plain = Arc::new(self.source.arrow_table(found));
+        let plain = Arc::new(self.inner.source.arrow_table(found));
         let schema = connector_accel_core::arrow_batch::schema(&plain);
         let sizes = Sizes {
             batch_size,
             ..Sizes::default()
         };
-        let (receiver, log, monitor) = self.start(
-            plain.clone(),
-            parts,
-            Span::Full,
+        let read = Read {
             sizes,
             snapshot,
-            Some(schema),
-        )?;
+            arrow: Some(schema),
+            ..Read::full(plain.clone(), parts)
+        };
+        let started = self.inner.start(read).py()?;
         let stream = connector_accel_core::arrow_batch::Stream::new(
             &plain,
-            receiver,
+            started.batches,
             Box::new(crate::arrow::interrupted),
         );
-        Ok(ArrowReader::new(stream, log, monitor))
-    }
-
-    /// Starts a read on the shared runtime with the table's planned limits (or the caller's sizes), and its
-    /// resource monitor.
-    fn start(
-        &self,
-        table: Arc<Table>,
-        parts: Vec<PartRead>,
-        span: Span,
-        sizes: Sizes,
-        snapshot: Option<String>,
-        arrow: Option<arrow::datatypes::SchemaRef>,
-    ) -> PyResult<(
-        Receiver<connector_accel_core::error::Result<Batch>>,
-        Messages,
-        Option<Monitor>,
-    )> {
-        if snapshot.is_some() && !self.source.shares_snapshots() {
-            return Err(to_py(Error::config(
-                "snapshot",
-                format!(
-                    "{} cannot share a snapshot across sessions; read without one",
-                    self.source.name()
-                ),
-            )));
-        }
-        let plan = self.table_plan(&table);
-        let (request, log, monitor) = read_request(
-            &self.config,
-            &plan,
-            table,
-            parts,
-            span,
-            sizes,
-            snapshot,
-            arrow,
-        );
-        let _guard = connector_accel_core::runtime::get().enter();
-        Ok((self.source.read(request), log, monitor))
+        Ok(ArrowReader::new(stream, started.log, started.monitor))
     }
 }
 
@@ -425,66 +302,4 @@ fn as_strings(configuration: &Bound<'_, PyDict>) -> PyResult<BTreeMap<String, St
         raw.insert(k.str()?.to_string(), text);
     }
     Ok(raw)
-}
-
-/// `schema.table` among the discovered tables, or an error naming the keys that select tables.
-/// Exact names first; else the one table whose names match without regard to case (discovery already matched
-/// `tables` so for SQL Server, and the caller may spell the name as the configuration did).
-fn find_table(tables: &[Arc<Table>], schema: &str, table: &str) -> PyResult<Arc<Table>> {
-    let loose: Vec<&Arc<Table>> = tables
-        .iter()
-        .filter(|t| t.schema.eq_ignore_ascii_case(schema) && t.name.eq_ignore_ascii_case(table))
-        .collect();
-    let found = tables
-        .iter()
-        .find(|t| t.schema == schema && t.name == table)
-        .or_else(|| (loose.len() == 1).then(|| loose[0]))
-        .cloned();
-    found.ok_or_else(|| {
-        to_py(Error::config(
-            "tables",
-            format!("table '{schema}.{table}' is not among the selected tables; check 'tables' and 'schemas'"),
-        ))
-    })
-}
-
-/// A read as planned (batch size, workers and queue depth overridable by the caller), with its live limits, its
-/// log and, when enabled, the resource monitor that adjusts those limits.
-#[allow(clippy::too_many_arguments)]
-fn read_request(
-    config: &Config,
-    plan: &TablePlan,
-    table: Arc<Table>,
-    parts: Vec<PartRead>,
-    span: Span,
-    sizes: Sizes,
-    snapshot: Option<String>,
-    arrow: Option<arrow::datatypes::SchemaRef>,
-) -> (ReadRequest, Messages, Option<Monitor>) {
-    let limits = Limits {
-        batch_size: sizes.batch_size.unwrap_or(plan.batch_size).max(1),
-        queue_depth: sizes.queue_depth.unwrap_or(plan.queue_depth).max(1),
-        workers: sizes
-            .workers
-            .unwrap_or(plan.workers)
-            .clamp(1, parts.len().max(1)),
-    };
-    let shared = Shared::new(limits);
-    let log = Messages::default();
-    let monitor = config
-        .resource_monitoring
-        .then(|| Monitor::start(shared.clone(), table.qualified(), log.clone()));
-    let request = ReadRequest {
-        table,
-        parts,
-        span,
-        limits: shared,
-        flatten: config.flatten.clone(),
-        retry: config.retry_policy(),
-        log: log.clone(),
-        snapshot,
-        arrow,
-        read_timeout: std::time::Duration::from_secs_f64(config.read_timeout_seconds),
-    };
-    (request, log, monitor)
 }
