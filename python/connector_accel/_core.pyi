@@ -188,3 +188,17 @@ class RecordEncoder:
     ) -> RecordEncoder: ...
 
 def _probe_cell(kind: str, value: Any, declared: int) -> tuple[Any, bytes | None]: ...
+
+class FormField(TypedDict, total=False):
+    name: str
+    label: str
+    description: str
+    kind: Literal["text", "dropdown", "toggle"]
+    required: bool
+    placeholder: str | None
+    secret: bool
+    options: list[tuple[str, str]]
+
+def form_fields(source: str) -> list[FormField]: ...
+
+def serve(port: int = ..., source: str = "postgres") -> None: ...

@@ -175,3 +175,111 @@ async fn the_generated_client_reads_the_form_from_a_served_connector() {
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     server.abort();
 }
+
+/// The real service on an ephemeral loopback port, and a client of it.
+async fn served() -> (
+    SourceConnectorClient<tonic::transport::Channel>,
+    tokio::task::JoinHandle<Result<(), String>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds loopback");
+    let address = listener.local_addr().expect("has an address");
+    let server = tokio::spawn(crate::serve_on(
+        listener,
+        "postgres",
+        std::future::pending(),
+    ));
+    let client = SourceConnectorClient::connect(format!("http://{address}"))
+        .await
+        .expect("connects");
+    (client, server)
+}
+
+#[tokio::test]
+async fn the_form_is_the_core_form_with_the_password_secret() {
+    let (mut client, server) = served().await;
+    let form = client
+        .configuration_form(ConfigurationFormRequest {})
+        .await
+        .expect("answers")
+        .into_inner();
+    let core = connector_accel_core::form::fields("postgres").expect("a form for postgres");
+    let names: Vec<&str> = form.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, core.iter().map(|f| f.name).collect::<Vec<_>>());
+    let secret: Vec<&str> = form
+        .fields
+        .iter()
+        .filter(|f| f.r#type == Some(form_field::Type::TextField(TextField::Password.into())))
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(secret, ["password"]);
+    assert_eq!(form.tests[0].name, crate::service::TEST_NAME);
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_bad_configuration_fails_the_test_and_becomes_a_task_naming_the_key() {
+    let (mut client, server) = served().await;
+    let config = |port: &str| {
+        [
+            ("host", "127.0.0.1"),
+            ("port", port),
+            ("user", "u"),
+            ("database", "d"),
+            ("password", "s3cret-pw"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let outcome = client
+        .test(TestRequest {
+            name: "connect".into(),
+            configuration: config("not-a-port"),
+        })
+        .await
+        .expect("answers")
+        .into_inner();
+    let Some(crate::proto::test_response::Response::Failure(message)) = outcome.response else {
+        panic!("a bad port passed the test: {outcome:?}")
+    };
+    assert!(
+        message.contains("'port'") && !message.contains("s3cret-pw"),
+        "{message}"
+    );
+    let mut stream = client
+        .update(UpdateRequest {
+            configuration: config("not-a-port"),
+            ..UpdateRequest::default()
+        })
+        .await
+        .expect("starts")
+        .into_inner();
+    let first = stream
+        .message()
+        .await
+        .expect("a response")
+        .expect("one message");
+    let Some(Operation::Task(task)) = first.operation else {
+        panic!("not a task: {first:?}")
+    };
+    assert!(task.message.contains("'port'"), "{}", task.message);
+    assert!(
+        stream.message().await.expect("ends cleanly").is_none(),
+        "a task ends the sync"
+    );
+    server.abort();
+}
+
+#[test]
+fn the_arguments_name_themselves_when_wrong() {
+    let args = |a: &[&str]| crate::parse_args(a.iter().map(|s| s.to_string()));
+    assert_eq!(args(&[]).map(|o| o.port), Ok(crate::DEFAULT_PORT));
+    assert_eq!(
+        args(&["--port", "6000", "--source=sqlserver"]).map(|o| (o.port, o.source)),
+        Ok((6000, "sqlserver"))
+    );
+    assert!(args(&["--port", "x"]).is_err_and(|e| e.contains("--port")));
+    assert!(args(&["--bogus"]).is_err_and(|e| e.contains("--bogus")));
+}

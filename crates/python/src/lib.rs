@@ -5,10 +5,12 @@ mod aio;
 mod arrow;
 mod convert;
 mod exceptions;
+mod form;
 mod plans;
 mod probe;
 mod reader;
 mod records;
+mod serve;
 mod source;
 mod tables;
 mod wait;
@@ -31,5 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowBatch>()?;
     m.add_class::<records::RecordEncoder>()?;
     m.add_function(wrap_pyfunction!(records::_probe_cell, m)?)?;
+    m.add_function(wrap_pyfunction!(form::form_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(serve::serve, m)?)?;
     Ok(())
 }

@@ -1,0 +1,98 @@
+//! The state's transitions, and its agreement with `connector_accel/state.py` where both compute a value.
+
+use super::*;
+use connector_accel_core::fetch::{Fetch, PgFetch};
+use connector_accel_core::model::{Column, FivetranType};
+
+fn table() -> Table {
+    let column = |name: &str, source_type: &str| Column {
+        name: name.into(),
+        source_type: source_type.into(),
+        fivetran_type: FivetranType::String,
+        fetch: Fetch::Postgres(PgFetch::Text),
+        flattened: false,
+        nullable: true,
+    };
+    Table::new(
+        "public".into(),
+        "t".into(),
+        vec![
+            column("id", "integer"),
+            column("näme", "text"),
+            column("a", "numeric(12,2)"),
+        ],
+        vec!["id".into()],
+    )
+}
+
+#[test]
+fn the_shape_is_the_one_python_computes() {
+    // state.shape_of for the same columns and key (printed by Python's json.dumps(sort_keys=True) + sha256).
+    assert_eq!(shape_of(&table()), "124668d262fb524c");
+}
+
+#[test]
+fn a_first_state_opens_pass_one_and_a_closed_pass_opens_the_next() {
+    let mut state = open_pass(None).expect("an empty state");
+    assert_eq!((pass(&state), state["pass_open"].clone()), (1, json!(true)));
+    close_pass(&mut state, chrono::Utc::now());
+    let again = open_pass(Some(&Value::Object(state).to_string())).expect("our own state");
+    assert_eq!(pass(&again), 2);
+    let interrupted =
+        open_pass(Some(&Value::Object(again.clone()).to_string())).expect("an open pass");
+    assert_eq!(
+        pass(&interrupted),
+        2,
+        "an interrupted pass is resumed, not restarted"
+    );
+    assert!(open_pass(Some("[1, 2]")).is_err());
+}
+
+#[test]
+fn version_1_positions_become_one_partition_to_resume() {
+    let state = open_pass(Some(
+        r#"{"tables": {"public.a": {"after": ["7"]}, "public.b": {"done": true}}}"#,
+    ))
+    .expect("a version 1 state");
+    let a = &state["tables"]["public.a"];
+    assert_eq!(a["plan"]["partitions"][0]["after"], json!(["7"]));
+    assert_eq!(state["tables"]["public.b"]["pass"], json!(1));
+    assert_eq!(pass(&state), 1);
+}
+
+#[test]
+fn a_full_load_resumes_per_partition_then_reads_incrementally_from_its_watermark() {
+    let mut state = open_pass(None).expect("an empty state");
+    let plan = json!({"partitions": [{"lo": null, "hi": ["5"]}, {"lo": ["5"], "hi": null}]});
+    let mark = Watermark {
+        high: Some("2024-01-01".into()),
+        guard: None,
+        sees_all: true,
+        future: None,
+    };
+    let shape = shape_of(&table());
+    let e = entry(&mut state, "public.t");
+    begin_full(e, Some("updated_at"), plan, Some(&mark), &shape);
+    record_partition(e, 1, Some(&["9".to_string()]));
+    assert!(full_load_planned(e, Some("updated_at"), &shape));
+    assert!(!full_load_planned(e, Some("other"), &shape));
+    assert!(shape_changed(e, "another shape"));
+    let parts = parts_of(e).expect("the plan's partitions");
+    assert_eq!(parts[1].after, Some(vec!["9".to_string()]));
+    assert_eq!(parts[0].range.hi, Some(vec!["5".to_string()]));
+    finish_full(e, 1);
+    assert!(reads_incrementally(e, Some("updated_at")));
+    assert_eq!(e["mark"], json!({"high": "2024-01-01", "guard": null}));
+    assert!(done_in_pass(e, 1));
+    assert!(begin_incremental(e, None));
+    assert!(
+        !begin_incremental(e, None),
+        "a read under way keeps its watermark"
+    );
+    finish_incremental(e, 2);
+    assert_eq!(
+        e["mark"],
+        json!({"high": "2024-01-01", "guard": null}),
+        "an empty table keeps the old mark"
+    );
+}

@@ -1,0 +1,393 @@
+//! `Update`: one pass over the selected tables, as the SDK connector's `update()` makes it (`sdk.py`), with the
+//! same state. Each table is a resumable full load (its partitions on one snapshot) or an incremental read since
+//! its mark; rows become records in batches; a checkpoint is sent only after every batch before it, so it names
+//! only rows Fivetran already has.
+
+use crate::batch::Batcher;
+use crate::logs;
+use crate::proto::update_response::Operation;
+use crate::proto::{Checkpoint, Task, UpdateRequest, UpdateResponse, Warning};
+use crate::records::RecordMaker;
+use crate::selection::selected;
+use crate::state;
+use connector_accel_core::connector::{Connector, Read, Started};
+use connector_accel_core::error::Error;
+use connector_accel_core::model::Table;
+use connector_accel_core::read::{PartRead, Sizes};
+use connector_accel_core::source::Watermark;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::Sender;
+use tonic::Status;
+
+const PROGRESS: Duration = Duration::from_secs(30);
+
+/// Why a sync ended early.
+enum Stop {
+    /// The client went away (cancelled, or the connection dropped): nothing more can be sent.
+    Gone,
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+type Step<T = ()> = Result<T, Stop>;
+
+/// Runs one `Update` and ends the stream: a configuration error becomes the `Task` a user can act on, any other
+/// failure the stream's status (retried ones that ran out are UNAVAILABLE, so Fivetran syncs again).
+pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Status>>) {
+    let mut out = Out {
+        tx,
+        batcher: Batcher::default(),
+    };
+    let Stop::Failed(err) = (match update(request, &mut out).await {
+        Ok(()) => return,
+        Err(stop) => stop,
+    }) else {
+        return;
+    };
+    logs::severe(&err.to_string());
+    if matches!(err, Error::Config { .. }) {
+        let task = Operation::Task(Task {
+            message: err.to_string(),
+        });
+        let _ = out.send(task).await;
+    } else {
+        let _ = out.flush().await;
+        let _ = out.tx.send(Err(crate::service::status(&err))).await;
+    }
+}
+
+/// The response stream, and the batch being filled.
+struct Out {
+    tx: Sender<Result<UpdateResponse, Status>>,
+    batcher: Batcher,
+}
+
+impl Out {
+    async fn raw(&mut self, response: UpdateResponse) -> Step {
+        self.tx.send(Ok(response)).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn flush(&mut self) -> Step {
+        match self.batcher.flush() {
+            Some(batch) => self.raw(batch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A checkpoint, warning or task, after every record before it.
+    async fn send(&mut self, operation: Operation) -> Step {
+        self.flush().await?;
+        self.raw(UpdateResponse {
+            operation: Some(operation),
+        })
+        .await
+    }
+
+    async fn warn(&mut self, message: String) -> Step {
+        logs::warning(&message);
+        self.send(Operation::Warning(Warning { message })).await
+    }
+
+    async fn checkpoint(&mut self, state: &Map<String, Value>) -> Step {
+        let state_json = Value::Object(state.clone()).to_string();
+        self.send(Operation::Checkpoint(Checkpoint { state_json }))
+            .await
+    }
+
+    /// What the core logged since the last call: INFO to stdout, warnings to stdout and to Fivetran.
+    async fn drain(&mut self, log: &connector_accel_core::messages::Messages) -> Step {
+        for warning in logs::drain(log) {
+            self.send(Operation::Warning(Warning { message: warning }))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn update(request: UpdateRequest, out: &mut Out) -> Step {
+    let connector = crate::service::connector(&request.configuration)?;
+    for warning in connector.warnings.clone() {
+        out.warn(warning).await?;
+    }
+    let (tables, warnings) = connector.catalog().await?;
+    for warning in warnings {
+        out.warn(warning).await?;
+    }
+    let mut state = state::open_pass(request.state_json.as_deref())?;
+    preprocess(&connector, &mut state, out).await?;
+    let chosen: Vec<Arc<Table>> = tables
+        .iter()
+        .filter(|t| selected(request.selection.as_ref(), &t.schema, &t.name))
+        .cloned()
+        .collect();
+    crate::naming::check(&chosen)?;
+    if connector.config.sync_validation || connector.config.source_metadata {
+        logs::info("the Partner SDK server writes no SYNC_VALIDATION, SOURCE_TABLES or SOURCE_COLUMNS tables (the Connector SDK connector does)");
+    }
+    let plan: Vec<String> = chosen
+        .iter()
+        .map(|t| format!("{} ~{} rows", t.qualified(), t.row_estimate.unwrap_or(0)))
+        .collect();
+    logs::info(&format!("sync plan (smallest first): {}", plan.join(", ")));
+    for table in chosen {
+        TableSync::new(&connector, table, &mut state, out)
+            .run()
+            .await?;
+    }
+    state::close_pass(&mut state, chrono::Utc::now());
+    out.checkpoint(&state).await
+}
+
+async fn preprocess(connector: &Connector, state: &mut Map<String, Value>, out: &mut Out) -> Step {
+    let preprocessing = connector.config.preprocessing.clone();
+    if preprocessing.statements.is_empty() || !state::preprocess_due(state) {
+        return Ok(());
+    }
+    let values = state::preprocess_values(state);
+    let changed = connector
+        .source
+        .preprocess(preprocessing, values, connector.log.clone())
+        .await?;
+    out.drain(&connector.log).await?;
+    logs::info(&format!("preprocessing changed {changed} rows"));
+    state::preprocessed(state);
+    out.checkpoint(state).await
+}
+
+fn warn_future(qualified: &str, mark: Option<&Watermark>) -> Option<String> {
+    let future = mark?.future.filter(|n| *n > 0)?;
+    Some(format!(
+        "{qualified}: {future} rows have a cursor value after the server's clock; the mark stops at the clock, so \
+         they are read again every sync until their time comes (check them for typos)"
+    ))
+}
+
+/// Where a read's batches move the state: a full load's partition positions, or the incremental read's.
+#[derive(Clone, Copy)]
+enum Phase {
+    Full,
+    Incremental,
+}
+
+/// One table in one pass.
+struct TableSync<'a> {
+    connector: &'a Connector,
+    table: Arc<Table>,
+    qualified: String,
+    state: &'a mut Map<String, Value>,
+    out: &'a mut Out,
+    rows: u64,
+    deletes: u64,
+    started: Instant,
+}
+
+impl<'a> TableSync<'a> {
+    fn new(
+        connector: &'a Connector,
+        table: Arc<Table>,
+        state: &'a mut Map<String, Value>,
+        out: &'a mut Out,
+    ) -> Self {
+        let qualified = table.qualified();
+        TableSync {
+            connector,
+            table,
+            qualified,
+            state,
+            out,
+            rows: 0,
+            deletes: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn entry(&mut self) -> &mut Map<String, Value> {
+        state::entry(self.state, &self.qualified)
+    }
+
+    async fn run(mut self) -> Step {
+        let pass = state::pass(self.state);
+        let cursor = self.table.cursor.as_ref().ok().map(|c| c.column.clone());
+        if state::done_in_pass(self.entry(), pass) {
+            logs::info(&format!(
+                "{}: already synced in this pass, skipped",
+                self.qualified
+            ));
+            return Ok(());
+        }
+        let planned = self.entry().contains_key("plan");
+        if let (Err(reason), false) = (&self.table.cursor, planned) {
+            logs::info(&format!(
+                "{}: read in full every sync, because {reason}",
+                self.qualified
+            ));
+        }
+        let phase = if state::reads_incrementally(self.entry(), cursor.as_deref()) {
+            self.incremental(pass).await?;
+            "incremental"
+        } else {
+            self.full_load(cursor.as_deref(), pass).await?;
+            "full"
+        };
+        self.out.checkpoint(self.state).await?;
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
+        let keyless = if self.table.primary_key.is_empty() {
+            " (no primary key: keyed by Fivetran)"
+        } else {
+            ""
+        };
+        logs::info(&format!(
+            "{}: {phase} done, {} rows upserted{keyless}, {} deleted in {elapsed:.1}s ({:.0} rows/s)",
+            self.qualified,
+            self.rows - self.deletes,
+            self.deletes,
+            self.rows as f64 / elapsed
+        ));
+        Ok(())
+    }
+
+    async fn full_load(&mut self, cursor: Option<&str>, pass: i64) -> Step {
+        let shape = state::shape_of(&self.table);
+        if state::shape_changed(self.entry(), &shape) {
+            let message = format!("{}: its columns or primary key changed since the interrupted load began; the table is loaded again from the start", self.qualified);
+            self.out.warn(message).await?;
+        }
+        if state::full_load_planned(self.entry(), cursor, &shape) {
+            logs::info(&format!(
+                "{}: resuming the full load where the last run stopped",
+                self.qualified
+            ));
+        } else {
+            // The watermark comes before the plan and the read, so changes made during the load are at or after it.
+            let pending = match cursor {
+                Some(_) => self.connector.watermark(self.table.clone()).await?,
+                None => None,
+            };
+            if let Some(w) = warn_future(&self.qualified, pending.as_ref()) {
+                self.out.warn(w).await?;
+            }
+            let (plan, parts) = self.connector.partitions(self.table.clone()).await?;
+            self.out.drain(&self.connector.log).await?;
+            state::begin_full(
+                self.entry(),
+                cursor,
+                state::plan_value(&plan, &parts),
+                pending.as_ref(),
+                &shape,
+            );
+            logs::info(&format!(
+                "{}: plan tier={} ~{} rows, {} partitions, {} workers, batch {}",
+                self.qualified,
+                plan.tier.name(),
+                self.table.row_estimate.unwrap_or(0),
+                parts.len(),
+                plan.workers,
+                plan.batch_size
+            ));
+        }
+        let parts = state::parts_of(self.entry())?;
+        let saved = self.entry().get("plan").cloned().unwrap_or(Value::Null);
+        let size = |key: &str| saved.get(key).and_then(Value::as_u64).map(|n| n as usize);
+        let sizes = Sizes {
+            batch_size: size("batch_size"),
+            workers: size("workers"),
+            queue_depth: size("queue_depth"),
+        };
+        let every = saved
+            .get("checkpoint_rows")
+            .and_then(Value::as_u64)
+            .unwrap_or(100_000);
+        let read = Read {
+            sizes,
+            ..Read::full(self.table.clone(), parts)
+        };
+        let started = self.connector.start(read)?;
+        self.pump(started, Phase::Full, every).await?;
+        state::finish_full(self.entry(), pass);
+        Ok(())
+    }
+
+    async fn incremental(&mut self, pass: i64) -> Step {
+        if !self.entry().contains_key("pending") {
+            let mark = self.connector.watermark(self.table.clone()).await?;
+            self.out.drain(&self.connector.log).await?;
+            if let Some(w) = warn_future(&self.qualified, mark.as_ref()) {
+                self.out.warn(w).await?;
+            }
+            if mark.as_ref().is_some_and(|m| !m.sees_all) {
+                let message = format!("{}: this login cannot see other sessions' transactions (grant pg_read_all_stats); late commits are covered by the look-back window only", self.qualified);
+                self.out.warn(message).await?;
+            }
+            state::begin_incremental(self.entry(), mark.as_ref());
+        }
+        let lookback = self.connector.config.incremental.lookback_seconds;
+        let table = self.table.clone();
+        let span = state::span_of(&table, self.entry(), lookback)?;
+        let after = state::after(self.entry())?;
+        let parts = vec![PartRead {
+            after,
+            ..PartRead::default()
+        }];
+        let read = Read {
+            span,
+            ..Read::full(self.table.clone(), parts)
+        };
+        let every = self.connector.table_plan(&self.table).checkpoint_rows;
+        let started = self.connector.start(read)?;
+        self.pump(started, Phase::Incremental, every).await?;
+        state::finish_incremental(self.entry(), pass);
+        Ok(())
+    }
+
+    /// Sends every batch's records, then records its position; checkpoints every `every` rows.
+    async fn pump(&mut self, mut started: Started, phase: Phase, every: u64) -> Step {
+        let maker = RecordMaker::new(&self.table);
+        let (mut since_checkpoint, mut last_progress) = (0u64, Instant::now());
+        while let Some(batch) = started.batches.recv().await {
+            let batch = batch?;
+            for row in &batch.rows {
+                let (record, deleted) = maker.record(row);
+                self.deletes += u64::from(deleted);
+                for response in self.out.batcher.push(record) {
+                    self.out.raw(response).await?;
+                }
+            }
+            let n = batch.rows.len() as u64;
+            self.rows += n;
+            since_checkpoint += n;
+            let key = batch.last_key.as_deref();
+            match phase {
+                Phase::Full => state::record_partition(self.entry(), batch.partition, key),
+                Phase::Incremental => state::record_incremental(self.entry(), key),
+            }
+            for warning in batch.warnings {
+                self.out.warn(warning).await?;
+            }
+            self.out.drain(&started.log).await?;
+            if since_checkpoint >= every {
+                self.out.checkpoint(self.state).await?;
+                since_checkpoint = 0;
+            }
+            if last_progress.elapsed() >= PROGRESS {
+                last_progress = Instant::now();
+                self.progress();
+            }
+        }
+        self.out.drain(&started.log).await
+    }
+
+    fn progress(&self) {
+        let rate = self.rows as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        logs::info(&format!(
+            "{}: {} rows, {rate:.0} rows/s",
+            self.qualified, self.rows
+        ));
+    }
+}
