@@ -462,6 +462,7 @@ fn read_request(
         snapshot,
         arrow,
         read_timeout: std::time::Duration::from_secs_f64(config.read_timeout_seconds),
+        unrepresentable: crate::read::Unrepresentable::new(config.on_unrepresentable_value),
     };
     (request, log, monitor)
 }
