@@ -125,13 +125,14 @@ def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], waterma
         entry["shape"] = shape
 
 
-def record_partition(entry: dict, partition: int, last_key: list | None, rows: int = 0) -> None:
+def record_partition(entry: dict, partition: int, last_key: list | None, rows: int | None = None) -> None:
     """The position of the last row of `partition` handed to the destination, and how many rows it has handed over
     up to it (what a resumed load counts from)."""
     if last_key is not None:
         part = entry["plan"]["partitions"][partition]
         part["after"] = last_key
-        part["rows"] = part.get("rows", 0) + rows
+        if rows is not None:
+            part["rows"] = part.get("rows", 0) + rows
 
 
 def resumed_rows(entry: dict) -> int | None:
