@@ -65,7 +65,7 @@ def sqlserver_fields() -> list:
         form_field.DropdownField(
             "encrypt", "Encryption", description="TLS for the session (TDS 8.0 strict needs SQL Server 2022).",
             fields=[_option("on", "TLS, certificate verified"), _option("strict", "TDS 8.0 strict TLS"),
-                    _option("off", "TLS for the login only"), _option("disable", "No TLS")]),
+                    _option("off", "TLS for the login only, certificate not verified"), _option("disable", "No TLS")]),
         _text("cert", "CA certificate", "Path or PEM text of the CA that signed the server's certificate."),
         _text("mssql_cert_server", "Certificate host name", "The name the certificate carries, if not the server's."),
         form_field.ToggleField("trust_server_certificate", "Trust the server certificate",
