@@ -78,8 +78,16 @@ pub enum Refused {
 fn time_text(t: &tiberius::time::Time) -> Result<String, String> {
     let n = nanos(t.increments(), t.scale());
     if !(0..86_400_000_000_000).contains(&n) {
+        let (h, rest) = (n / 3_600_000_000_000, n % 3_600_000_000_000);
+        let (m, s, ns) = (
+            rest / 60_000_000_000,
+            rest / 1_000_000_000 % 60,
+            rest % 1_000_000_000,
+        );
         return Err(format!(
-            "a time value of {n} ns since midnight is past 23:59:59.9999999, the end of a time of day"
+            "the time {h:02}:{m:02}:{s:02}.{:07} is past 23:59:59.9999999, the end of a time of day (an engine that \
+             rounds the 7th digit up stores 23:59:59.9999999 so)",
+            ns / 100
         ));
     }
     let time = NaiveTime::from_hms_opt(0, 0, 0).expect("midnight") + Duration::nanoseconds(n);
@@ -201,7 +209,10 @@ mod tests {
         let Err(Refused::Unrepresentable(err)) = cell(&rounded, FivetranType::String) else {
             panic!("24:00:00 is refused as unrepresentable");
         };
-        assert!(err.contains("past 23:59:59.9999999"), "{err}");
+        assert!(
+            err.contains("the time 24:00:00.0000000 is past 23:59:59.9999999"),
+            "{err}"
+        );
         assert!(key_text(&rounded).is_err());
     }
 
