@@ -94,9 +94,9 @@ impl Unrepresentable {
         }
     }
 
-    /// The cell for a value of `column` that cannot be represented (`why`) in the row at `key`: NULL, counted,
-    /// under `null`; under `fail`, the error naming table, column, key and the key that lets the sync go on.
-    pub fn land(&self, table: &str, column: &str, key: &str, why: &str) -> Result<Cell> {
+    /// A value of `column` that cannot be represented (`why`), in the row at `key`: under `fail`, the error naming
+    /// table, column, key and the setting that lets the sync go on; under `null`, where it was, for `landed`.
+    pub fn refuse(&self, table: &str, column: &str, key: &str, why: &str) -> Result<String> {
         let place = format!("column {column} of the row {key}: {why}");
         if self.policy == OnUnrepresentable::Fail {
             return Err(crate::error::Error::Conversion(format!(
@@ -104,10 +104,20 @@ impl Unrepresentable {
                  land such values as NULL (with a warning) and sync the rest"
             )));
         }
-        if self.count.fetch_add(1, Ordering::Relaxed) == 0 {
-            *self.first.lock().unwrap_or_else(|p| p.into_inner()) = Some(place);
+        Ok(place)
+    }
+
+    /// `n` values of a batch handed over were written as NULL, the batch's first at `first`. Counted per batch
+    /// handed over, so that rows an attempt converted but a retry reads again are counted once.
+    pub fn landed(&self, n: u64, first: Option<String>) {
+        if n == 0 {
+            return;
         }
-        Ok(Cell::Null)
+        self.count.fetch_add(n, Ordering::Relaxed);
+        let mut kept = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.is_none() {
+            *kept = first;
+        }
     }
 
     /// The warning for the end of the read, when any value landed as NULL.

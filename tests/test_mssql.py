@@ -532,6 +532,17 @@ def test_a_time_past_the_end_of_the_day_lands_null_with_a_counted_warning(mssql,
     assert "set 'on_unrepresentable_value' to fail" in out
 
 
+def test_values_landed_null_are_counted_once_when_a_read_is_retried(mssql, clock, tmp_path, capsys):
+    """The connection drops after 3 rows, before any batch was handed over: the retry reads id=2 again, and its
+    NULL is counted once."""
+    mssql.faults.add("drop", match="FROM [dbo].[clock]", after_rows=3)
+    run_sync(tmp_path, config(mssql, tables=clock, batch_size=10))
+    assert mssql.faults.fired == ["drop"]
+    out = capsys.readouterr().out
+    assert "table dbo.clock: 2 value(s) cannot be represented" in out, out
+    assert warehouse(tmp_path).execute("SELECT count(*), count(t) FROM tester_dbo.clock").fetchone() == (4, 2)
+
+
 def test_a_time_past_the_end_of_the_day_on_the_arrow_path(mssql, clock):
     import connector_accel as ca
     import pyarrow as pa

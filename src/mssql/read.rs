@@ -82,6 +82,7 @@ async fn stream(
         types: t.columns.iter().map(|c| c.fivetran_type).collect(),
         key_at: key_positions(t, &req.span),
         context,
+        lost: (0, None),
     };
     let finished = engine::pump(req, part, slot, tx, resumable(t), &mut rows, p).await?;
     drop(rows);
@@ -100,6 +101,8 @@ struct MsRows<'a> {
     types: Vec<FivetranType>,
     key_at: Vec<usize>,
     context: String,
+    /// Values of the batch being filled that were written as NULL (`on_unrepresentable_value`), and the first's place.
+    lost: (u64, Option<String>),
 }
 
 impl Rows for MsRows<'_> {
@@ -118,12 +121,17 @@ impl Rows for MsRows<'_> {
             cells.push(match cell(v, self.types[i]) {
                 Ok(c) => c,
                 Err(Refused::Unexpected(m)) => return Err(fail(self.table, i, &m)),
-                Err(Refused::Unrepresentable(why)) => self.req.unrepresentable.land(
-                    &self.table.qualified(),
-                    &self.table.columns[i].name,
-                    &self.place(row),
-                    &why,
-                )?,
+                Err(Refused::Unrepresentable(why)) => {
+                    let place = self.req.unrepresentable.refuse(
+                        &self.table.qualified(),
+                        &self.table.columns[i].name,
+                        &self.place(row),
+                        &why,
+                    )?;
+                    self.lost.0 += 1;
+                    self.lost.1.get_or_insert(place);
+                    Cell::Null
+                }
             });
         }
         Ok(cells)
@@ -141,7 +149,10 @@ impl Rows for MsRows<'_> {
             .collect()
     }
 
+    /// Called as a batch is handed over: its values written as NULL are counted now, not as they were met.
     fn take_warnings(&mut self) -> Vec<String> {
+        let (n, first) = std::mem::take(&mut self.lost);
+        self.req.unrepresentable.landed(n, first);
         Vec::new()
     }
 }
