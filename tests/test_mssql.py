@@ -11,7 +11,7 @@ import pytest
 from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
 from testkit import conninfo, run_sync, warehouse, warehouse_contents
-from testkit.tdsfixture import TdsServer, create_table
+from testkit.tdsfixture import TdsServer, create_table, self_signed_context
 
 PASSWORD = "Str0ng!Passw0rd"
 
@@ -26,6 +26,15 @@ def mssql(pg):
     server.backing = backing
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_servers(request):
+    """The servers live for the module: each test starts with no pending fault, nothing fired and an empty
+    statement log, whatever the test before it left."""
+    for name in ("mssql", "mssql_tls", "mssql_self_signed"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
 
 
 def config(server, **extra):
@@ -112,6 +121,9 @@ def test_emit_sdk_writes_the_same_warehouse(mssql, type_matrix, tmp_path):
 
 
 def test_every_type_arrives_exactly_with_its_type(type_matrix):
+    """Every type through the fixture. c_time and c_dto cover the client only: the fixture's PostgreSQL keeps
+    microseconds and UTC, so the 7th digit is always 0 and the offset +00:00 (decode.rs' unit tests take the
+    7-digit and +05:30 cases)."""
     db = warehouse(type_matrix)
     types = dict(db.execute("SELECT column_name, data_type FROM information_schema.columns "
                             "WHERE table_schema = 'tester_dbo' AND table_name = 'types'").fetchall())
@@ -193,11 +205,17 @@ def test_resume_after_dropped_connections_continues_after_the_last_key(mssql, bi
 
 
 def test_deadlock_victim_is_retried(mssql, big, tmp_path, capsys):
-    mssql.faults.add("error", match="FROM [dbo].[big]", number=1205, severity=13,
+    """SQL Server picks a deadlock victim mid-statement: rows already sent, then error 1205. The read retries after
+    the last key it handed over, and the warehouse is exact."""
+    mssql.faults.add("error", match="FROM [dbo].[big]", number=1205, severity=13, after_rows=7000,
                      message="Transaction (Process ID 52) was deadlocked on lock resources with another process "
                              "and has been chosen as the deadlock victim. Rerun the transaction.")
-    run_sync(tmp_path, config(mssql, tables=big))
-    assert "1205" in capsys.readouterr().out
+    run_sync(tmp_path, config(mssql, tables=big, batch_size=1000))
+    assert mssql.faults.fired == ["error"]
+    reads = [params for sql, params in mssql.statements if "FROM [dbo].[big]" in sql]
+    assert len(reads) == 2 and reads[0] == [] and reads[1], f"one retry, after a key: {reads}"
+    out = capsys.readouterr().out
+    assert "error 1205" in out and "retry 1/" in out, out
     assert_big_synced(tmp_path)
 
 
@@ -409,8 +427,11 @@ def test_tls_with_the_right_ca_and_host_name_syncs(mssql_tls, odd_tables, tmp_pa
 
 
 @pytest.mark.parametrize("extra, reason", [
-    ({"mssql_server": "localhost", "other": True}, "BadSignature"),  # both test CAs carry the same name
-    ({"mssql_server": "127.0.0.1"}, 'not valid for name "127.0.0.1"'),
+    # both test CAs carry the same name
+    ({"mssql_server": "localhost", "other": True}, "was not signed by the CA given in 'cert'"),
+    ({"mssql_server": "127.0.0.1"},
+     "the server's certificate is for localhost, not 127.0.0.1: set 'mssql_cert_server' to localhost or connect by "
+     "that name"),
 ])
 def test_tls_failures_name_this_connectors_keys(mssql_tls, odd_tables, extra, reason):
     cfg = tls_config(mssql_tls, mssql_server=extra["mssql_server"],
@@ -422,6 +443,7 @@ def test_tls_failures_name_this_connectors_keys(mssql_tls, odd_tables, extra, re
     for key in ("'cert'", "'mssql_cert_server'", "'trust_server_certificate'"):
         assert key in message, message
     assert "Config::" not in message and "native-tls" not in message and PASSWORD not in message
+    assert "DnsName" not in message and "BadSignature" not in message, message
 
 
 def test_trust_server_certificate_accepts_any_certificate_and_says_so(mssql_tls, odd_tables):
@@ -429,6 +451,156 @@ def test_trust_server_certificate_accepts_any_certificate_and_says_so(mssql_tls,
     assert any("is not verified" in w for w in source.warnings)
     tables, _ = source.discover()
     assert [t["table"] for t in tables] == ["mixedcase"]
+
+
+@pytest.fixture(scope="module")
+def mssql_self_signed(mssql, tmp_path_factory):
+    """A server presenting the certificate SQL Server makes for itself when none is configured."""
+    context = self_signed_context(tmp_path_factory.mktemp("self-signed"))
+    server = TdsServer({"ehr": mssql.backing}, {"sa": PASSWORD}, tls=context)
+    server.backing = mssql.backing
+    yield server
+    server.stop()
+
+
+def test_login_only_encryption_accepts_sql_servers_self_signed_certificate(mssql_self_signed, odd_tables, tmp_path,
+                                                                            capsys):
+    """encrypt=off is Microsoft's Encrypt=false: the login packet is encrypted, the certificate not validated
+    (Microsoft.Data.SqlClient: "Encryption only occurs for LOGIN packets. Certificate isn't validated.")."""
+    cfg = tls_config(mssql_self_signed, encrypt="off")
+    run_sync(tmp_path, cfg)
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_dbo.mixedcase").fetchone() == (2,)
+    assert mssql_self_signed.tls_failures == [], "the login's TLS handshake completed"
+    out = capsys.readouterr().out
+    assert (f"encrypt is off: the login to 127.0.0.1:{mssql_self_signed.port}/ehr is encrypted with a certificate "
+            "that is not verified") in out, out
+
+
+def test_a_self_signed_certificate_is_said_in_words_when_verified(mssql_self_signed, odd_tables):
+    with pytest.raises(SourceConnectionError) as caught:
+        Source(tls_config(mssql_self_signed)).discover()  # encrypt=on verifies
+    message = str(caught.value)
+    assert "the server presents a self-signed certificate" in message, message
+    assert "OtherError" not in message and "CaUsedAsEndEntity" not in message, message
+    for key in ("'cert'", "'mssql_cert_server'", "'trust_server_certificate'"):
+        assert key in message, message
+
+
+def test_strict_encryption_that_gets_no_answer_names_one_bound_and_its_key(mssql):
+    """The fixture, like a SQL Server before 2022, never answers a TLS hello: the one bound is connect_timeout
+    (above the driver's own 15 s, which used to fire first and name its Rust API)."""
+    started = time.monotonic()
+    with pytest.raises(SourceConnectionError) as caught:
+        Source(config(mssql, encrypt="strict", connect_timeout=16)).discover()
+    message = str(caught.value)
+    assert "within 16s, the bound 'connect_timeout' sets (no answer)" in message, message
+    assert "15s" not in message and "Config::" not in message and "handshake_timeout" not in message, message
+    assert time.monotonic() - started < 25
+
+
+def test_a_missing_table_gives_sql_servers_hint_not_postgresqls(mssql, odd_tables):
+    with pytest.raises(ConfigurationError) as caught:
+        Source(config(mssql, tables="dbo.nosuch")).discover()
+    message = str(caught.value)
+    assert caught.value.key == "tables" and "names match without regard to case" in message, message
+    assert "case-sensitive" not in message, message
+
+
+# --- values no destination holds, resumed progress, estimates ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def clock(mssql):
+    """A time(7) column holding 24:00:00, as an engine that rounds 23:59:59.9999999 up stores it."""
+    create_table(mssql.backing, "dbo", "clock", "id int NOT NULL PRIMARY KEY, t time(7) NOT NULL, note nvarchar(10)")
+    backing_sql(mssql, "INSERT INTO dbo.clock VALUES (1, '23:59:59.999999', 'last'), (2, '24:00:00', 'rounded'), "
+                       "(3, '12:00:00', 'noon'), (4, '24:00:00', 'again')")
+    return "dbo.clock"
+
+
+CLOCK_FIRST = ("column t of the row with key (id=2): the time 24:00:00.0000000 is past 23:59:59.9999999, the end of "
+               "a time of day")
+
+
+def test_a_time_past_the_end_of_the_day_lands_null_with_a_counted_warning(mssql, clock, tmp_path, capsys):
+    run_sync(tmp_path, config(mssql, tables=clock))
+    rows = warehouse(tmp_path).execute("SELECT id, t, note FROM tester_dbo.clock ORDER BY id").fetchall()
+    assert rows == [(1, "23:59:59.9999990", "last"), (2, None, "rounded"), (3, "12:00:00.0000000", "noon"),
+                    (4, None, "again")]
+    out = capsys.readouterr().out
+    assert (f"table dbo.clock: 2 value(s) cannot be represented in the destination and were written as NULL (the "
+            f"first: {CLOCK_FIRST}") in out, out
+    assert "set 'on_unrepresentable_value' to fail" in out
+
+
+def test_values_landed_null_are_counted_once_when_a_read_is_retried(mssql, clock, tmp_path, capsys):
+    """The connection drops after 3 rows, before any batch was handed over: the retry reads id=2 again, and its
+    NULL is counted once."""
+    mssql.faults.add("drop", match="FROM [dbo].[clock]", after_rows=3)
+    run_sync(tmp_path, config(mssql, tables=clock, batch_size=10))
+    assert mssql.faults.fired == ["drop"]
+    out = capsys.readouterr().out
+    assert "table dbo.clock: 2 value(s) cannot be represented" in out, out
+    assert warehouse(tmp_path).execute("SELECT count(*), count(t) FROM tester_dbo.clock").fetchone() == (4, 2)
+
+
+def test_a_time_past_the_end_of_the_day_on_the_arrow_path(mssql, clock):
+    import connector_accel as ca
+    import pyarrow as pa
+
+    reader = ca.read_arrow(config(mssql), clock, batch_size=2)
+    table = pa.RecordBatchReader.from_stream(reader).read_all().sort_by("id")
+    assert table["t"].to_pylist() == ["23:59:59.9999990", None, "12:00:00.0000000", None]
+    assert table["note"].to_pylist() == ["last", "rounded", "noon", "again"]
+    logged = [text for level, text in reader.take_log() if level == "WARNING"]
+    assert any("table dbo.clock: 2 value(s) cannot be represented" in w and CLOCK_FIRST in w for w in logged), logged
+
+
+def test_on_unrepresentable_value_fail_stops_naming_the_row_and_the_key(mssql, clock, tmp_path):
+    with pytest.raises(Exception) as caught:
+        run_sync(tmp_path, config(mssql, tables=clock, on_unrepresentable_value="fail"))
+    message = str(caught.value)
+    assert f"table dbo.clock {CLOCK_FIRST}" in message, message
+    assert "set 'on_unrepresentable_value' to null" in message, message
+    with pytest.raises(ConfigurationError) as caught:
+        Source(config(mssql, tables=clock, on_unrepresentable_value="skip"))
+    assert caught.value.key == "on_unrepresentable_value"
+
+
+def test_progress_after_a_resume_counts_the_rows_already_loaded(mssql, big, tmp_path, capsys):
+    import json
+
+    # a permanent error mid-stream after 12,000 rows: the sync fails with its checkpointed positions
+    mssql.faults.add("error", match="FROM [dbo].[big]", number=8115, severity=16, after_rows=12000,
+                     message="Arithmetic overflow error converting expression to data type int.")
+    cfg = config(mssql, tables=big, batch_size=1000, checkpoint_rows=2000, partitions=1)
+    with pytest.raises(Exception, match="8115"):
+        run_sync(tmp_path, cfg)
+    state = json.loads((tmp_path / "files" / "state.json").read_text())
+    loaded = state["tables"]["dbo.big"]["plan"]["partitions"][0]["rows"]
+    assert 2000 <= loaded <= 12000
+    capsys.readouterr()
+    run_sync(tmp_path, cfg, state)
+    out = capsys.readouterr().out
+    assert f"dbo.big: resuming the full load where the last run stopped, after the {loaded:,} rows it had loaded" in out
+    first = next(line for line in out.splitlines() if "since resume" in line)
+    assert f"{loaded + 2000:,} rows (" in first and "2,000 since resume" in first, first
+    assert_big_synced(tmp_path)
+
+
+def test_a_table_the_catalog_counts_as_empty_is_estimated_from_its_pages(mssql):
+    create_table(mssql.backing, "dbo", "unanalysed", "id bigint NOT NULL PRIMARY KEY, part int NOT NULL, "
+                 "val nvarchar(40), amount decimal(12,2)")
+    backing_sql(mssql, "ALTER TABLE dbo.unanalysed SET (autovacuum_enabled = false)")  # no ANALYZE behind our back
+    backing_sql(mssql, "INSERT INTO dbo.unanalysed SELECT g, g %% 7, 'row ' || g, g / 100.0 "
+                       "FROM generate_series(1, %s) g", (30000,))
+    assert backing_sql(mssql, "SELECT rows FROM sys.partitions WHERE object_id = 'dbo.unanalysed'::regclass::oid::int"
+                       ) == [(0,)], "the catalog says 0 rows"
+    source = Source(config(mssql, tables="dbo.unanalysed", small_table_rows=1000))
+    tables, warnings = source.discover()
+    estimate = tables[0]["row_estimate"]
+    assert 10_000 < estimate < 90_000, estimate
+    assert any("table dbo.unanalysed: the catalog counts 0 rows but the table holds" in w for w in warnings), warnings
+    assert len(source.plan("dbo", "unanalysed")["partitions"]) > 1, "planned from the estimate, not as empty"
 
 
 # --- the library ---------------------------------------------------------------------------------------------------

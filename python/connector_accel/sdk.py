@@ -96,6 +96,7 @@ class TableSync:
         self.qualified = f"{self.schema}.{self.name}"
         self.entry = st.table_entry(state, self.qualified)
         self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
+        self.resumed: int | None = 0  # rows an interrupted load had handed over (None: not known)
         self.started = self.last_progress = time.monotonic()
 
     def run(self) -> None:
@@ -139,15 +140,17 @@ class TableSync:
                      f"{len(plan['partitions'])} partitions, {plan['workers']} workers, batch {plan['batch_size']}, "
                      f"queue {plan['queue_depth']}, checkpoint every {plan['checkpoint_rows']:,} rows")
         else:
-            log.info(f"{self.qualified}: resuming the full load where the last run stopped")
+            self.resumed = st.resumed_rows(entry)
+            done = "" if self.resumed is None else f", after the {self.resumed:,} rows it had loaded"
+            log.info(f"{self.qualified}: resuming the full load where the last run stopped{done}")
         plan = entry["plan"]
         parts = plan["partitions"]
         reader = self.source.read(self.schema, self.name, partitions=parts, batch_size=plan.get("batch_size"),
                                   workers=plan.get("workers"), queue_depth=plan.get("queue_depth"))
         every = plan.get("checkpoint_rows", 100_000)
 
-        def position(r):
-            st.record_partition(entry, r.last_partition, r.last_key)
+        def position(r, rows):
+            st.record_partition(entry, r.last_partition, r.last_key, rows)
 
         self._emit(reader, position, every)
         st.finish_full(entry, self.state)
@@ -166,7 +169,7 @@ class TableSync:
                      f"(oldest open writer then: {entry['mark'].get('guard')})")
         reader = self.source.read(self.schema, self.name, after=entry.get("after"), incremental=entry["mark"])
 
-        def position(r):
+        def position(r, rows):
             st.record_incremental(entry, r.last_key)
 
         self._emit(reader, position, self.table["checkpoint_rows"])
@@ -184,7 +187,7 @@ class TableSync:
                 self.rows += rows
                 self.deletes += deletes
                 self.since_checkpoint += rows
-                position(reader)
+                position(reader, rows)
                 for warning in reader.take_warnings():
                     log.warning(warning)
                 _log_all(reader.take_log())
@@ -215,14 +218,20 @@ class TableSync:
         return count, deletes
 
     def _progress(self) -> None:
+        """Rows so far against the estimate; after a resume, counted from the rows the interrupted load had handed
+        over (or "since resume" when its state did not count them), the rate being this run's."""
         now = time.monotonic()
         self.last_progress = now
-        done, estimate = self.rows, self.table["row_estimate"] or 0
-        rate = done / max(now - self.started, 1e-9)
+        rate = self.rows / max(now - self.started, 1e-9)
+        if self.resumed is None:
+            log.info(f"{self.qualified}: {self.rows:,} rows since resume, {rate:,.0f} rows/s")
+            return
+        done, estimate = self.resumed + self.rows, self.table["row_estimate"] or 0
+        since = f", {self.rows:,} since resume" if self.resumed else ""
         if estimate > done and rate > 0:
             eta = (estimate - done) / rate
-            log.info(f"{self.qualified}: {done:,} rows ({100 * done / estimate:.0f}% of ~{estimate:,}), "
+            log.info(f"{self.qualified}: {done:,} rows ({100 * done / estimate:.0f}% of ~{estimate:,}{since}), "
                      f"{rate:,.0f} rows/s, ETA {eta / 60:.1f} min")
         else:
-            log.info(f"{self.qualified}: {done:,} rows, {rate:,.0f} rows/s")
+            log.info(f"{self.qualified}: {done:,} rows{since}, {rate:,.0f} rows/s")
 

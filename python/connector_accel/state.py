@@ -125,10 +125,23 @@ def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], waterma
         entry["shape"] = shape
 
 
-def record_partition(entry: dict, partition: int, last_key: list | None) -> None:
-    """The position of the last row of `partition` handed to the destination."""
+def record_partition(entry: dict, partition: int, last_key: list | None, rows: int | None = None) -> None:
+    """The position of the last row of `partition` handed to the destination, and how many rows it has handed over
+    up to it (what a resumed load counts from)."""
     if last_key is not None:
-        entry["plan"]["partitions"][partition]["after"] = last_key
+        part = entry["plan"]["partitions"][partition]
+        part["after"] = last_key
+        if rows is not None:
+            part["rows"] = part.get("rows", 0) + rows
+
+
+def resumed_rows(entry: dict) -> int | None:
+    """Rows an interrupted full load already handed over before the positions it resumes after; None when its
+    state predates the counts (then progress says "since resume")."""
+    parts = [p for p in entry["plan"]["partitions"] if p.get("after") is not None]
+    if any("rows" not in p for p in parts):
+        return None
+    return sum(p["rows"] for p in parts)
 
 
 def finish_full(entry: dict, state: dict) -> None:

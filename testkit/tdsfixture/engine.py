@@ -7,9 +7,11 @@ sent with that type. Computed result columns are typed from what PostgreSQL prod
 """
 import itertools
 import re
+from datetime import timedelta
 
 import psycopg
 import sqlglot
+from psycopg.types.datetime import TimeLoader
 from sqlglot import exp
 
 from .types import CATALOG, Declared, cast_target, from_postgres
@@ -48,6 +50,10 @@ CREATE OR REPLACE VIEW sys.partitions AS SELECT c.oid::int AS object_id,
     CASE WHEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) THEN 1 ELSE 0 END
         AS index_id, 1 AS partition_number, GREATEST(c.reltuples, 0)::bigint AS rows
     FROM pg_class c WHERE c.relkind = 'r';
+CREATE OR REPLACE VIEW sys.dm_db_partition_stats AS SELECT p.object_id, p.index_id, p.partition_number,
+    (pg_relation_size(p.object_id::oid) / 8192)::bigint AS in_row_data_page_count,
+    (pg_total_relation_size(p.object_id::oid) / 8192)::bigint AS used_page_count, p.rows AS row_count
+    FROM sys.partitions p;
 """
 
 
@@ -117,9 +123,9 @@ _TO_STRING = re.compile(r"(\[[^\]]+\](?:\.\[[^\]]+\])*)\.ToString\(\)", re.I)
 _PARAM = re.compile(r"\$P(\d+)\b", re.I)
 
 
-def translate(tsql: str, names: list) -> str:
+def translate(tsql: str, names: list, declared: list | None = None) -> str:
     """T-SQL to PostgreSQL: CAST targets to the storage types, `x.ToString()` to a text cast, `@name` parameters to
-    `$n` in the order `names` gives them."""
+    `$n` in the order `names` gives them, each cast to its `declared` T-SQL type where one is given."""
     text = _TO_STRING.sub(r"CAST(\1 AS nvarchar(max))", tsql)
     try:
         tree = sqlglot.parse_one(text, read="tsql")
@@ -134,7 +140,10 @@ def translate(tsql: str, names: list) -> str:
     for p in tree.find_all(exp.Parameter):
         name = "@" + p.name
         if name.lower() in names:
-            p.replace(exp.Var(this=f"${names.index(name.lower()) + 1}"))
+            at = names.index(name.lower())
+            var = exp.Var(this=f"${at + 1}")
+            ty = declared[at] if declared else None
+            p.replace(exp.Cast(this=var, to=exp.DataType.build(cast_target(ty), dialect="postgres")) if ty else var)
     return tree.sql(dialect="postgres"), _plain_columns(tree)
 
 
@@ -147,11 +156,22 @@ def _plain_columns(tree):
     return [isinstance(e.unalias(), exp.Column) for e in tree.expressions]
 
 
+class _DayEndTimeLoader(TimeLoader):
+    """PostgreSQL's `time` holds 24:00:00, which Python's cannot: loaded as a timedelta of one day, so that the
+    fixture can send a time past the end of the day as an engine that rounds 23:59:59.9999999 up does."""
+
+    def load(self, data):
+        if bytes(data).startswith(b"24:00:00"):
+            return timedelta(days=1)
+        return super().load(data)
+
+
 class Engine:
     """One client session's connection to the backing database."""
 
     def __init__(self, conninfo: dict):
         self.conn = psycopg.connect(**conninfo, autocommit=True)
+        self.conn.adapters.register_loader("time", _DayEndTimeLoader)
         # dbo is every login's default schema on SQL Server: unqualified names resolve there.
         self.conn.execute("SET TimeZone = 'UTC'; SET search_path = dbo, public")
         self._declared = {}
@@ -173,10 +193,10 @@ class Engine:
 
     def execute(self, tsql: str, params: list):
         """Runs one statement; returns (columns [(name, Declared)], cursor) or (None, rowcount)."""
-        names = [n.lower() for n, _ in params]
-        sql, plain = translate(tsql, names)
+        names = [p[0].lower() for p in params]
+        sql, plain = translate(tsql, names, [p[2] if len(p) > 2 else None for p in params])
         cur = psycopg.RawCursor(self.conn)
-        rows = cur.stream(sql, [v for _, v in params], size=2000)
+        rows = cur.stream(sql, [p[1] for p in params], size=2000)
         try:
             first = next(rows, None)
         except psycopg.errors.UndefinedTable as e:

@@ -4,11 +4,14 @@ or cursors. Without `tls` PRELOGIN answers ENCRYPT_NOT_SUP; with an `ssl.SSLCont
 (MS-TDS 2.2.6.5): the TLS handshake travels inside PRELOGIN packets, then TLS runs directly over TCP, for the
 whole session (client ENCRYPT_ON/REQ) or for the login only (client ENCRYPT_OFF). TDS 8.0 (strict) is not spoken.
 
-Speaks: PRELOGIN, LOGIN7, SQL batch, RPC `sp_executesql` (parameters of the common scalar types), and answers with
+Speaks: PRELOGIN, LOGIN7, SQL batch, RPC `sp_executesql` (parameters of the common scalar types, each converted to
+the type its declaration gives, as SQL Server does), and answers with
 LOGINACK, ENVCHANGE, COLMETADATA, ROW, NBCROW, DONE/DONEINPROC/DONEPROC, RETURNSTATUS and ERROR tokens carrying real
-SQL Server error numbers. Faults can be injected: drop the connection after N rows, answer an error once, refuse
-logins.
+SQL Server error numbers. Faults can be injected: drop the connection after N rows, answer an error once (before
+any row, or after N rows as SQL Server does when a deadlock victim is chosen mid-stream), refuse logins. A client
+that opens with a TLS hello (TDS 8.0, `encrypt=strict`) gets no answer, as from a SQL Server before 2022.
 """
+import re
 import socket
 import socketserver
 import ssl
@@ -24,6 +27,7 @@ from .types import encoder
 PRELOGIN, LOGIN7, SQL_BATCH, RPC, ATTENTION, TRANSACTION, REPLY = 0x12, 0x10, 0x01, 0x03, 0x06, 0x0E, 0x04
 TDS74 = 0x74000004
 ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_NOT_SUP, ENCRYPT_REQ = 0x00, 0x01, 0x02, 0x03
+TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a ClientHello
 
 
 def client_encryption(prelogin: bytes) -> int:
@@ -90,7 +94,7 @@ class Session(socketserver.BaseRequestHandler):
         self.engine = None
         self.buffer = bytearray()
         self.tls = None  # the session's ssl.SSLObject once the handshake is done
-        self.server.tds.sessions += 1
+        self.server.tds.count_session()
 
     def finish(self):
         if self.engine:
@@ -156,6 +160,12 @@ class Session(socketserver.BaseRequestHandler):
     # --- protocol ---
     def handle(self):
         kind, data = self.read_message()
+        if kind == TLS_HANDSHAKE:
+            # TDS 8.0's TLS first: a server without it waits for a PRELOGIN that never comes, until the client
+            # gives up.
+            while self._recv_some(65536):
+                pass
+            return
         if kind != PRELOGIN:
             return
         encryption = self.prelogin(client_encryption(data))
@@ -270,11 +280,11 @@ class Session(socketserver.BaseRequestHandler):
         self.end()
 
     def run(self, text: str, params, rpc: bool):
-        self.server.tds.statements.append((text, [v for _, v in params]))
+        self.server.tds.statements.append((text, [p[1] for p in params]))
         fault = self.server.tds.faults.take(text)
         final = (lambda s, c, n: done(0xFF, s | 0x0001, c, n) + b"\x79" + struct.pack("<i", 0) + done(0xFE)) if rpc else \
             (lambda s, c, n: done(0xFD, s, c, n))
-        if fault and fault["kind"] == "error":
+        if fault and fault["kind"] == "error" and "after_rows" not in fault:
             self.write(error(fault["number"], fault.get("message", "injected fault"), fault.get("severity", 13)) +
                        final(0x0002, 0, 0))
             self.end()
@@ -301,8 +311,15 @@ class Session(socketserver.BaseRequestHandler):
         encode = [e for _, e in encoders]
         n = len(encode)
         drop_after = fault["after_rows"] if fault and fault["kind"] == "drop" else None
+        fail_after = fault["after_rows"] if fault and fault["kind"] == "error" else None
         count = 0
         for row in rows:
+            if fail_after is not None and count >= fail_after:
+                # rows already sent stay sent; the error and a DONE with its error bit end the statement
+                self.write(error(fault["number"], fault.get("message", "injected fault"), fault.get("severity", 13)) +
+                           final(0x0002, 0xC1, count))
+                self.end()
+                return
             if drop_after is not None and count >= drop_after:
                 self._send_packet(self.buffer, last=False)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -363,11 +380,25 @@ def parse_rpc(data: bytes):
         r.u8()  # status flags
         values.append((pname, read_value(r)))
     stmt = values[0][1]
+    # sp_executesql's second argument declares the parameters ("@P1 int, @P2 nvarchar(4000)"): SQL Server converts
+    # each value to its declared type before the statement sees it, so the engine casts to it too.
+    declared = _declarations(values[1][1] if len(values) > 1 else None)
     params = [(n, v) for n, v in values[2:]]
     if params and not params[0][0]:
-        names = [p.split()[0] for p in (values[1][1] or "").split(",") if p.strip()]
-        params = [(names[i], v) for i, (_, v) in enumerate(params)]
+        params = [(declared[i][0], v) for i, (_, v) in enumerate(params)]
+    types = dict(declared)
+    params = [(n, v, types.get(n.lower())) for n, v in params]
     return stmt, params
+
+
+def _declarations(text):
+    """[(lower-case name, T-SQL type)] of an sp_executesql parameter declaration list."""
+    found = []
+    for part in re.split(r",(?![^()]*\))", text or ""):
+        words = part.strip().split(None, 1)
+        if len(words) == 2:
+            found.append((words[0].lower(), re.sub(r"\s+(OUTPUT|OUT)$", "", words[1].strip(), flags=re.I)))
+    return found
 
 
 def _plp(r: Reader):
@@ -452,7 +483,8 @@ class TdsServer:
         from .engine import bootstrap
         for conninfo in databases.values():
             bootstrap(conninfo)
-        self.databases, self.users, self.faults, self.sessions = databases, users, Faults(), 0
+        self.databases, self.users, self.faults = databases, users, Faults()
+        self._sessions, self._sessions_lock = 0, threading.Lock()
         self.tls = tls  # an ssl.SSLContext (server side) to encrypt with, or None
         self.tls_failures = []  # why handshakes failed, as the server saw it
         self.statements = []  # (T-SQL text, parameter values) of every request, for tests to inspect
@@ -469,6 +501,25 @@ class TdsServer:
         self.port = server.server_address[1]
         self.thread = threading.Thread(target=server.serve_forever, daemon=True)
         self.thread.start()
+
+    def count_session(self):
+        with self._sessions_lock:  # sessions start on threads of their own: `+=` alone can lose one
+            self._sessions += 1
+
+    @property
+    def sessions(self) -> int:
+        """Connections (each a session) accepted so far."""
+        with self._sessions_lock:
+            return self._sessions
+
+    def reset(self):
+        """Forgets faults not yet fired, what fired, and the statement log: a test starts from a clean server."""
+        with self.faults.lock:
+            self.faults.items.clear()
+            self.faults.fired.clear()
+            self.faults.refuse_login = False
+        self.statements.clear()
+        self.tls_failures.clear()
 
     def stop(self):
         self.server.shutdown()

@@ -6,7 +6,7 @@ source's discovery queries see what they would see on a real server.
 """
 import re
 import struct
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Context, Decimal
 
 # name: (system_type_id, user_type_id, fixed max_length or None)
@@ -113,8 +113,13 @@ def _date_bytes(d: date) -> bytes:
     return (d - _EPOCH_DATE).days.to_bytes(3, "little")
 
 
-def _time_bytes(t: time, scale: int) -> bytes:
-    micros = ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
+def _time_bytes(t, scale: int) -> bytes:
+    """A time of day in units of 10^-scale s. A timedelta is PostgreSQL's 24:00:00, sent as SQL Server's
+    neighbours do when they round 23:59:59.9999999 up: a full day of increments, which no time of day is."""
+    if isinstance(t, timedelta):
+        micros = t.days * 86_400_000_000 + t.seconds * 1_000_000 + t.microseconds
+    else:
+        micros = ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
     increments = micros * 10 ** scale // 1_000_000
     return increments.to_bytes(time_bytes(scale), "little")
 
@@ -126,6 +131,26 @@ def _decimal_value(v: Decimal, precision: int, scale: int) -> bytes:
     unscaled = int(v.scaleb(scale, _WIDE).to_integral_value(context=_WIDE))
     n = decimal_bytes(precision)
     return bytes([n + 1, 1 if unscaled >= 0 else 0]) + abs(unscaled).to_bytes(n, "little")
+
+
+_TEXT_POINTER = bytes([16]) + b"\x01" * 16 + b"\x00" * 8  # TEXTPTR length, pointer, timestamp (MS-TDS 2.2.5.2.4)
+
+
+def _legacy(name: str):
+    """text, ntext and image as SQL Server sends them: TEXTTYPE/NTEXTTYPE/IMAGETYPE with a 4-byte maximum length, the
+    collation (text, ntext), the table name in parts (one part here; clients skip it), and each value behind a text
+    pointer and timestamp with a 4-byte length."""
+    tid, collation = {"text": (0x23, COLLATION), "ntext": (0x63, COLLATION), "image": (0x22, b"")}[name]
+    table = "tdsfixture"
+    info = bytes([tid]) + struct.pack("<I", 0x7FFFFFFF) + collation + b"\x01" + \
+        struct.pack("<H", len(table)) + table.encode("utf-16-le")
+
+    def encode(v):
+        if v is None:
+            return b"\x00"
+        data = v.encode("cp1252") if name == "text" else str(v).encode("utf-16-le") if name == "ntext" else bytes(v)
+        return _TEXT_POINTER + struct.pack("<I", len(data)) + data
+    return info, encode
 
 
 def encoder(d: Declared):
@@ -156,22 +181,24 @@ def encoder(d: Declared):
         size, fmt = (4, "<f") if name == "real" else (8, "<d")
         pack = struct.Struct(fmt).pack
         return bytes([0x6D, size]), lambda v: b"\x00" if v is None else bytes([size]) + pack(v)
-    if name in ("char", "varchar", "text"):
+    if name in ("text", "ntext", "image"):
+        return _legacy(name)
+    if name in ("char", "varchar"):
         tid = 0xAF if name == "char" else 0xA7
-        wrap = _plp if d.max or name == "text" else _short
-        maxlen = 0xFFFF if d.max or name == "text" else (d.n or 1)
+        wrap = _plp if d.max else _short
+        maxlen = 0xFFFF if d.max else (d.n or 1)
         return (bytes([tid]) + struct.pack("<H", maxlen) + COLLATION,
                 lambda v: wrap(None if v is None else v.encode("cp1252")))
-    if name in ("nchar", "nvarchar", "ntext", "xml", "sql_variant", "hierarchyid", "geography", "geometry"):
+    if name in ("nchar", "nvarchar", "xml", "sql_variant", "hierarchyid", "geography", "geometry"):
         tid = 0xEF if name == "nchar" else 0xE7
         unbounded = d.max or name not in ("nchar", "nvarchar")
         wrap = _plp if unbounded else _short
         maxlen = 0xFFFF if unbounded else 2 * (d.n or 1)
         return (bytes([tid]) + struct.pack("<H", maxlen) + COLLATION,
                 lambda v: wrap(None if v is None else str(v).encode("utf-16-le")))
-    if name in ("binary", "varbinary", "image", "timestamp"):
+    if name in ("binary", "varbinary", "timestamp"):
         tid = 0xAD if name in ("binary", "timestamp") else 0xA5
-        unbounded = d.max or name == "image"
+        unbounded = d.max
         wrap = _plp if unbounded else _short
         maxlen = 0xFFFF if unbounded else (8 if name == "timestamp" else d.n or 1)
         return bytes([tid]) + struct.pack("<H", maxlen), lambda v: wrap(None if v is None else bytes(v))

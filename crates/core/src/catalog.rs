@@ -19,6 +19,18 @@ pub enum Names {
     CaseInsensitive,
 }
 
+impl Names {
+    /// What a name that matched nothing should be checked for: each source's own rule, not the other's.
+    fn hint(self) -> &'static str {
+        match self {
+            Names::Exact => "names are case-sensitive",
+            Names::CaseInsensitive => {
+                "names match without regard to case; check the spelling and that this login may see it"
+            }
+        }
+    }
+}
+
 /// What else the catalog holds that `tables` might name by mistake: views and materialized views, as
 /// `(schema, name, kind)`.
 pub type Views = [(String, String, &'static str)];
@@ -194,7 +206,10 @@ pub fn select<I>(
         if !found.iter().any(|(_, t, _)| same(names, &t.schema, schema)) {
             return Err(Error::config(
                 "schemas",
-                format!("schema '{schema}' has no tables this user can see; check the spelling (names are case-sensitive)"),
+                format!(
+                    "schema '{schema}' has no tables this user can see; check the spelling ({})",
+                    names.hint()
+                ),
             ));
         }
     }
@@ -312,7 +327,7 @@ fn resolve<I>(
                 key,
                 match view {
                     Some((s, n, kind)) => format!("'{s}.{n}' is a {kind}, and this source syncs tables only (PostgreSQL views can be named); remove it or name the table it reads"),
-                    None => format!("table '{entry}' does not exist; write it as schema.table (names are case-sensitive)"),
+                    None => format!("table '{entry}' does not exist; write it as schema.table ({})", names.hint()),
                 },
             ));
         };

@@ -242,6 +242,7 @@ fn request(
         snapshot: read.snapshot,
         arrow: read.arrow,
         read_timeout: std::time::Duration::from_secs_f64(config.read_timeout_seconds),
+        unrepresentable: crate::read::Unrepresentable::new(config.on_unrepresentable_value),
     };
     (request, log, monitor)
 }

@@ -33,7 +33,12 @@ where
             running.spawn(async move { (slot, attempt.await) });
         }
         match running.join_next().await {
-            None => return Ok(()),
+            None => {
+                if let Some(lost) = req.unrepresentable.summary(&req.table.qualified()) {
+                    req.log.warning(lost);
+                }
+                return Ok(());
+            }
             Some(Ok((slot, Ok(())))) => free.push(slot),
             Some(Ok((_, Err(e)))) => return Err(e),
             Some(Err(panicked)) => {

@@ -185,7 +185,7 @@ const SQLSERVER: [Field; 9] = [
         kind: Kind::Dropdown(&[
             ("on", "TLS, certificate verified"),
             ("strict", "TDS 8.0 strict TLS"),
-            ("off", "TLS for the login only"),
+            ("off", "TLS for the login only, certificate not verified"),
             ("disable", "No TLS"),
         ]),
     },

@@ -1,7 +1,7 @@
 //! What a read is, whatever the source: the partitions and their resume positions, the time window, the live
 //! limits, and the batches that come back. Sources fill batches; the engine schedules and retries them.
 
-use crate::config::Flatten;
+use crate::config::{Flatten, OnUnrepresentable};
 use crate::error::Result;
 use crate::messages::Messages;
 use crate::model::{Cell, Column, Cursor, Table};
@@ -9,7 +9,8 @@ use crate::monitor::Shared;
 use crate::plan::Partition;
 use crate::retry::Policy;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Rows in column order (a flattened column holds `Cell::Flat`) from one partition, and the position of its last
@@ -72,6 +73,67 @@ pub struct ReadRequest {
     pub snapshot: Option<String>,
     /// How long a partition's statement may send nothing before its attempt fails as transient.
     pub read_timeout: std::time::Duration,
+    /// Values no destination type can hold: what `on_unrepresentable_value` says, and those landed NULL so far.
+    pub unrepresentable: Unrepresentable,
+}
+
+/// The values of one table's read that landed as NULL, counted across its partitions, with the first's place.
+#[derive(Debug)]
+pub struct Unrepresentable {
+    pub policy: OnUnrepresentable,
+    count: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl Unrepresentable {
+    pub fn new(policy: OnUnrepresentable) -> Self {
+        Unrepresentable {
+            policy,
+            count: AtomicU64::new(0),
+            first: Mutex::new(None),
+        }
+    }
+
+    /// A value of `column` that cannot be represented (`why`), in the row at `key`: under `fail`, the error naming
+    /// table, column, key and the setting that lets the sync go on; under `null`, where it was, for `landed`.
+    pub fn refuse(&self, table: &str, column: &str, key: &str, why: &str) -> Result<String> {
+        let place = format!("column {column} of the row {key}: {why}");
+        if self.policy == OnUnrepresentable::Fail {
+            return Err(crate::error::Error::Conversion(format!(
+                "table {table} {place}; fix the value at the source, or set 'on_unrepresentable_value' to null to \
+                 land such values as NULL (with a warning) and sync the rest"
+            )));
+        }
+        Ok(place)
+    }
+
+    /// `n` values of a batch handed over were written as NULL, the batch's first at `first`. Counted per batch
+    /// handed over, so that rows an attempt converted but a retry reads again are counted once.
+    pub fn landed(&self, n: u64, first: Option<String>) {
+        if n == 0 {
+            return;
+        }
+        self.count.fetch_add(n, Ordering::Relaxed);
+        let mut kept = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.is_none() {
+            *kept = first;
+        }
+    }
+
+    /// The warning for the end of the read, when any value landed as NULL.
+    pub fn summary(&self, table: &str) -> Option<String> {
+        let n = self.count.load(Ordering::Relaxed);
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(format!(
+            "table {table}: {n} value(s) cannot be represented in the destination and were written as NULL \
+             (the first: {first}); fix them at the source, or set 'on_unrepresentable_value' to fail to stop the \
+             sync instead"
+        ))
+    }
 }
 
 impl ReadRequest {

@@ -65,6 +65,15 @@ pub enum Emit {
     Sdk,
 }
 
+/// What a read does with a value that its column's destination type cannot hold (`on_unrepresentable_value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnrepresentable {
+    /// Stop the sync at the first such value, naming it.
+    Fail,
+    /// Land it as NULL; the read's end warns with their count and where the first was.
+    Null,
+}
+
 /// The whole configuration of a source.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -87,6 +96,9 @@ pub struct Config {
     /// A read that receives nothing for this long fails as transient, and is retried from its last key: a stalled
     /// server or a half-open connection must not hang a sync for ever.
     pub read_timeout_seconds: f64,
+    /// A value no destination type can hold (a SQL Server `time` of 24:00:00): written as NULL with a warning
+    /// (the default), so that one value does not make a table unsyncable, or the sync stops (`fail`).
+    pub on_unrepresentable_value: OnUnrepresentable,
 }
 
 /// Incremental syncs after the first full load.
@@ -170,6 +182,7 @@ impl Config {
                 1.0,
                 MAX_READ_TIMEOUT,
             )?,
+            on_unrepresentable_value: on_unrepresentable(&v)?,
         };
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
@@ -189,6 +202,14 @@ impl Config {
         if conn.trust_server_certificate {
             warnings.push(format!(
                 "trust_server_certificate is true: the certificate of {} is not verified (neither its chain nor its host name)",
+                conn.target()
+            ));
+        }
+        if conn.login_only_unverified() {
+            warnings.push(format!(
+                "encrypt is off: the login to {} is encrypted with a certificate that is not verified (as Microsoft's \
+                 drivers do with Encrypt=false) and the rest of the session is not encrypted; set 'encrypt' to on \
+                 (and 'cert' to the CA that signed the server's certificate) to encrypt and verify everything",
                 conn.target()
             ));
         }
@@ -217,6 +238,18 @@ impl Config {
 
     pub fn retry_policy(&self) -> crate::retry::Policy {
         crate::retry::Policy::new(self.max_retries, self.retry_sleep_seconds)
+    }
+}
+
+fn on_unrepresentable(v: &Values) -> Result<OnUnrepresentable> {
+    use OnUnrepresentable as On;
+    match v.text("on_unrepresentable_value").map(|e| e.to_ascii_lowercase()).as_deref() {
+        None | Some("null") => Ok(On::Null),
+        Some("fail") => Ok(On::Fail),
+        Some(other) => Err(Error::config(
+            v.key("on_unrepresentable_value"),
+            format!("'{other}' is not a choice; use null (write such values as NULL, with a warning) or fail (stop the sync)"),
+        )),
     }
 }
 

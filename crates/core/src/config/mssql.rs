@@ -37,6 +37,13 @@ impl MssqlConnection {
     pub fn target(&self) -> String {
         format!("{}:{}/{}", self.host, self.port, self.database)
     }
+
+    /// `encrypt=off` without a CA to verify against: the login is encrypted with whatever certificate the server
+    /// shows, as Microsoft's drivers do under Encrypt=false ("Encryption only occurs for LOGIN packets. Certificate
+    /// isn't validated."), so that SQL Server's self-signed default certificate does not refuse the login.
+    pub fn login_only_unverified(&self) -> bool {
+        self.encrypt == Encrypt::Off && self.ca.is_none() && !self.trust_server_certificate
+    }
 }
 
 fn required(v: &Values, key: &'static str, what: &str) -> Result<String> {

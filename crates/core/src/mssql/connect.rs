@@ -1,5 +1,7 @@
 //! Opening a tiberius session over TCP with SQL Server authentication, with the TLS settings the configuration
-//! asks for. Certificates are verified (chain and host name) unless `trust_server_certificate` says otherwise.
+//! asks for. Certificates are verified (chain and host name) unless `trust_server_certificate` says otherwise, or
+//! `encrypt=off` without a `cert`: Microsoft's drivers do not validate the certificate that encrypts only the login
+//! (their Encrypt=false), and SQL Server's own self-signed one would otherwise refuse every such login.
 
 use super::errors;
 use crate::config::{Encrypt, MssqlConnection};
@@ -25,7 +27,10 @@ fn config(conn: &MssqlConnection, application: &str) -> Config {
         Encrypt::Off => EncryptionLevel::Off,
         Encrypt::Disable => EncryptionLevel::NotSupported,
     });
-    if conn.trust_server_certificate {
+    // One bound for the whole login, `connect_timeout` (below): tiberius' own handshake bound (15 s) would fire
+    // inside it with advice naming its Rust API.
+    config.handshake_timeout(None);
+    if conn.trust_server_certificate || conn.login_only_unverified() {
         config.trust_cert();
     } else if let Some(ca) = &conn.ca {
         if ca.starts_with("-----BEGIN") {
@@ -99,8 +104,8 @@ pub async fn connect_as(conn: &MssqlConnection, application: &str) -> Result<Ses
 fn no_strict_answer(conn: &MssqlConnection, what: &str) -> Error {
     Error::Connect {
         message: format!(
-            "cannot connect to {}: the server did not complete a TDS 8.0 handshake (encrypt=strict) within {}s ({what}); \
-             strict needs SQL Server 2022 or later set to strict encryption: set 'encrypt' to on for other servers",
+            "cannot connect to {}: the server did not complete a TDS 8.0 handshake (encrypt=strict) within {}s, \
+             the bound 'connect_timeout' sets ({what}); strict needs SQL Server 2022 or later set to strict encryption: set 'encrypt' to on for other servers",
             conn.target(),
             conn.connect_timeout_s
         ),

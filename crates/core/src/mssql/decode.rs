@@ -64,14 +64,30 @@ fn timestamp(v: &ColumnData<'_>) -> Option<(NaiveDateTime, usize)> {
     })
 }
 
+/// Why a value did not become a cell: one that no destination type can hold (the user chooses NULL or a stop,
+/// `on_unrepresentable_value`), or one of a kind the column should never carry (a defect: always an error).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    Unrepresentable(String),
+    Unexpected(String),
+}
+
 /// A time of day as SQL Server shows it. A value of a day or more is no time of day (SQL Server's `time` ends at
 /// 23:59:59.9999999; an engine that rounds the 7th digit up can send 24:00:00): refused, where adding it to
 /// midnight would silently wrap it to 00:00:00.
 fn time_text(t: &tiberius::time::Time) -> Result<String, String> {
     let n = nanos(t.increments(), t.scale());
     if !(0..86_400_000_000_000).contains(&n) {
+        let (h, rest) = (n / 3_600_000_000_000, n % 3_600_000_000_000);
+        let (m, s, ns) = (
+            rest / 60_000_000_000,
+            rest / 1_000_000_000 % 60,
+            rest % 1_000_000_000,
+        );
         return Err(format!(
-            "a time value of {n} ns since midnight is past 23:59:59.9999999, the end of a time of day"
+            "the time {h:02}:{m:02}:{s:02}.{:07} is past 23:59:59.9999999, the end of a time of day (an engine that \
+             rounds the 7th digit up stores 23:59:59.9999999 so)",
+            ns / 100
         ));
     }
     let time = NaiveTime::from_hms_opt(0, 0, 0).expect("midnight") + Duration::nanoseconds(n);
@@ -84,7 +100,7 @@ fn time_text(t: &tiberius::time::Time) -> Result<String, String> {
 }
 
 /// One value as a cell of the column's declared Fivetran type. NULL stays NULL.
-pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, String> {
+pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, Refused> {
     Ok(match v {
         ColumnData::U8(Some(n)) => Cell::Int(*n as i64),
         ColumnData::I16(Some(n)) => Cell::Int(*n as i64),
@@ -102,7 +118,7 @@ pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, String> 
         ColumnData::Date(Some(d)) => {
             Cell::Date((epoch(1) + Duration::days(d.days() as i64)).date())
         }
-        ColumnData::Time(Some(t)) => Cell::Text(time_text(t)?),
+        ColumnData::Time(Some(t)) => Cell::Text(time_text(t).map_err(Refused::Unrepresentable)?),
         ColumnData::DateTimeOffset(Some(_)) => {
             Cell::TimestampUtc(timestamp(v).expect("a timestamp").0)
         }
@@ -110,7 +126,7 @@ pub fn cell(v: &ColumnData<'_>, declared: FivetranType) -> Result<Cell, String> 
         | ColumnData::SmallDateTime(Some(_))
         | ColumnData::DateTime2(Some(_)) => Cell::Timestamp(timestamp(v).expect("a timestamp").0),
         _ if is_null(v) => Cell::Null,
-        other => return Err(format!("unexpected value {other:?}")),
+        other => return Err(Refused::Unexpected(format!("unexpected value {other:?}"))),
     })
 }
 
@@ -190,9 +206,44 @@ mod tests {
         );
         // 23:59:59.9999999 rounded up by an engine that keeps fewer digits: a day exactly.
         let rounded = ColumnData::Time(Some(Time::new(864_000_000_000, 7)));
-        let err = cell(&rounded, FivetranType::String).unwrap_err();
-        assert!(err.contains("past 23:59:59.9999999"), "{err}");
+        let Err(Refused::Unrepresentable(err)) = cell(&rounded, FivetranType::String) else {
+            panic!("24:00:00 is refused as unrepresentable");
+        };
+        assert!(
+            err.contains("the time 24:00:00.0000000 is past 23:59:59.9999999"),
+            "{err}"
+        );
         assert!(key_text(&rounded).is_err());
+    }
+
+    /// The fixture's PostgreSQL keeps microseconds and UTC, so these two are covered here only: a 7th fraction
+    /// digit, and a datetimeoffset whose offset is not zero (TDS sends the UTC instant and the offset beside it).
+    #[test]
+    fn seventh_digits_and_offsets_decode_as_sql_server_sends_them() {
+        use tiberius::time::{Date, DateTime2, DateTimeOffset, Time};
+        let t = ColumnData::Time(Some(Time::new(123_456_789, 7)));
+        assert_eq!(
+            cell(&t, FivetranType::String),
+            Ok(Cell::Text("00:00:12.3456789".into()))
+        );
+        // 2024-06-01 06:30:00.1234567 UTC, shown by SQL Server as 12:00:00.1234567 +05:30
+        let days = (NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()
+            - NaiveDate::from_ymd_opt(1, 1, 1).unwrap())
+        .num_days() as u32;
+        let utc = DateTime2::new(
+            Date::new(days),
+            Time::new((6 * 3600 + 30 * 60) * 10_000_000 + 1_234_567, 7),
+        );
+        let v = ColumnData::DateTimeOffset(Some(DateTimeOffset::new(utc, 330)));
+        let want = NaiveDate::from_ymd_opt(2024, 6, 1)
+            .unwrap()
+            .and_hms_nano_opt(6, 30, 0, 123_456_700)
+            .unwrap();
+        assert_eq!(
+            cell(&v, FivetranType::UtcDatetime),
+            Ok(Cell::TimestampUtc(want))
+        );
+        assert_eq!(key_text(&v).unwrap(), "2024-06-01T06:30:00.1234567+00:00");
     }
 
     #[test]

@@ -58,11 +58,14 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
         .into_iter()
         .map(|(_, t, _)| ((t.schema.clone(), t.name.clone()), t))
         .collect();
+    let mut widths: HashMap<(String, String), i64> = HashMap::new();
     for r in rows(client, sql::COLUMNS, "reading the column catalog").await? {
         let Some(t) = by_name.get_mut(&(text(&r, 0), text(&r, 1))) else {
             continue;
         };
         let type_name = text(&r, 3);
+        *widths.entry((text(&r, 0), text(&r, 1))).or_default() +=
+            super::estimate::column_bytes(&type_name, int(&r, 4));
         let (declared, fivetran_type, select, warning) = map(&Catalogued {
             type_name: &type_name,
             max_length: int(&r, 4),
@@ -88,6 +91,18 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
     for r in rows(client, sql::PRIMARY_KEYS, "reading primary keys").await? {
         if let Some(t) = by_name.get_mut(&(text(&r, 0), text(&r, 1))) {
             t.primary_key.push(text(&r, 2));
+        }
+    }
+    if super::estimate::needed(&by_name) {
+        // Without VIEW DATABASE STATE the counts cannot be read: the catalog's 0 stands.
+        if let Ok(found) = rows(
+            client,
+            super::estimate::DATA_PAGES,
+            "reading data page counts",
+        )
+        .await
+        {
+            super::estimate::from_pages(&found, &mut by_name, &widths, &mut warnings);
         }
     }
     let tables: Vec<Table> = by_name.into_values().collect();

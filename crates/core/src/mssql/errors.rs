@@ -75,7 +75,7 @@ fn describe(err: &tiberius::error::Error) -> (String, Option<i32>, bool) {
 
 /// A TLS failure in this connector's terms: tiberius' own advice names its Rust API (`Config::trust_cert_ca`,
 /// building with another backend), which a user of this connector cannot act on; the keys that do the same are
-/// named instead.
+/// named instead, and the TLS library's reason is said in words.
 fn tls_message(m: &str) -> String {
     const KEYS: &str = "set 'cert' to the CA certificate that signed the server's certificate, 'mssql_cert_server' \
         to the host name it carries (when you connect by IP or alias), or, only on a trusted network, \
@@ -87,10 +87,58 @@ fn tls_message(m: &str) -> String {
             .split(" To connect anyway")
             .next()
             .unwrap_or(rest)
-            .trim_end();
-        return format!("the server's certificate was rejected: {reason} To connect, {KEYS}");
+            .trim_end()
+            .trim_end_matches('.');
+        return format!(
+            "the server's certificate was rejected: {}. To connect, {KEYS}",
+            certificate_reason(reason)
+        );
     }
     format!("TLS: {m}; check 'encrypt' (on, strict, off or disable), or {KEYS}")
+}
+
+/// What rustls' reason for refusing a certificate (its enum's Debug text) means, in words.
+fn certificate_reason(reason: &str) -> String {
+    if let Some(rest) = reason.strip_prefix("certificate not valid for name ") {
+        return wrong_name(rest);
+    }
+    let words = [
+        ("CaUsedAsEndEntity", "the server presents a self-signed certificate (SQL Server makes one for itself \
+            when none is configured), which no CA vouches for"),
+        ("UnknownIssuer", "the server's certificate is signed by a CA that is not trusted here (neither 'cert' nor \
+            the system's CAs)"),
+        ("BadSignature", "the server's certificate was not signed by the CA given in 'cert' (another CA with the \
+            same name, or a forged certificate)"),
+        ("Expired", "the server's certificate has expired"),
+        ("NotValidYet", "the server's certificate is not valid yet (check the clocks)"),
+        ("Revoked", "the server's certificate has been revoked"),
+        ("UnsupportedCertVersion", "the server's certificate is of an outdated X.509 version, as SQL Server's \
+            self-signed ones can be"),
+    ];
+    words
+        .iter()
+        .find(|(tag, _)| reason.contains(tag))
+        .map_or_else(|| reason.to_string(), |(_, said)| said.to_string())
+}
+
+/// `"127.0.0.1"; certificate is only valid for DnsName("localhost")` as: the certificate is for localhost.
+fn wrong_name(rest: &str) -> String {
+    let asked = rest.split('"').nth(1).unwrap_or("the server name");
+    let carried: Vec<&str> = rest
+        .split_once("only valid for")
+        .map(|(_, names)| names.split('"').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    match carried.as_slice() {
+        [] => format!("the server's certificate carries no name matching '{asked}'"),
+        names => {
+            let list = names.join(" or ");
+            format!(
+                "the server's certificate is for {list}, not {asked}: set 'mssql_cert_server' to {} or connect \
+                 by that name ('mssql_server')",
+                names[0]
+            )
+        }
+    }
 }
 
 pub fn query(context: &str, err: tiberius::error::Error) -> Error {
@@ -129,6 +177,21 @@ mod tests {
             `Config::trust_cert_ca(path)` ... (4) build tiberius with the `native-tls` backend.";
         let ours = super::tls_message(driver);
         assert!(ours.contains("NotValidForName"), "{ours}");
+        let self_signed = "the server's certificate was rejected during the TLS handshake: \
+            Other(OtherError(CaUsedAsEndEntity)). To connect anyway you can: ...";
+        let said = super::tls_message(self_signed);
+        assert!(
+            said.contains("self-signed certificate") && !said.contains("OtherError"),
+            "{said}"
+        );
+        let by_ip = "the server's certificate was rejected during the TLS handshake: certificate not valid for \
+            name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\"). To connect anyway ...";
+        let said = super::tls_message(by_ip);
+        assert!(
+            said.contains("is for localhost, not 127.0.0.1: set 'mssql_cert_server' to localhost")
+                && !said.contains("DnsName"),
+            "{said}"
+        );
         for key in [
             "'cert'",
             "'mssql_cert_server'",

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod decode;
 pub mod discover;
 pub mod errors;
+mod estimate;
 pub mod read;
 mod source;
 pub mod sql;

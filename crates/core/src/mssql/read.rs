@@ -4,7 +4,7 @@
 //! own statement; rows changed meanwhile are caught by the next incremental read.
 
 use super::connect::Session;
-use super::decode::{cell, key_text};
+use super::decode::{cell, key_text, Refused};
 use super::errors;
 use super::sql::TSql;
 use super::types::{key_round_trips, select};
@@ -77,10 +77,12 @@ async fn stream(
         .into_row_stream();
     let mut rows = MsRows {
         stream,
+        req,
         table: t,
         types: t.columns.iter().map(|c| c.fivetran_type).collect(),
         key_at: key_positions(t, &req.span),
         context,
+        lost: (0, None),
     };
     let finished = engine::pump(req, part, slot, tx, resumable(t), &mut rows, p).await?;
     drop(rows);
@@ -94,10 +96,13 @@ async fn stream(
 /// The rows of one partition attempt, converted as they come.
 struct MsRows<'a> {
     stream: BoxStream<'a, tiberius::Result<tiberius::Row>>,
+    req: &'a ReadRequest,
     table: &'a Table,
     types: Vec<FivetranType>,
     key_at: Vec<usize>,
     context: String,
+    /// Values of the batch being filled that were written as NULL (`on_unrepresentable_value`), and the first's place.
+    lost: (u64, Option<String>),
 }
 
 impl Rows for MsRows<'_> {
@@ -113,7 +118,21 @@ impl Rows for MsRows<'_> {
     fn cells(&mut self, row: &tiberius::Row) -> Result<Vec<Cell>> {
         let mut cells = Vec::with_capacity(self.types.len());
         for (i, (_, v)) in row.cells().enumerate() {
-            cells.push(cell(v, self.types[i]).map_err(|m| fail(self.table, i, &m))?);
+            cells.push(match cell(v, self.types[i]) {
+                Ok(c) => c,
+                Err(Refused::Unexpected(m)) => return Err(fail(self.table, i, &m)),
+                Err(Refused::Unrepresentable(why)) => {
+                    let place = self.req.unrepresentable.refuse(
+                        &self.table.qualified(),
+                        &self.table.columns[i].name,
+                        &self.place(row),
+                        &why,
+                    )?;
+                    self.lost.0 += 1;
+                    self.lost.1.get_or_insert(place);
+                    Cell::Null
+                }
+            });
         }
         Ok(cells)
     }
@@ -130,8 +149,29 @@ impl Rows for MsRows<'_> {
             .collect()
     }
 
+    /// Called as a batch is handed over: its values written as NULL are counted now, not as they were met.
     fn take_warnings(&mut self) -> Vec<String> {
+        let (n, first) = std::mem::take(&mut self.lost);
+        self.req.unrepresentable.landed(n, first);
         Vec::new()
+    }
+}
+
+impl MsRows<'_> {
+    /// Where a row is, for a message: its key values (`(id=5)`), or that it has no key that reads as text.
+    fn place(&self, row: &tiberius::Row) -> String {
+        let names = crate::read::order_columns(self.table, &self.req.span);
+        match self.key(row) {
+            Ok(values) if !values.is_empty() => {
+                let pairs: Vec<String> = names
+                    .iter()
+                    .zip(&values)
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                format!("with key ({})", pairs.join(", "))
+            }
+            _ => "without a key (the table has no primary key that reads as text)".into(),
+        }
     }
 }
 
