@@ -287,6 +287,15 @@ def test_region_filters_orders_like_the_seed(pg, sql, tmp_path):
     assert warehouse(tmp_path).execute("SELECT id FROM tester_engine.orders ORDER BY id").fetchall() == [(1,), (3,)]
 
 
+def test_a_sync_leaves_no_session_open_when_it_ends(pg, sql, tmp_path, new_sessions):
+    """update() closes the sessions its source pooled: a long-lived process keeps none per configuration."""
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("CREATE TABLE IF NOT EXISTS engine.lingering AS SELECT g AS id FROM generate_series(1, 10) g")
+    run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.lingering"))
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_engine.lingering").fetchone()[0] == 10
+    assert new_sessions(wait_for_none=5) == set(), "update() left sessions open"
+
+
 @pytest.mark.parametrize("filters, needle", [
     ('{"engine.orders": [{"column": "nope", "operator": "="}]}', "needs one"),
     ('{"engine.orders": [{"column": "nope", "operator": "=", "value": 1}]}', "no column 'nope'"),

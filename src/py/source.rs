@@ -98,6 +98,11 @@ impl Source {
         self.config.debug
     }
 
+    /// Closes the sessions kept idle for reuse; the source stays usable (a later call opens new ones).
+    fn close(&self) {
+        self.source.close_idle();
+    }
+
     /// Messages from planning and preprocessing (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
         self.log.take_named()
