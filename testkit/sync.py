@@ -32,6 +32,23 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
     return json.loads(state_file.read_text()) if state_file.exists() else {}
 
 
+def count_operations(monkeypatch, table: str | None = None) -> dict:
+    """Counts the calls of `op.upsert` and `op.delete` (of `table` only, when given) through `monkeypatch`, so
+    they end with it: how many rows went through the SDK's public operations instead of the fast emit path."""
+    from fivetran_connector_sdk import Operations
+
+    calls = {"upsert": 0, "delete": 0}
+    for name in calls:
+        original = getattr(Operations, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            if table is None or (args[0] if args else kwargs.get("table")) == table:
+                calls[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(Operations, name, staticmethod(counted))
+    return calls
+
+
 def sync_alongside(project: Path, configuration: dict, task) -> dict:
     """One sync (as `run_sync`) while `task(done)` runs in a thread, `done` being a threading.Event set when the
     sync ends: for faults injected during a read. Returns the final state."""
@@ -65,3 +82,29 @@ def warehouse_contents(project: Path, schema: str) -> dict:
         rows = db.execute(f'SELECT {columns} FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
         found[table] = (types, rows)
     return found
+
+
+def last_synced(project: Path, table: str):
+    """The latest `_fivetran_synced` in the warehouse table `table` (None when it has no row): every row a later
+    sync writes is synced after it."""
+    return warehouse(project).execute(f"SELECT max(_fivetran_synced) FROM {table}").fetchone()[0]
+
+
+def keys_synced_since(project: Path, table: str, key: str, since) -> list:
+    """The `key` values (a SQL expression list) of the rows written to `table` after `since` (None: every row)."""
+    where = "" if since is None else " WHERE _fivetran_synced > ?"
+    rows = warehouse(project).execute(f"SELECT {key} FROM {table}{where}", [] if since is None else [since])
+    return sorted(rows.fetchall())
+
+
+def keys_left(partitions: list, keys: list, parse) -> list:
+    """Of the source's `keys` (tuples), those a resumed load still has to read: in each saved partition's range
+    (after `lo`, up to `hi`) and after its own saved position `after`. `parse` turns a saved key (text values) into
+    a comparable tuple."""
+    left = []
+    for part in partitions:
+        bounds = [parse(b) for b in (part.get("lo"), part.get("after")) if b]
+        start = max(bounds) if bounds else None
+        hi = parse(part["hi"]) if part.get("hi") else None
+        left += [k for k in keys if (start is None or k > start) and (hi is None or k <= hi)]
+    return sorted(left)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fivetran_connector_sdk_core.renaming import redshift_safe
 
-from testkit import connection_config, conninfo, run_sync, warehouse, warehouse_contents
+from testkit import connection_config, conninfo, count_operations, run_sync, warehouse, warehouse_contents
 
 BIG = os.urandom(3 * 1024 * 1024)
 DEEP = {"l1": {"l2": {"l3": {"l4": {"l5": [1, {"l6": "bottom"}]}}}}, "name": "deep", "n": 12345678901234567890}
@@ -98,7 +98,9 @@ def synced(pg, tmp_path_factory):
         conn.execute(f"INSERT INTO matrix.types ({names}) VALUES ({marks})", [i, *row.values()])
     conn.execute("ANALYZE matrix.types")
     project = tmp_path_factory.mktemp("matrix")
-    run_sync(project, connection_config(pg, schemas="matrix", flatten_depth=3))
+    with pytest.MonkeyPatch.context() as patch:
+        PROJECTS["auto_operations"] = count_operations(patch, table="types")
+        run_sync(project, connection_config(pg, schemas="matrix", flatten_depth=3))
     PROJECTS["auto"] = project  # the emit=auto warehouse, for the emit=sdk comparison
     # The reference: each value as the source writes it as text, in UTC and ISO 8601 interval style.
     conn.execute("SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3")
@@ -183,6 +185,7 @@ def test_emit_sdk_writes_the_same_warehouse(pg, synced, tmp_path):
     run_sync(tmp_path, connection_config(pg, schemas="matrix", flatten_depth=3, emit="sdk"))
     auto, sdk = warehouse_contents(PROJECTS["auto"], "tester_matrix"), warehouse_contents(tmp_path, "tester_matrix")
     assert set(auto) >= {"types"} and auto["types"][1], "the matrix was synced"
+    assert PROJECTS["auto_operations"] == {"upsert": 0, "delete": 0}, "emit=auto took the fast path for every row of the matrix"
     assert auto == sdk
 
 
