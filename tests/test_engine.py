@@ -11,7 +11,8 @@ import time
 import psycopg
 import pytest
 
-from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside, warehouse
+from testkit import (ROOT, connection_config, conninfo, keys_left, keys_synced_since, last_synced, run_sync,
+                     sync_alongside, warehouse)
 
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
@@ -67,7 +68,9 @@ def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
                                                                range(1, wanted)], wanted
 
 
-def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
+def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path, capsys):
+    """Partition backends terminated mid-read: each retry continues after the last row its partition handed over,
+    so the sync emits every row once (not only the upserts' end result) and the warehouse is exact."""
     make_big(sql, "terminated", 300_000)
     config = engine_config(pg, "terminated", partitions="3", batch_size="500", max_retries="3")
     kills = []
@@ -83,6 +86,8 @@ def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
 
     sync_alongside(tmp_path, config, killer)
     assert len(kills) >= 3, f"the read ended before its backends could be terminated often: {kills}"
+    out = capsys.readouterr().out
+    assert "engine.terminated: full done, 300,000 rows upserted" in out, "a retried partition re-emitted rows"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.terminated")).fetchall()
     assert got == sql(ROWS.format("engine.terminated"))
 
@@ -116,31 +121,56 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
 
 
 def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):
+    """Killed at random points after fresh checkpoints, then run to the end: every run after the first writes only
+    rows after its partitions' own saved keys (no row before a checkpoint is emitted twice), and the last run
+    writes exactly the rows the saved positions left."""
     make_big(sql, "killed", 200_000)
     config = engine_config(pg, "killed", partitions="4", batch_size="1000", checkpoint_rows="5000")
     (tmp_path / "configuration.json").write_text(json.dumps(config))
     state_file = tmp_path / "files" / "state.json"
     command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
+    source_keys = [(i,) for (i,) in sql("SELECT id FROM engine.killed")]
     rng = random.Random(20261121)
-    kills = 0
-    for _ in range(3):
+    kills = resumed = 0
+    for round_ in range(4):
+        saved, since = saved_partitions(state_file, "engine.killed"), None
+        if saved:
+            since = last_synced(tmp_path, "tester_engine.killed")
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         before = state_file.read_text() if state_file.exists() else ""
         deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
+        while round_ < 3 and proc.poll() is None and time.monotonic() < deadline:
             if state_file.exists() and state_file.read_text() != before:
                 time.sleep(rng.uniform(0.0, 0.5))  # somewhere after a fresh checkpoint, at a random point
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.01)
-        proc.wait()
-        kills += proc.returncode == -signal.SIGKILL
-    assert kills >= 2, "the sync finished before it could be killed; raise the row count"
-    saved = json.loads(state_file.read_text())["tables"]["engine.killed"]
-    assert len(saved["plan"]["partitions"]) == 4 and any(p.get("after") for p in saved["plan"]["partitions"])
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc.wait(timeout=120)
+        killed = proc.returncode == -signal.SIGKILL
+        assert killed or proc.returncode == 0, proc.returncode
+        kills += killed
+        if saved:
+            resumed += 1
+            written = keys_synced_since(tmp_path, "tester_engine.killed", "id", since)
+            left = keys_left(saved, source_keys, lambda key: (int(key[0]),))
+            assert len(left) < len(source_keys), "the saved positions skip the rows already loaded"
+            if killed:
+                assert set(written) <= set(left), "a killed run re-emitted rows before its partitions' saved keys"
+            else:
+                assert written == left, "the last run wrote other rows than its partitions' saved keys leave"
+    assert kills >= 2 and resumed == kills, f"killed {kills} times, resumed {resumed} times; raise the row count"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.killed")).fetchall()
     assert got == sql(ROWS.format("engine.killed"))
+
+
+def saved_partitions(state_file, table: str) -> list:
+    """The partitions (with their saved positions) of `table`'s interrupted full load in the state; [] if none."""
+    try:
+        entry = json.loads(state_file.read_text())["tables"][table]
+    except (OSError, ValueError, KeyError):
+        return []
+    parts = entry.get("plan", {}).get("partitions", [])
+    return parts if entry.get("phase") == "full" and any(p.get("after") for p in parts) else []
 
 
 def live_rows(tmp_path, table):
