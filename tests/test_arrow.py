@@ -168,6 +168,9 @@ pa.table(reader)
 
 
 def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
+    """SIGINT while the stream waits on a 60 s query ends the process within a third of that. The bound is far
+    from both outcomes (well under a second measured, including the interpreter's exit, against the query's 60 s),
+    so a loaded host cannot fail it and a wait that ignores the signal cannot pass."""
     import signal
     import subprocess
     import sys
@@ -177,7 +180,13 @@ def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
     time.sleep(1.0)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert time.monotonic() - started < 3, "Ctrl-C took effect only after the query ended"
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop the stream within 20 s of a 60 s wait")
+    took = time.monotonic() - started
     # pyarrow raises ArrowInvalid("... was interrupted") and the re-raised interrupt follows it
     assert proc.returncode != 0 and "was interrupted" in err, (proc.returncode, err[-500:])
+    assert took < 20, took
