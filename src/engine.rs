@@ -295,14 +295,26 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(
             seen,
-            vec![None, Some("10".into()), Some("20".into()), Some("20".into())]
+            vec![
+                None,
+                Some("10".into()),
+                Some("20".into()),
+                Some("20".into())
+            ]
         );
     }
 
     #[test]
     fn progress_renews_the_retry_budget() {
         // One retry allowed, yet six failures in a row survive: each came after progress.
-        let keys = vec![Some("1"), Some("2"), Some("3"), Some("4"), Some("5"), Some("6")];
+        let keys = vec![
+            Some("1"),
+            Some("2"),
+            Some("3"),
+            Some("4"),
+            Some("5"),
+            Some("6"),
+        ];
         let (result, seen, logged) = run(1, true, keys);
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(seen.len(), 7);
@@ -316,15 +328,15 @@ mod tests {
     fn failures_without_progress_spend_the_budget_and_give_up() {
         let (result, seen, logged) = run(2, true, vec![Some("1"), None, None, None]);
         let err = result.unwrap_err();
-        assert!(
-            err.to_string().contains("gave up after 2 retries"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("gave up after 2 retries"), "{err}");
         assert!(!err.is_transient());
         // the first failure came after progress (retry 1/2), the second spent the budget (2/2), the third gave up
         assert_eq!(seen.len(), 3);
         assert_eq!(logged.len(), 2, "{logged:?}");
-        assert!(logged[0].contains("retry 1/2") && logged[1].contains("retry 2/2"), "{logged:?}");
+        assert!(
+            logged[0].contains("retry 1/2") && logged[1].contains("retry 2/2"),
+            "{logged:?}"
+        );
     }
 
     #[test]
@@ -333,7 +345,9 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(seen, vec![None, None, None]);
         assert!(
-            logged.iter().any(|m| m.contains("no usable key, so the read starts over")),
+            logged
+                .iter()
+                .any(|m| m.contains("no usable key, so the read starts over")),
             "{logged:?}"
         );
     }

@@ -311,7 +311,10 @@ mod tests {
         let mut s = Sampler::new().expect("sysinfo works on Linux");
         std::thread::sleep(Duration::from_millis(1000));
         s.read().expect("figures");
-        let (cpu_used, elapsed) = (own_cpu_seconds() - cpu_before, started.elapsed().as_secs_f64());
+        let (cpu_used, elapsed) = (
+            own_cpu_seconds() - cpu_before,
+            started.elapsed().as_secs_f64(),
+        );
         stop.store(true, Ordering::Relaxed);
         burners.into_iter().for_each(|b| {
             b.join().ok();

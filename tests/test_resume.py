@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from testkit import ROOT, connection_config, keys_left, keys_synced_since, last_synced, run_sync, warehouse
+from testkit import ROOT, connection_config, run_sync, warehouse
+from testkit.resume import keys_left, keys_synced_since, last_synced
 
 
 def make_table(sql, name, rows):
