@@ -11,8 +11,8 @@ import time
 import psycopg
 import pytest
 
-from testkit import (ROOT, connection_config, conninfo, keys_left, keys_synced_since, last_synced, run_sync,
-                     sync_alongside, warehouse)
+from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside, warehouse
+from testkit.resume import keys_left, keys_synced_since, last_synced
 
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
@@ -49,6 +49,27 @@ def test_plan_partitions_follow_the_data_and_union_to_the_table(pg, sql):
     with source.read("engine", "planned", partitions=plan["partitions"]) as reader:
         ids = sorted(row["id"] for batch in reader for row in batch)
     assert ids == [r[0] for r in sql("SELECT id FROM engine.planned ORDER BY id")]
+
+
+def test_a_table_above_the_sample_minimum_is_cut_from_a_page_sample(pg, sql):
+    """1,000,000 rows, above SAMPLE_MIN (200,000 keys): the plan reads a page sample of about a fifth of the table,
+    not every key. Its cut points are therefore not the exact quantiles (a full read would give those), yet every
+    one of the 4 ranges of the skewed key holds a fair share."""
+    import connector_accel as ca
+    make_big(sql, "sampled", 1_000_000)
+    source = ca.Source(engine_config(pg, "sampled", partitions="4"))
+    parts = source.plan("engine", "sampled")["partitions"]
+    assert len(parts) == 4
+    cuts = [int(p["hi"][0]) for p in parts[:-1]]
+    ids = [i for (i,) in sql("SELECT id FROM engine.sampled ORDER BY id")]
+    exact = [ids[i * len(ids) // 4] for i in range(1, 4)]
+    assert cuts != exact, "every key was read: the page sample was not used"
+    bounds = [None, *cuts, None]
+    counts = [sql("SELECT count(*) FROM engine.sampled WHERE (%(lo)s::bigint IS NULL OR id > %(lo)s) "
+                  "AND (%(hi)s::bigint IS NULL OR id <= %(hi)s)", {"lo": lo, "hi": hi})[0][0]
+              for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    assert sum(counts) == 1_000_000
+    assert min(counts) > 1_000_000 / 4 * 0.8 and max(counts) < 1_000_000 / 4 * 1.2, counts
 
 
 def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
