@@ -118,7 +118,10 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
     transient and the retry, on a new session, resumes after the last key; the warehouse ends exact."""
     if os.environ.get("CONNECTOR_ACCEL_TEST_DSN"):
         pytest.skip("the server's processes are not on this machine")
-    make_big(sql, "stalled", 200_000)
+    # 2 KB rows: the socket buffers hold a few thousand of them, less than the 8 s stop, however slowly a loaded
+    # host consumes them (with short rows they held long enough to hide the stop from the watchdog)
+    make_big(sql, "stalled", 30_000)
+    sql("UPDATE engine.stalled SET payload = repeat(payload, 64)")
     config = engine_config(pg, "stalled", partitions="1", batch_size="500", read_timeout_seconds="2",
                            max_retries="3")
     stopped = []
@@ -139,6 +142,34 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
     assert "no data from the server for 2s" in capsys.readouterr().out
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.stalled")).fetchall()
     assert got == sql(ROWS.format("engine.stalled"))
+
+
+def test_a_statement_silent_before_its_first_answer_is_retried(pg, sql, tmp_path, capsys):
+    """The read's statement waits on a lock before the server answers at all (no description, no row): the
+    watchdog covers that wait too, so the attempt fails as transient after read_timeout_seconds and the retry
+    reads the table once the lock is gone."""
+    import threading
+
+    make_big(sql, "waiting", 5_000)
+    locked = threading.Event()
+
+    def hold_lock(done):
+        with psycopg.connect(**conninfo(pg)) as conn:
+            conn.execute("LOCK TABLE engine.waiting IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(3.5)
+            conn.rollback()
+
+    holder = threading.Thread(target=hold_lock, args=(None,))
+    holder.start()
+    assert locked.wait(10)
+    try:
+        run_sync(tmp_path, engine_config(pg, "waiting", partitions="1", read_timeout_seconds="2", max_retries="5"))
+    finally:
+        holder.join()
+    assert "reading engine.waiting partition 1: no data from the server for 2s" in capsys.readouterr().out
+    got = warehouse(tmp_path).execute(ROWS.format("tester_engine.waiting")).fetchall()
+    assert got == sql(ROWS.format("engine.waiting"))
 
 
 def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):
