@@ -2,7 +2,7 @@
 test server backed by PostgreSQL (`testkit.tdsfixture`)."""
 from testkit import embedded_pg
 from testkit.embedded_pg import connection_config, conninfo
-from testkit.sync import ROOT, free_port, run_sync, sync_alongside, warehouse, warehouse_contents
+from testkit.sync import ROOT, count_operations, free_port, run_sync, sync_alongside, warehouse, warehouse_contents
 
-__all__ = ["ROOT", "connection_config", "conninfo", "embedded_pg", "free_port", "run_sync", "sync_alongside",
-           "warehouse", "warehouse_contents"]
+__all__ = ["ROOT", "connection_config", "conninfo", "count_operations", "embedded_pg", "free_port", "run_sync",
+           "sync_alongside", "warehouse", "warehouse_contents"]

@@ -32,6 +32,23 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
     return json.loads(state_file.read_text()) if state_file.exists() else {}
 
 
+def count_operations(monkeypatch, table: str | None = None) -> dict:
+    """Counts the calls of `op.upsert` and `op.delete` (of `table` only, when given) through `monkeypatch`, so
+    they end with it: how many rows went through the SDK's public operations instead of the fast emit path."""
+    from fivetran_connector_sdk import Operations
+
+    calls = {"upsert": 0, "delete": 0}
+    for name in calls:
+        original = getattr(Operations, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            if table is None or (args[0] if args else kwargs.get("table")) == table:
+                calls[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(Operations, name, staticmethod(counted))
+    return calls
+
+
 def sync_alongside(project: Path, configuration: dict, task) -> dict:
     """One sync (as `run_sync`) while `task(done)` runs in a thread, `done` being a threading.Event set when the
     sync ends: for faults injected during a read. Returns the final state."""
@@ -65,3 +82,4 @@ def warehouse_contents(project: Path, schema: str) -> dict:
         rows = db.execute(f'SELECT {columns} FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
         found[table] = (types, rows)
     return found
+

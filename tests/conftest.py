@@ -1,6 +1,7 @@
 """Real parts: an embedded PostgreSQL (or the server CONNECTOR_ACCEL_TEST_DSN names) and the Connector SDK's own
 runner writing a real DuckDB warehouse."""
 import os
+import time
 
 import psycopg
 import pytest
@@ -32,3 +33,21 @@ def sql(pg):
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else None
     return run
+
+
+@pytest.fixture
+def new_sessions(sql):
+    """The pids of this project's sessions opened since the test began: sessions that earlier tests' sources keep
+    idle are not counted."""
+    query = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'connector_accel%'"
+    before = {pid for (pid,) in sql(query)}
+
+    def current(wait_for_none: float = 0.0) -> set:
+        """The new sessions now; with `wait_for_none`, after waiting up to that many seconds for them to end."""
+        deadline = time.monotonic() + wait_for_none
+        while True:
+            found = {pid for (pid,) in sql(query)} - before
+            if not found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+    return current

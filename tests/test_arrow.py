@@ -87,20 +87,17 @@ def test_partitioned_read_equals_a_single_read_and_batches_are_bounded(pg, sql):
     assert parted.equals(single) and parted.num_rows == 60000
 
 
-def test_closing_early_releases_the_connections(pg, sql):
+def test_closing_early_releases_the_connections(pg, sql, new_sessions):
     sql("CREATE SCHEMA IF NOT EXISTS arrow")
     # far more than the socket buffers hold: the server is still sending when the reader closes
     sql("CREATE TABLE IF NOT EXISTS arrow.early_wide AS SELECT g AS id, md5(g::text) AS t "
         "FROM generate_series(1, 1000000) g")
-    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector_accel%'"
     reader = pa.RecordBatchReader.from_stream(ca.read_arrow(connection_config(pg), "arrow.early_wide", batch_size=1000))
     assert reader.read_next_batch().num_rows == 1000
     time.sleep(0.3)  # the socket reader fills its queue meanwhile
+    assert new_sessions(), "the reader's own sessions are visible while it reads"
     reader.close()
-    deadline = time.monotonic() + 5
-    while sql(count)[0][0] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sql(count)[0][0] == 0
+    assert new_sessions(wait_for_none=5) == set()
     untaken = ca.read_arrow(connection_config(pg), "arrow.early_wide")
     untaken.close()
     with pytest.raises(ca.ReaderClosedError):
@@ -171,6 +168,9 @@ pa.table(reader)
 
 
 def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
+    """SIGINT while the stream waits on a 60 s query ends the process within a third of that. The bound is far
+    from both outcomes (well under a second measured, including the interpreter's exit, against the query's 60 s),
+    so a loaded host cannot fail it and a wait that ignores the signal cannot pass."""
     import signal
     import subprocess
     import sys
@@ -180,7 +180,13 @@ def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
     time.sleep(1.0)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert time.monotonic() - started < 3, "Ctrl-C took effect only after the query ended"
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop the stream within 20 s of a 60 s wait")
+    took = time.monotonic() - started
     # pyarrow raises ArrowInvalid("... was interrupted") and the re-raised interrupt follows it
     assert proc.returncode != 0 and "was interrupted" in err, (proc.returncode, err[-500:])
+    assert took < 20, took

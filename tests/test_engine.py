@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside, warehouse
+from testkit.resume import keys_left, keys_synced_since, last_synced
 
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
@@ -50,6 +51,27 @@ def test_plan_partitions_follow_the_data_and_union_to_the_table(pg, sql):
     assert ids == [r[0] for r in sql("SELECT id FROM engine.planned ORDER BY id")]
 
 
+def test_a_table_above_the_sample_minimum_is_cut_from_a_page_sample(pg, sql):
+    """1,000,000 rows, above SAMPLE_MIN (200,000 keys): the plan reads a page sample of about a fifth of the table,
+    not every key. Its cut points are therefore not the exact quantiles (a full read would give those), yet every
+    one of the 4 ranges of the skewed key holds a fair share."""
+    import connector_accel as ca
+    make_big(sql, "sampled", 1_000_000)
+    source = ca.Source(engine_config(pg, "sampled", partitions="4"))
+    parts = source.plan("engine", "sampled")["partitions"]
+    assert len(parts) == 4
+    cuts = [int(p["hi"][0]) for p in parts[:-1]]
+    ids = [i for (i,) in sql("SELECT id FROM engine.sampled ORDER BY id")]
+    exact = [ids[i * len(ids) // 4] for i in range(1, 4)]
+    assert cuts != exact, "every key was read: the page sample was not used"
+    bounds = [None, *cuts, None]
+    counts = [sql("SELECT count(*) FROM engine.sampled WHERE (%(lo)s::bigint IS NULL OR id > %(lo)s) "
+                  "AND (%(hi)s::bigint IS NULL OR id <= %(hi)s)", {"lo": lo, "hi": hi})[0][0]
+              for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    assert sum(counts) == 1_000_000
+    assert min(counts) > 1_000_000 / 4 * 0.8 and max(counts) < 1_000_000 / 4 * 1.2, counts
+
+
 def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
     """The cut points computed by the server from a whole sample (the table is small enough to sample every page)
     are the keys at ranks i*n/partitions of the sorted keys, also for a composite key with text in it."""
@@ -67,7 +89,9 @@ def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
                                                                range(1, wanted)], wanted
 
 
-def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
+def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path, capsys):
+    """Partition backends terminated mid-read: each retry continues after the last row its partition handed over,
+    so the sync emits every row once (not only the upserts' end result) and the warehouse is exact."""
     make_big(sql, "terminated", 300_000)
     config = engine_config(pg, "terminated", partitions="3", batch_size="500", max_retries="3")
     kills = []
@@ -83,6 +107,8 @@ def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path):
 
     sync_alongside(tmp_path, config, killer)
     assert len(kills) >= 3, f"the read ended before its backends could be terminated often: {kills}"
+    out = capsys.readouterr().out
+    assert "engine.terminated: full done, 300,000 rows upserted" in out, "a retried partition re-emitted rows"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.terminated")).fetchall()
     assert got == sql(ROWS.format("engine.terminated"))
 
@@ -92,7 +118,10 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
     transient and the retry, on a new session, resumes after the last key; the warehouse ends exact."""
     if os.environ.get("CONNECTOR_ACCEL_TEST_DSN"):
         pytest.skip("the server's processes are not on this machine")
-    make_big(sql, "stalled", 200_000)
+    # 2 KB rows: the socket buffers hold a few thousand of them, less than the 8 s stop, however slowly a loaded
+    # host consumes them (with short rows they held long enough to hide the stop from the watchdog)
+    make_big(sql, "stalled", 30_000)
+    sql("UPDATE engine.stalled SET payload = repeat(payload, 64)")
     config = engine_config(pg, "stalled", partitions="1", batch_size="500", read_timeout_seconds="2",
                            max_retries="3")
     stopped = []
@@ -115,32 +144,85 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
     assert got == sql(ROWS.format("engine.stalled"))
 
 
+def test_a_statement_silent_before_its_first_answer_is_retried(pg, sql, tmp_path, capsys):
+    """The read's statement waits on a lock before the server answers at all (no description, no row): the
+    watchdog covers that wait too, so the attempt fails as transient after read_timeout_seconds and the retry
+    reads the table once the lock is gone."""
+    import threading
+
+    make_big(sql, "waiting", 5_000)
+    locked = threading.Event()
+
+    def hold_lock(done):
+        with psycopg.connect(**conninfo(pg)) as conn:
+            conn.execute("LOCK TABLE engine.waiting IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(3.5)
+            conn.rollback()
+
+    holder = threading.Thread(target=hold_lock, args=(None,))
+    holder.start()
+    assert locked.wait(10)
+    try:
+        run_sync(tmp_path, engine_config(pg, "waiting", partitions="1", read_timeout_seconds="2", max_retries="5"))
+    finally:
+        holder.join()
+    assert "reading engine.waiting partition 1: no data from the server for 2s" in capsys.readouterr().out
+    got = warehouse(tmp_path).execute(ROWS.format("tester_engine.waiting")).fetchall()
+    assert got == sql(ROWS.format("engine.waiting"))
+
+
 def test_killed_process_resumes_from_its_partitions(pg, sql, tmp_path):
+    """Killed at random points after fresh checkpoints, then run to the end: every run after the first writes only
+    rows after its partitions' own saved keys (no row before a checkpoint is emitted twice), and the last run
+    writes exactly the rows the saved positions left."""
     make_big(sql, "killed", 200_000)
     config = engine_config(pg, "killed", partitions="4", batch_size="1000", checkpoint_rows="5000")
     (tmp_path / "configuration.json").write_text(json.dumps(config))
     state_file = tmp_path / "files" / "state.json"
     command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
+    source_keys = [(i,) for (i,) in sql("SELECT id FROM engine.killed")]
     rng = random.Random(20261121)
-    kills = 0
-    for _ in range(3):
+    kills = resumed = 0
+    for round_ in range(4):
+        saved, since = saved_partitions(state_file, "engine.killed"), None
+        if saved:
+            since = last_synced(tmp_path, "tester_engine.killed")
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         before = state_file.read_text() if state_file.exists() else ""
         deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
+        while round_ < 3 and proc.poll() is None and time.monotonic() < deadline:
             if state_file.exists() and state_file.read_text() != before:
                 time.sleep(rng.uniform(0.0, 0.5))  # somewhere after a fresh checkpoint, at a random point
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.01)
-        proc.wait()
-        kills += proc.returncode == -signal.SIGKILL
-    assert kills >= 2, "the sync finished before it could be killed; raise the row count"
-    saved = json.loads(state_file.read_text())["tables"]["engine.killed"]
-    assert len(saved["plan"]["partitions"]) == 4 and any(p.get("after") for p in saved["plan"]["partitions"])
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc.wait(timeout=120)
+        killed = proc.returncode == -signal.SIGKILL
+        assert killed or proc.returncode == 0, proc.returncode
+        kills += killed
+        if saved:
+            resumed += 1
+            written = keys_synced_since(tmp_path, "tester_engine.killed", "id", since)
+            left = keys_left(saved, source_keys, lambda key: (int(key[0]),))
+            assert len(left) < len(source_keys), "the saved positions skip the rows already loaded"
+            if killed:
+                assert set(written) <= set(left), "a killed run re-emitted rows before its partitions' saved keys"
+            else:
+                assert written == left, "the last run wrote other rows than its partitions' saved keys leave"
+    assert kills >= 2 and resumed == kills, f"killed {kills} times, resumed {resumed} times; raise the row count"
     got = warehouse(tmp_path).execute(ROWS.format("tester_engine.killed")).fetchall()
     assert got == sql(ROWS.format("engine.killed"))
+
+
+def saved_partitions(state_file, table: str) -> list:
+    """The partitions (with their saved positions) of `table`'s interrupted full load in the state; [] if none."""
+    try:
+        entry = json.loads(state_file.read_text())["tables"][table]
+    except (OSError, ValueError, KeyError):
+        return []
+    parts = entry.get("plan", {}).get("partitions", [])
+    return parts if entry.get("phase") == "full" and any(p.get("after") for p in parts) else []
 
 
 def live_rows(tmp_path, table):
@@ -285,6 +367,15 @@ def test_region_filters_orders_like_the_seed(pg, sql, tmp_path):
     sql("INSERT INTO engine.orders VALUES (1, 'Europe'), (2, 'Asia'), (3, 'Europe')")
     run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.orders", region="Europe"))
     assert warehouse(tmp_path).execute("SELECT id FROM tester_engine.orders ORDER BY id").fetchall() == [(1,), (3,)]
+
+
+def test_a_sync_leaves_no_session_open_when_it_ends(pg, sql, tmp_path, new_sessions):
+    """update() closes the sessions its source pooled: a long-lived process keeps none per configuration."""
+    sql("CREATE SCHEMA IF NOT EXISTS engine")
+    sql("CREATE TABLE IF NOT EXISTS engine.lingering AS SELECT g AS id FROM generate_series(1, 10) g")
+    run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.lingering"))
+    assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_engine.lingering").fetchone()[0] == 10
+    assert new_sessions(wait_for_none=5) == set(), "update() left sessions open"
 
 
 @pytest.mark.parametrize("filters, needle", [

@@ -80,9 +80,26 @@ def test_dict_batches_are_public(pg, sql):
 
 
 def test_async_iteration_keeps_the_event_loop_free(pg, sql):
+    """While `async for` waits for a batch, other tasks run. The first batch is made to wait 2 s on the server
+    (another session holds the table locked), so the measure does not depend on the machine's speed: a free loop
+    steps the ticker thousands of times in that wait, a blocked one not at all."""
     import asyncio
+    import threading
+    import time
+
+    import psycopg
+
+    from testkit import conninfo
 
     make_table(sql, 40000)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with psycopg.connect(**conninfo(pg)) as conn:
+            conn.execute("LOCK TABLE lib.events IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(2.0)
+            conn.rollback()
 
     async def main():
         ticks = 0
@@ -94,18 +111,26 @@ def test_async_iteration_keeps_the_event_loop_free(pg, sql):
                 ticks += 1
                 await asyncio.sleep(0)
 
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        assert locked.wait(10)
+        # one partition: nothing is sampled, so making the reader does not touch the locked table
+        reader = ca.read_batches(connection_config(pg), "lib.events", partitions=1, batch_size=500)
         task = asyncio.create_task(ticker())
-        ids = []
-        reader = ca.read_batches(connection_config(pg), "lib.events", partitions=2, batch_size=500)
+        started, ids, first = time.monotonic(), [], None
         async for batch in reader:
+            if first is None:
+                first = (time.monotonic() - started, ticks)
             ids.extend(row["id"] for row in batch)
         stop.set()
         await task
-        return ids, ticks
+        holder.join()
+        return ids, first
 
-    ids, ticks = asyncio.run(main())
+    ids, (waited, ticks_while_waiting) = asyncio.run(main())
     assert sorted(ids) == [g * 3 for g in range(1, 40001)]
-    assert ticks > 800, f"the loop ran other tasks while batches were awaited ({ticks} ticks for 80 batches)"
+    assert waited >= 1.5, f"the first batch waited on the lock ({waited:.2f}s)"
+    assert ticks_while_waiting > 100, f"the loop ran other tasks while a batch was awaited ({ticks_while_waiting} steps)"
 
 
 def test_async_arrow_batches_equal_the_stream(pg, sql):

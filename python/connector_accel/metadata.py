@@ -35,7 +35,7 @@ def emit_catalog(tables: list) -> None:
     for t in tables:
         op.upsert(TABLES, {
             "schema_name": t["schema"], "table_name": t["table"], "row_estimate": t["row_estimate"],
-            "primary_key": json.dumps(t["primary_key"]), "cursor_column": t["cursor"],
+            "primary_key": list(t["primary_key"]), "cursor_column": t["cursor"],
             "cursor_note": t["cursor_reason"], "soft_delete_column": t["soft_delete"], "filtered": t["filtered"],
             "seen_at": now})
         for ordinal, (column, source_type) in enumerate(t["source_types"].items(), start=1):

@@ -22,8 +22,12 @@ _SOURCES: dict = {}
 PROGRESS_SECONDS = 30
 
 
+def _key(configuration: dict) -> tuple:
+    return tuple(sorted((str(k), str(v)) for k, v in (configuration or {}).items()))
+
+
 def source_for(configuration: dict):
-    key = tuple(sorted((str(k), str(v)) for k, v in (configuration or {}).items()))
+    key = _key(configuration)
     if key not in _SOURCES:
         _SOURCES[key] = Source(configuration or {})
     return _SOURCES[key]
@@ -56,6 +60,16 @@ def _log_all(pairs) -> None:
 
 
 def update(configuration: dict, state: dict):
+    try:
+        _sync(configuration, state)
+    finally:
+        # The next sync discovers afresh; until then a long-lived process keeps no session of this configuration.
+        source = _SOURCES.pop(_key(configuration), None)
+        if source is not None:
+            source.close()
+
+
+def _sync(configuration: dict, state: dict):
     source = source_for(configuration)
     for warning in source.warnings:
         log.warning(warning)

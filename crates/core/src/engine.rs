@@ -205,3 +205,158 @@ pub async fn pump<R: Rows, S>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::Limits;
+    use crate::retry::Policy;
+    use std::sync::{Arc, Mutex};
+
+    fn request(max_retries: u32) -> ReadRequest {
+        ReadRequest {
+            table: Arc::new(crate::model::Table::new(
+                "s".into(),
+                "t".into(),
+                vec![],
+                vec!["id".into()],
+            )),
+            parts: vec![PartRead::default()],
+            span: crate::read::Span::Full,
+            limits: Shared::new(Limits {
+                batch_size: 10,
+                queue_depth: 2,
+                workers: 1,
+            }),
+            flatten: crate::config::Flatten {
+                enabled: false,
+                separator: "_".into(),
+                depth: 1,
+                sample_rows: 1,
+            },
+            retry: Policy::new(max_retries, 0.0),
+            log: crate::messages::Messages::default(),
+            arrow: None,
+            snapshot: None,
+            read_timeout: Duration::from_secs(1),
+            unrepresentable: crate::read::Unrepresentable::new(
+                crate::config::OnUnrepresentable::Null,
+            ),
+        }
+    }
+
+    fn blip() -> Error {
+        Error::Query {
+            message: "terminating connection due to administrator command".into(),
+            sqlstate: Some("57P01".into()),
+            number: None,
+            transient: true,
+        }
+    }
+
+    /// Runs `retrying` over scripted attempts: each moves the position to its key (when it has one) and then
+    /// fails, until the script ends with a success. Returns the result and the position each attempt started at.
+    fn run(
+        max_retries: u32,
+        resumable: bool,
+        script: Vec<Option<&'static str>>,
+    ) -> (Result<()>, Vec<Option<String>>, Vec<String>) {
+        let req = request(max_retries);
+        let part = req.parts[0].clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let steps = Arc::new(Mutex::new(script.into_iter()));
+        let progress = Progress {
+            after: None,
+            progressed: false,
+            extra: (),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(retrying(&req, &part, resumable, progress, |p| {
+            let (seen, steps) = (seen.clone(), steps.clone());
+            Box::pin(async move {
+                seen.lock()
+                    .unwrap()
+                    .push(p.after.as_ref().map(|k| k.join(",")));
+                match steps.lock().unwrap().next() {
+                    None => Ok(()),
+                    Some(key) => {
+                        if let Some(key) = key {
+                            p.after = Some(vec![key.to_string()]);
+                            p.progressed = true;
+                        }
+                        Err(blip())
+                    }
+                }
+            })
+        }));
+        let logged = req.log.take().into_iter().map(|(_, m)| m).collect();
+        let seen = seen.lock().unwrap().clone();
+        (result, seen, logged)
+    }
+
+    #[test]
+    fn each_retry_resumes_after_the_last_key_handed_over() {
+        let (result, seen, _) = run(5, true, vec![Some("10"), Some("20"), None]);
+        assert!(result.is_ok());
+        assert_eq!(
+            seen,
+            vec![
+                None,
+                Some("10".into()),
+                Some("20".into()),
+                Some("20".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn progress_renews_the_retry_budget() {
+        // One retry allowed, yet six failures in a row survive: each came after progress.
+        let keys = vec![
+            Some("1"),
+            Some("2"),
+            Some("3"),
+            Some("4"),
+            Some("5"),
+            Some("6"),
+        ];
+        let (result, seen, logged) = run(1, true, keys);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(seen.len(), 7);
+        assert!(
+            logged.iter().all(|m| m.contains("retry 1/1")),
+            "every failure after progress starts a fresh budget: {logged:?}"
+        );
+    }
+
+    #[test]
+    fn failures_without_progress_spend_the_budget_and_give_up() {
+        let (result, seen, logged) = run(2, true, vec![Some("1"), None, None, None]);
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("gave up after 2 retries"), "{err}");
+        assert!(!err.is_transient());
+        // the first failure came after progress (retry 1/2), the second spent the budget (2/2), the third gave up
+        assert_eq!(seen.len(), 3);
+        assert_eq!(logged.len(), 2, "{logged:?}");
+        assert!(
+            logged[0].contains("retry 1/2") && logged[1].contains("retry 2/2"),
+            "{logged:?}"
+        );
+    }
+
+    #[test]
+    fn a_read_without_a_usable_key_starts_over_and_says_so() {
+        let (result, seen, logged) = run(3, false, vec![Some("10"), None]);
+        assert!(result.is_ok());
+        assert_eq!(seen, vec![None, None, None]);
+        assert!(
+            logged
+                .iter()
+                .any(|m| m.contains("no usable key, so the read starts over")),
+            "{logged:?}"
+        );
+    }
+}

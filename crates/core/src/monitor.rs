@@ -151,6 +151,8 @@ struct Sampler {
     system: sysinfo::System,
     pid: sysinfo::Pid,
     cores: f64,
+    /// This process's share of all cores at the last reading (percent), which `Reading::cpu_pct` leaves out.
+    own_pct: f64,
 }
 
 impl Sampler {
@@ -167,6 +169,7 @@ impl Sampler {
             pid,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
             system,
+            own_pct: 0.0,
         })
     }
 
@@ -183,6 +186,7 @@ impl Sampler {
             return None;
         }
         let own = s.process(self.pid).map_or(0.0, |p| p.cpu_usage() as f64) / self.cores;
+        self.own_pct = own;
         Some(Reading {
             memory_pct: 100.0 * (total.saturating_sub(available)) as f64 / total as f64,
             cpu_pct: (s.global_cpu_usage() as f64 - own).max(0.0),
@@ -273,10 +277,21 @@ mod tests {
         assert!(logged[1].1.contains("batch 2500 -> 5000"));
     }
 
+    /// This process's CPU time so far (user and system), from /proc/self/stat in clock ticks of 10 ms.
+    fn own_cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux");
+        let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the state that follows the name
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
     #[test]
     fn the_first_sample_counts_our_own_cpu_as_ours() {
-        // Keep every core busy from this process, as a read's fetchers do: the first reading must see that load as
-        // our own, not as other processes' (which would throttle the read at once).
+        // Keep every core busy from this process, as a read's fetchers do: the first reading must count that load
+        // as our own (what the kernel says we used over the same interval), not as other processes'. Compared with
+        // the kernel's figure rather than a threshold, so that other load on the host cannot make it fail.
         let stop = Arc::new(AtomicBool::new(false));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let burners: Vec<_> = (0..cores)
@@ -292,16 +307,27 @@ mod tests {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(200));
+        let (cpu_before, started) = (own_cpu_seconds(), std::time::Instant::now());
         let mut s = Sampler::new().expect("sysinfo works on Linux");
-        std::thread::sleep(Duration::from_millis(600));
-        let first = s.read().expect("figures");
+        std::thread::sleep(Duration::from_millis(1000));
+        s.read().expect("figures");
+        let (cpu_used, elapsed) = (
+            own_cpu_seconds() - cpu_before,
+            started.elapsed().as_secs_f64(),
+        );
         stop.store(true, Ordering::Relaxed);
         burners.into_iter().for_each(|b| {
             b.join().ok();
         });
+        let kernel_pct = 100.0 * cpu_used / elapsed / cores as f64;
         assert!(
-            first.cpu_pct < CPU_HIGH,
-            "our own load was taken for other processes' at the first sample: {first:?}"
+            kernel_pct > 1.0,
+            "the burners ran: {kernel_pct:.1}% of all cores"
+        );
+        assert!(
+            (s.own_pct - kernel_pct).abs() <= 0.25 * kernel_pct + 2.0,
+            "the first reading counted {:.1}% of all cores as ours; the kernel says {kernel_pct:.1}%",
+            s.own_pct
         );
     }
 

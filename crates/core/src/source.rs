@@ -58,6 +58,10 @@ pub trait Source: Send + Sync {
     /// The incremental watermark of a table with a cursor (None without one).
     fn watermark(&self, table: Arc<Table>) -> BoxFuture<'static, Result<Option<Watermark>>>;
 
+    /// Closes the idle sessions this source keeps for reuse (a later call opens new ones), so a long-lived
+    /// process does not hold a session per configuration between syncs.
+    fn close_idle(&self);
+
     /// Starts `request` on the shared runtime; batches (or the error that stopped it) arrive on the receiver.
     fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>>;
 

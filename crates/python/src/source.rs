@@ -74,6 +74,11 @@ impl Source {
         self.inner.config.debug
     }
 
+    /// Closes the sessions kept idle for reuse; the source stays usable (a later call opens new ones).
+    fn close(&self) {
+        self.inner.source.close_idle();
+    }
+
     /// Messages from planning and preprocessing (level, text) since the last call.
     fn take_log(&self) -> Vec<(String, String)> {
         self.inner.log.take_named()

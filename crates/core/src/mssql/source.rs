@@ -78,6 +78,10 @@ impl Source for MssqlSource {
         })
     }
 
+    fn close_idle(&self) {
+        self.sessions.clear();
+    }
+
     fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>> {
         let sessions = self.sessions.clone();
         crate::read::spawn(request, |req, tx| read::run(sessions, req, tx))

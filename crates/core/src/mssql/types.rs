@@ -170,4 +170,16 @@ mod tests {
         assert_eq!(of("datetimeoffset", 10, 34, 7).1, FivetranType::UtcDatetime);
         assert_eq!(of("hierarchyid", 892, 0, 0).2, Select::Clr);
     }
+
+    #[test]
+    fn rowversion_is_declared_binary_and_read_as_its_eight_bytes() {
+        // sys.types names it "timestamp" (its old name) on some servers and "rowversion" on others
+        for name in ["rowversion", "timestamp"] {
+            assert_eq!(
+                of(name, 8, 0, 0),
+                ("binary(8)".to_string(), FivetranType::Binary, Select::Plain),
+                "{name}"
+            );
+        }
+    }
 }

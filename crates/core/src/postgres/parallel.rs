@@ -130,9 +130,11 @@ impl Attempt {
             req.table.qualified(),
             self.part.index + 1
         );
-        let (in_snapshot, stream) = self
-            .open(&mut session, &query, &context, &mut p.extra)
-            .await?;
+        // The watchdog covers the statement's start too: a server that stops before its first answer (the
+        // statement's description) is as stalled as one that stops mid-stream.
+        let opening = self.open(&mut session, &query, &context, &mut p.extra);
+        let (in_snapshot, stream) =
+            crate::read::next_row(req.read_timeout, &context, opening).await?;
         // Room for about one batch in flight between the socket and the batch builder.
         let queued = req.limits.planned().batch_size.clamp(4096, 65536);
         let mut rows = PgRows::new(stream, Decoding::new(req), context, queued);

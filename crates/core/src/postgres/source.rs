@@ -73,6 +73,10 @@ impl Source for PgSource {
         })
     }
 
+    fn close_idle(&self) {
+        self.sessions.clear();
+    }
+
     fn read(&self, request: ReadRequest) -> Receiver<Result<Batch>> {
         let sessions = self.sessions.clone();
         crate::read::spawn(request, |req, tx| parallel::run(sessions, req, tx))
