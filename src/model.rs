@@ -87,6 +87,11 @@ pub struct Table {
     /// Read the table's own rows only, not those of tables that inherit from it (PostgreSQL's `ONLY`): those are
     /// synced as tables of their own.
     pub own_rows_only: bool,
+    /// What the source calls this very table (PostgreSQL's OID, SQL Server's object_id): a table dropped and
+    /// created again under the same name has another, so the connector can tell that it is not the table it synced.
+    pub identity: Option<String>,
+    /// Columns a read does not select but its filters still compare, and so bind values as (a key-only read).
+    pub unselected: Vec<Column>,
 }
 
 /// What kind of values a cursor column holds; a look-back window applies only to time.
@@ -184,7 +189,29 @@ impl Table {
             filters: vec![],
             query: None,
             own_rows_only: false,
+            identity: None,
+            unselected: vec![],
         }
+    }
+
+    /// The same table read for its keys alone (and the soft-delete column, which says whether a key is a deleted
+    /// row): what delete reconciliation scans, an index-only scan where the index covers it. Its filters still
+    /// apply, typed as before. A table without a key is its own key (every column, as its row hash is made).
+    pub fn keys_only(&self) -> Table {
+        if self.primary_key.is_empty() {
+            return self.clone();
+        }
+        let mut keys = self.clone();
+        let wanted = |c: &Column| {
+            self.primary_key.contains(&c.name) || self.soft_delete.as_deref() == Some(c.name.as_str())
+        };
+        let (mut kept, dropped): (Vec<Column>, Vec<Column>) =
+            self.columns.iter().cloned().partition(|c| wanted(c));
+        kept.iter_mut().for_each(|c| c.flattened = false);
+        keys.columns = kept;
+        keys.unselected = dropped;
+        keys.flat_columns.clear();
+        keys
     }
 
     /// `schema.table`, as configuration and state name it.

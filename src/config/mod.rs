@@ -54,6 +54,8 @@ pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
 pub const MAX_TABLE_ROWS: u64 = 1_000_000_000_000_000;
 pub const MAX_CONNECT_TIMEOUT: u64 = 3600;
 pub const MAX_READ_TIMEOUT: f64 = 86_400.0;
+/// A year: a reconciliation rarer than that is one nobody relies on.
+pub const MAX_RECONCILIATION_HOURS: f64 = 8_760.0;
 
 /// How rows reach the Connector SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,9 @@ pub struct Config {
     /// A read that receives nothing for this long fails as transient, and is retried from its last key: a stalled
     /// server or a half-open connection must not hang a sync for ever.
     pub read_timeout_seconds: f64,
+    /// How often a table read by cursor has its deleted rows found by a key-only scan: at most every this many
+    /// hours (0: every sync); None when off, and each such table says so on every sync.
+    pub delete_reconciliation_hours: Option<f64>,
 }
 
 /// Incremental syncs after the first full load.
@@ -170,6 +175,7 @@ impl Config {
                 1.0,
                 MAX_READ_TIMEOUT,
             )?,
+            delete_reconciliation_hours: reconciliation(&v)?,
         };
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
@@ -227,6 +233,24 @@ fn emit(v: &Values) -> Result<Emit> {
         Some(other) => Err(Error::config(
             "emit",
             format!("'{other}' is not a mode; use auto (records encoded in Rust where verified) or sdk (the SDK's own operations)"),
+        )),
+    }
+}
+
+/// `delete_reconciliation_hours`: off when absent, empty or "off"; else hours from 0 (every sync) to a year.
+fn reconciliation(v: &Values) -> Result<Option<f64>> {
+    let key = "delete_reconciliation_hours";
+    let Some(text) = v.text(key) else {
+        return Ok(None);
+    };
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(h) if h.is_finite() && (0.0..=MAX_RECONCILIATION_HOURS).contains(&h) => Ok(Some(h)),
+        _ => Err(Error::config(
+            key,
+            format!("'{text}' is not a number of hours from 0 (every sync) to {MAX_RECONCILIATION_HOURS}; set one, or off"),
         )),
     }
 }

@@ -42,6 +42,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("source_metadata", &[]),
     ("emit", &[]),
     ("read_timeout_seconds", &[]),
+    ("delete_reconciliation_hours", &[]),
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),
