@@ -4,8 +4,8 @@ import copy
 import json
 
 import pytest
-
 from connector_accel import sdk
+
 from testkit import connection_config, run_sync, warehouse
 
 
@@ -121,7 +121,7 @@ def test_a_sync_that_dies_during_reconciliation_leaves_every_live_row_live(pg, s
         raise RuntimeError("killed during the key scan")
 
     monkeypatch.setattr(sdk.TableSync, "_emit", dies_after_the_first_keys)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="killed during the key scan"):
         run_sync(tmp_path, config, copy.deepcopy(state))
     # nothing of the truncate or of the keys was written: the rows deleted since stay live, no live row is lost
     assert live(tmp_path, "del_dies", "t", "id, val") == before
@@ -131,3 +131,48 @@ def test_a_sync_that_dies_during_reconciliation_leaves_every_live_row_live(pg, s
     assert saved == state
     run_sync(tmp_path, config, saved)
     assert live(tmp_path, "del_dies", "t", "id, val") == source(sql, "del_dies", "t", "id, val")
+
+
+# -- Point 2: a table that is not the one the last sync read is read again in full, with its deletes.
+
+def test_a_column_added_with_a_default_reaches_every_old_row(pg, sql, tmp_path, capfd):
+    table = cursor_table(sql, "sch_add", 500)
+    state = run_sync(tmp_path, connection_config(pg, schemas="sch_add"))
+    sql(f"ALTER TABLE {table} ADD COLUMN extra int NOT NULL DEFAULT 7")
+    state = run_sync(tmp_path, connection_config(pg, schemas="sch_add"), state)
+    assert live(tmp_path, "sch_add", "t", "id, val, extra") == source(sql, "sch_add", "t", "id, val, extra")
+    assert "sch_add.t: its columns changed (added extra) since the last sync; it is read again in full" in capfd.readouterr().out
+
+
+def test_a_renamed_column_is_filled_for_old_rows(pg, sql, tmp_path, capfd):
+    table = cursor_table(sql, "sch_col", 500)
+    state = run_sync(tmp_path, connection_config(pg, schemas="sch_col"))
+    sql(f"ALTER TABLE {table} RENAME COLUMN val TO label")
+    run_sync(tmp_path, connection_config(pg, schemas="sch_col"), state)
+    assert live(tmp_path, "sch_col", "t", "id, label") == source(sql, "sch_col", "t", "id, label")
+    assert "its columns changed (added label; removed val)" in capfd.readouterr().out
+
+
+def test_a_table_dropped_and_created_again_with_older_cursor_values_leaves_no_ghosts(pg, sql, tmp_path, capfd):
+    table = cursor_table(sql, "sch_new", 500)
+    config = connection_config(pg, schemas="sch_new", incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    sql(f"DROP TABLE {table}")
+    sql(f"CREATE TABLE {table} (id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL)")
+    sql(f"INSERT INTO {table} SELECT g, 'again' || g, '2001-01-01' FROM generate_series(251, 600) g")
+    run_sync(tmp_path, config, state)
+    assert live(tmp_path, "sch_new", "t", "id, val") == source(sql, "sch_new", "t", "id, val")
+    assert "sch_new.t: it was dropped and created again (id " in capfd.readouterr().out
+
+
+def test_a_renamed_table_loads_under_its_new_name_and_the_old_one_is_said_gone(pg, sql, tmp_path, capfd):
+    table = cursor_table(sql, "sch_ren", 300)
+    config = connection_config(pg, schemas="sch_ren")
+    state = run_sync(tmp_path, config)
+    sql(f"ALTER TABLE {table} RENAME TO renamed")
+    state = run_sync(tmp_path, config, state)
+    assert live(tmp_path, "sch_ren", "renamed", "id, val") == source(sql, "sch_ren", "renamed", "id, val")
+    assert live(tmp_path, "sch_ren", "t", "id") == [] and len(deleted(tmp_path, "sch_ren", "t", "id")) == 300
+    assert ("sch_ren.t: gone from the source (dropped or renamed) or no longer selected; its rows in the destination "
+            "are marked deleted") in capfd.readouterr().out
+    assert list(state["tables"]) == ["sch_ren.renamed"]
