@@ -244,3 +244,37 @@ pub enum Cell {
     /// The columns a flattened JSON object became, with interned names.
     Flat(Vec<(Arc<str>, Cell)>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{Fetch, PgFetch};
+
+    fn column(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            source_type: "integer".into(),
+            fivetran_type: FivetranType::Int,
+            fetch: Fetch::Postgres(PgFetch::Int4),
+            flattened: name == "doc",
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn a_key_only_table_selects_its_key_and_soft_delete_column_and_still_types_its_filters() {
+        let columns = ["a", "id", "doc", "gone"].map(column).to_vec();
+        let mut t = Table::new("s".into(), "t".into(), columns, vec!["id".into()]);
+        t.soft_delete = Some("gone".into());
+        t.flat_columns = vec![FlatColumn { name: "doc_x".into(), fivetran_type: FivetranType::Int }];
+        let keys = t.keys_only();
+        let names: Vec<&str> = keys.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "gone"]);
+        assert!(keys.flat_columns.is_empty());
+        let hidden: Vec<&str> = keys.unselected.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(hidden, ["a", "doc"]);
+        // a table without a key is keyed by its whole row: it reads every column
+        let keyless = Table::new("s".into(), "u".into(), ["a", "b"].map(column).to_vec(), vec![]);
+        assert_eq!(keyless.keys_only().columns.len(), 2);
+    }
+}

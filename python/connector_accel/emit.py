@@ -53,9 +53,11 @@ def is_deleted(value) -> bool:
 
 def emit_row(table: str, schema: str, row: dict, soft: str | None, keys: list, update: bool = False) -> int:
     """One row through the SDK's public operations; 1 when it was a delete. `update` sends it as `op.update` (a
-    key confirmed by delete reconciliation) instead of `op.upsert`."""
+    key confirmed by delete reconciliation) instead of `op.upsert`; a soft-deleted row is then left out, since the
+    truncate before those updates marks it deleted already."""
     if soft is not None and is_deleted(row.get(soft)):
-        op.delete(table, {k: row[k] for k in keys}, schema=schema)
+        if not update:
+            op.delete(table, {k: row[k] for k in keys}, schema=schema)
         return 1
     (op.update if update else op.upsert)(table, row, schema=schema)
     return 0
@@ -167,6 +169,8 @@ class FastTable:
         return count, deletes
 
     def _hand_over(self, records: list) -> None:
+        if self.update:  # soft-deleted keys: the truncate before these updates marks them deleted already
+            records = [r for r in records if r.type is not self.sdk.RecordType.DELETE]
         runtime = self.sdk.runtime
         with runtime.producer_lock:
             record = runtime.current().record

@@ -14,6 +14,9 @@ _SELECTION = (
     ("exclude_tables", "Excluded tables", "Comma-separated schema.table names never synced."),
     ("cursor_columns", "Cursor columns", "Incremental cursors: a column name, or schema.table.column entries."),
     ("soft_delete_column", "Soft-delete column", "A boolean, integer or timestamp column marking deleted rows."),
+    ("delete_reconciliation_hours", "Delete reconciliation (hours)",
+     "Tables read by cursor: mark rows deleted in the source by a key-only scan at most every N hours (0: every "
+     "sync, up to 8760); empty: off."),
 )
 
 

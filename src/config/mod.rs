@@ -303,6 +303,25 @@ fn preprocessing(v: &Values) -> Result<Preprocessing> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn delete_reconciliation_is_off_unless_set_and_bounded() {
+        let base = [("host", "db"), ("user", "me")];
+        let hours = |v: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("delete_reconciliation_hours", v));
+            parse(&pairs).map(|(c, _)| c.delete_reconciliation_hours)
+        };
+        assert_eq!(parse(&base).unwrap().0.delete_reconciliation_hours, None);
+        assert_eq!(hours("").unwrap(), None);
+        assert_eq!(hours("OFF").unwrap(), None);
+        assert_eq!(hours("0").unwrap(), Some(0.0));
+        assert_eq!(hours("24").unwrap(), Some(24.0));
+        for bad in ["-1", "8761", "NaN", "daily"] {
+            let e = hours(bad).unwrap_err().to_string();
+            assert!(e.contains("delete_reconciliation_hours") && e.contains("8760"), "{bad}: {e}");
+        }
+    }
+
     fn parse(pairs: &[(&str, &str)]) -> Result<(Config, Vec<String>)> {
         let raw = pairs
             .iter()
