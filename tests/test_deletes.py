@@ -133,6 +133,26 @@ def test_a_sync_that_dies_during_reconciliation_leaves_every_live_row_live(pg, s
     assert live(tmp_path, "del_dies", "t", "id, val") == source(sql, "del_dies", "t", "id, val")
 
 
+def test_the_key_scan_keeps_the_tables_filters_and_soft_deletes(pg, sql, tmp_path):
+    """A filter on a column the key scan does not select is still applied and typed; a soft-deleted row stays
+    deleted; a row leaving the filter is marked deleted."""
+    fresh_schema(sql, "del_filt")
+    sql("CREATE TABLE del_filt.t (id int PRIMARY KEY, qty int, val text, gone boolean NOT NULL DEFAULT false, "
+        "updated_at timestamptz NOT NULL DEFAULT now())")
+    sql("INSERT INTO del_filt.t (id, qty, val) SELECT g, g % 7, 'v' || g FROM generate_series(1, 700) g")
+    filters = json.dumps({"del_filt.t": [{"column": "qty", "operator": "<", "value": "5"}]})
+    config = connection_config(pg, schemas="del_filt", table_filters=filters, soft_delete_column="gone",
+                               delete_reconciliation_hours="0")
+    state = run_sync(tmp_path, config)
+    sql("UPDATE del_filt.t SET gone = true, updated_at = now() WHERE id = 1")
+    sql("DELETE FROM del_filt.t WHERE id = 2")
+    sql("UPDATE del_filt.t SET qty = 6 WHERE id = 3")  # leaves the filter, with no cursor change
+    run_sync(tmp_path, config, state)
+    want = sql("SELECT id, qty, val FROM del_filt.t WHERE qty < 5 AND NOT gone ORDER BY 1, 2, 3")
+    assert live(tmp_path, "del_filt", "t", "id, qty, val") == want
+    assert {(1,), (2,), (3,)} <= set(deleted(tmp_path, "del_filt", "t", "id"))
+
+
 # -- Point 2: a table that is not the one the last sync read is read again in full, with its deletes.
 
 def test_a_column_added_with_a_default_reaches_every_old_row(pg, sql, tmp_path, capfd):
