@@ -203,7 +203,8 @@ impl Table {
         }
         let mut keys = self.clone();
         let wanted = |c: &Column| {
-            self.primary_key.contains(&c.name) || self.soft_delete.as_deref() == Some(c.name.as_str())
+            self.primary_key.contains(&c.name)
+                || self.soft_delete.as_deref() == Some(c.name.as_str())
         };
         let (mut kept, dropped): (Vec<Column>, Vec<Column>) =
             self.columns.iter().cloned().partition(|c| wanted(c));
@@ -266,7 +267,10 @@ mod tests {
         let columns = ["a", "id", "doc", "gone"].map(column).to_vec();
         let mut t = Table::new("s".into(), "t".into(), columns, vec!["id".into()]);
         t.soft_delete = Some("gone".into());
-        t.flat_columns = vec![FlatColumn { name: "doc_x".into(), fivetran_type: FivetranType::Int }];
+        t.flat_columns = vec![FlatColumn {
+            name: "doc_x".into(),
+            fivetran_type: FivetranType::Int,
+        }];
         let keys = t.keys_only();
         let names: Vec<&str> = keys.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["id", "gone"]);
@@ -274,7 +278,12 @@ mod tests {
         let hidden: Vec<&str> = keys.unselected.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(hidden, ["a", "doc"]);
         // a table without a key is keyed by its whole row: it reads every column
-        let keyless = Table::new("s".into(), "u".into(), ["a", "b"].map(column).to_vec(), vec![]);
+        let keyless = Table::new(
+            "s".into(),
+            "u".into(),
+            ["a", "b"].map(column).to_vec(),
+            vec![],
+        );
         assert_eq!(keyless.keys_only().columns.len(), 2);
     }
 }

@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(hours("24").unwrap(), Some(24.0));
         for bad in ["-1", "8761", "NaN", "daily"] {
             let e = hours(bad).unwrap_err().to_string();
-            assert!(e.contains("delete_reconciliation_hours") && e.contains("8760"), "{bad}: {e}");
+            assert!(
+                e.contains("delete_reconciliation_hours") && e.contains("8760"),
+                "{bad}: {e}"
+            );
         }
     }
 
