@@ -2,11 +2,15 @@
 destination's live rows are the source's, key by key and value by value (issue 19, points 1 and 2)."""
 import copy
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from connector_accel import sdk
 
-from testkit import connection_config, run_sync, warehouse
+from testkit import ROOT, connection_config, run_sync, warehouse
 
 
 def live(tmp_path, schema: str, table: str, columns: str) -> list:
@@ -223,3 +227,35 @@ def test_a_renamed_table_loads_under_its_new_name_and_the_old_one_is_said_gone(p
     assert ("sch_ren.t: gone from the source (dropped or renamed) or no longer selected; its rows in the destination "
             "are marked deleted") in capfd.readouterr().out
     assert list(state["tables"]) == ["sch_ren.renamed"]
+
+
+def test_a_full_read_killed_half_way_loses_no_live_row_and_the_rerun_is_exact(pg, sql, tmp_path):
+    """A table read in full every sync, killed (SIGKILL) after a mid-table checkpoint of its second sync: what the
+    destination shows then is every row it showed before (the deleted ones still live), and the rerun resumes the
+    load, runs the key pass and ends equal to the source."""
+    fresh_schema(sql, "del_kill")
+    sql("CREATE TABLE del_kill.t (id int PRIMARY KEY, val text)")
+    sql("INSERT INTO del_kill.t SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
+    config = connection_config(pg, schemas="del_kill", checkpoint_rows=5000, batch_size=1000,
+                               sync_validation="false", source_metadata="false")
+    (tmp_path / "configuration.json").write_text(json.dumps(config))
+    command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = live(tmp_path, "del_kill", "t", "id, val")
+    sql("DELETE FROM del_kill.t WHERE id % 100 = 0")
+    sql("UPDATE del_kill.t SET val = 'changed' WHERE id = 7")
+    state_file = tmp_path / "files" / "state.json"
+    first = state_file.read_text()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if state_file.read_text() != first and '"after"' in state_file.read_text():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the sync finished before it could be killed; raise the row count"
+    halfway = dict(live(tmp_path, "del_kill", "t", "id, val"))
+    assert sorted(halfway) == [i for i, _ in before], "no live row was marked deleted by the sync that died"
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert live(tmp_path, "del_kill", "t", "id, val") == source(sql, "del_kill", "t", "id, val")
