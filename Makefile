@@ -38,6 +38,7 @@ lint-python: ## ruff, mypy, and stubtest of _core.pyi against the built module (
 bench: ## Every benchmark (minutes; figures go to benchmarks/RESULTS.md by hand)
 	$(PYTHON) benchmarks/bench_read.py
 	$(PYTHON) benchmarks/bench_engine.py
+	$(PYTHON) benchmarks/bench_deletes.py
 	$(PYTHON) benchmarks/bench_arrow.py
 	$(PYTHON) benchmarks/bench_mssql.py
 	$(PYTHON) benchmarks/bench_remote.py  # root: a network namespace and TUN devices

@@ -128,8 +128,9 @@ def test_a_stalled_server_is_noticed_and_the_read_resumes(pg, sql, tmp_path, cap
 
     def staller(done):
         while not done.is_set() and not stopped:
+            # the full read's backend (it selects payload), not that of the key scan that follows it
             found = sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'connector_accel partition 1' "
-                        "AND state = 'active'")
+                        "AND state = 'active' AND query LIKE '%%payload%%'")
             if found:
                 os.kill(found[0][0], signal.SIGSTOP)
                 stopped.append(found[0][0])

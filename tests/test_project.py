@@ -68,7 +68,7 @@ def test_the_form_marks_secrets_and_offers_only_accepted_choices(source, secret,
             else {"mssql_server": "h", "mssql_user": "u", "mssql_database": "d", "mssql_password": "p"})
     for key, field in fields.items():  # every field is a key the configuration knows: no "unknown key" warning
         value = (field.dropdown_options[0].value if field.dropdown_options else "true" if field.toggle
-                 else "1" if key.endswith("port") else __file__ if key in ("cert", "sslrootcert") else "x")
+                 else "1" if key.endswith(("port", "_hours")) else __file__ if key in ("cert", "sslrootcert") else "x")
         assert not [w for w in ca.Source(dict(base, **{key: value})).warnings if "unknown" in w and key in w], key
     choices = [o.value for o in fields[choice].dropdown_options]
     assert len(choices) >= 4

@@ -26,6 +26,7 @@ class TableInfo(TypedDict):
     cursor: str | None
     cursor_reason: str | None
     soft_delete: str | None
+    identity: str | None  # PostgreSQL's OID, SQL Server's object_id: another one means another table
     filtered: bool
     nullable: dict[str, bool]
     columns: dict[str, str | Decimal]  # Fivetran type names, flattened JSON columns included
@@ -112,6 +113,8 @@ class Source:
     @property
     def emit(self) -> Literal["auto", "sdk"]: ...
     @property
+    def delete_reconciliation_hours(self) -> float | None: ...
+    @property
     def sync_validation(self) -> bool: ...
     @property
     def source_metadata(self) -> bool: ...
@@ -132,6 +135,7 @@ class Source:
         workers: int | None = None,
         queue_depth: int | None = None,
         snapshot: str | None = None,
+        keys_only: bool = False,
     ) -> BatchReader: ...
     def read_arrow(
         self,

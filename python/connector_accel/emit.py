@@ -51,12 +51,15 @@ def is_deleted(value) -> bool:
     return value is not None and value is not False and value != 0 and value != ""
 
 
-def emit_row(table: str, schema: str, row: dict, soft: str | None, keys: list) -> int:
-    """One row through the SDK's public operations; 1 when it was a delete."""
+def emit_row(table: str, schema: str, row: dict, soft: str | None, keys: list, update: bool = False) -> int:
+    """One row through the SDK's public operations; 1 when it was a delete. `update` sends it as `op.update` (a
+    key confirmed by delete reconciliation) instead of `op.upsert`; a soft-deleted row is then left out, since the
+    truncate before those updates marks it deleted already."""
     if soft is not None and is_deleted(row.get(soft)):
-        op.delete(table, {k: row[k] for k in keys}, schema=schema)
+        if not update:
+            op.delete(table, {k: row[k] for k in keys}, schema=schema)
         return 1
-    op.upsert(table, row, schema=schema)
+    (op.update if update else op.upsert)(table, row, schema=schema)
     return 0
 
 
@@ -76,7 +79,8 @@ class Internals:
                 raise LookupError(f"constants.{name} is {getattr(constants, name)!r}, not {value}")
         for owner, name in [(runtime, "producer_lock"), (runtime, "current"), (operations, "_get_columns"),
                             (helpers, "_validate_table_name"), (helpers, "_validate_schema"), (wire, "text"),
-                            (wire, "optional_text"), (self.RecordType, "UPSERT"), (self.RecordType, "DELETE")]:
+                            (wire, "optional_text"), (self.RecordType, "UPSERT"), (self.RecordType, "UPDATE"),
+                            (self.RecordType, "DELETE")]:
             getattr(owner, name)
         # Records are made as the dataclass __init__ makes them (fields set on a new instance): only while that is
         # all it does.
@@ -128,12 +132,14 @@ class Policy:
 
 
 class FastTable:
-    """One table's emission through records encoded in Rust, verified on its first batch."""
+    """One table's emission through records encoded in Rust, verified on its first batch. With `update`, rows go
+    as UPDATE records (what `op.update` makes): delete reconciliation's key-only confirmations."""
 
-    def __init__(self, policy: Policy, table: dict):
+    def __init__(self, policy: Policy, table: dict, update: bool = False):
         sdk, _ = internals()
         assert sdk is not None
-        self.sdk, self.policy = sdk, policy
+        self.sdk, self.policy, self.update = sdk, policy, update
+        self.kind = sdk.RecordType.UPDATE if update else sdk.RecordType.UPSERT
         self.schema, self.name = table["schema"], table["table"]
         self.soft, self.keys = table["soft_delete"], table["primary_key"]
         # What op.upsert checks on every call, checked once for the table.
@@ -141,7 +147,7 @@ class FastTable:
         sdk.helpers._validate_schema(self.schema)
         self.columns = sdk.operations._get_columns(self.schema, self.name)
         self.encoder = RecordEncoder(sdk.wire.text(self.name), sdk.wire.optional_text(self.schema), sdk.Record,
-                                     sdk.RecordType.UPSERT, sdk.RecordType.DELETE,
+                                     self.kind, sdk.RecordType.DELETE,
                                      {k: int(v) for k, v in self.columns.items()}, self.soft, list(self.keys))
         self.verified = False
 
@@ -157,12 +163,14 @@ class FastTable:
             records, fallback, deletes = got
             self._hand_over(records)
             for row in fallback:
-                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys)
+                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys, self.update)
             count = len(records) + len(fallback)
             del records, fallback, got
         return count, deletes
 
     def _hand_over(self, records: list) -> None:
+        if self.update:  # soft-deleted keys: the truncate before these updates marks them deleted already
+            records = [r for r in records if r.type is not self.sdk.RecordType.DELETE]
         runtime = self.sdk.runtime
         with runtime.producer_lock:
             record = runtime.current().record
@@ -181,13 +189,13 @@ class FastTable:
                         "operations (emit=sdk does so always)")
             self.policy.turn_off(difference)
             for row, _ in pairs:
-                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys)
+                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys, self.update)
             return len(pairs), deletes
         self._hand_over([ours for _, ours in pairs if ours is not None])
         deletes = sum(1 for _, ours in pairs if ours is not None and ours.type == self.sdk.RecordType.DELETE)
         for row, ours in pairs:
             if ours is None:
-                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys)
+                deletes += emit_row(self.name, self.schema, row, self.soft, self.keys, self.update)
         return len(pairs), deletes
 
     def _compare(self, row: dict, ours) -> str:
@@ -198,8 +206,7 @@ class FastTable:
                 data = sdk.encode_row_data(self.columns, {k: row[k] for k in self.keys})
                 theirs = sdk.make_record(self.name, sdk.RecordType.DELETE, data, self.schema)
             else:
-                theirs = sdk.make_record(self.name, sdk.RecordType.UPSERT, sdk.encode_row_data(self.columns, row),
-                                         self.schema)
+                theirs = sdk.make_record(self.name, self.kind, sdk.encode_row_data(self.columns, row), self.schema)
         except Exception as e:  # the SDK refuses a row we encoded: that is a difference too
             return f"the SDK refuses a row the fast emit path encoded ({type(e).__name__}: {e})"
         if type(theirs) is type(ours) and vars(theirs) == vars(ours) and list(vars(theirs)) == list(vars(ours)) \

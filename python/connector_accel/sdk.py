@@ -4,6 +4,12 @@ Rust plans, reads (partitions in parallel on one snapshot), converts and flatten
 tables, hands each ready row to `op.upsert` (or `op.delete` for a soft-deleted row) and checkpoints positions of
 rows already handed over, so a rerun continues where it stopped.
 
+Deletes the rows do not show are found by key: after every full read, and on the schedule
+`delete_reconciliation_hours` sets for tables read by cursor, `op.truncate` and then one key-only `op.update` per key
+the source holds, with no checkpoint between them, so that the runner applies them together: the destination's
+rows whose key was not confirmed are the ones marked deleted, and a sync that dies before that checkpoint leaves
+nothing of them behind (see TableSync._reconcile).
+
 The state's shape and every transition of it live in `connector_accel.state`.
 """
 import time
@@ -82,11 +88,23 @@ def _sync(configuration: dict, state: dict):
         metadata.emit_catalog(tables)
     log.info("sync plan (smallest first): " + ", ".join(
         f"{t['schema']}.{t['table']} ~{t['row_estimate'] or 0} rows" for t in tables) if tables else "no tables selected")
+    _say_gone(tables, state)
     policy = emit.Policy(source.emit)
     for table in tables:
         TableSync(source, table, state, policy).run()
     st.close_pass(state, datetime.now(timezone.utc))
     op.checkpoint(state)
+
+
+def _say_gone(tables: list, state: dict) -> None:
+    """A table the state synced that discovery no longer finds: said by name, and its rows marked deleted (the source
+    holds none of them now); its state goes, so that a table of that name found later is loaded afresh."""
+    for name, known in st.vanished(state, {(t["schema"], t["table"]) for t in tables}):
+        log.warning(f"{known['schema']}.{known['table']}: gone from the source (dropped or renamed) or no longer "
+                    "selected; its rows in the destination are marked deleted (_fivetran_deleted). A renamed table "
+                    "is loaded in full under its new name; select this one again to load it back")
+        op.truncate(known["table"], schema=known["schema"])
+        del state["tables"][name]
 
 
 def _preprocess(source: Source, state: dict) -> None:
@@ -111,6 +129,7 @@ class TableSync:
         self.entry = st.table_entry(state, self.qualified)
         self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
         self.resumed: int | None = 0  # rows an interrupted load had handed over (None: not known)
+        self.keys: int | None = None  # keys confirmed by delete reconciliation, when it ran
         self.started = self.last_progress = time.monotonic()
 
     def run(self) -> None:
@@ -118,6 +137,11 @@ class TableSync:
         if st.done_in_pass(entry, self.state):
             log.info(f"{self.qualified}: already synced in this pass, skipped")
             return
+        changed = st.identity_change(entry, self.table)
+        if changed:
+            log.warning(f"{self.qualified}: {changed} since the last sync; it is read again in full, and its rows the "
+                        "source no longer holds are marked deleted")
+            st.forget(entry)
         cursor = self.table["cursor"]
         if cursor is None and "plan" not in entry:
             log.info(f"{self.qualified}: read in full every sync, because {self.table['cursor_reason']}")
@@ -127,6 +151,12 @@ class TableSync:
         else:
             phase = "full"
             self._full_load(cursor)
+        now = datetime.now(timezone.utc)
+        hours = self.source.delete_reconciliation_hours
+        if phase == "full" or st.reconciliation_due(entry, hours, now):
+            self._reconcile()
+            st.reconciled(entry, now)
+        st.remember_identity(entry, self.table)
         upserted = self.rows - self.deletes
         if self.source.sync_validation:
             metadata.emit_validation(self.table, self.state["pass"], phase, upserted, self.deletes,
@@ -134,8 +164,41 @@ class TableSync:
         op.checkpoint(self.state)
         elapsed = max(time.monotonic() - self.started, 1e-9)
         keyless = "" if self.table["primary_key"] else " (no primary key: identical rows land as one, by row hash)"
-        log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted{keyless}, {self.deletes:,} deleted "
-                 f"in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
+        checked = "" if self.keys is None else f", and rows not among its {self.keys:,} keys marked deleted"
+        log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted{keyless}, {self.deletes:,} deleted"
+                 f"{checked} in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
+        if self.keys is None:
+            self._say_deletes_missed(hours)
+
+    def _say_deletes_missed(self, hours: float | None) -> None:
+        """Once per sync: a table read by cursor whose deletes this sync did not look for."""
+        if hours is None:
+            log.warning(f"{self.qualified}: rows deleted in the source stay live in the destination (a read by cursor "
+                        f"'{self.table['cursor']}' cannot see deletes); set delete_reconciliation_hours (e.g. 24) to "
+                        "mark them deleted by a key-only scan")
+        else:
+            log.info(f"{self.qualified}: deletes since {self.entry.get('reconciled_at')} are marked at the next delete "
+                     f"reconciliation (every {hours:g} h, delete_reconciliation_hours)")
+
+    def _reconcile(self) -> None:
+        """Marks deleted the destination's rows whose key the source no longer holds, by what the runner does with
+        a truncate (the rows synced before it are marked deleted) and an update (the row it finds gets this sync's
+        time and is live): `op.truncate`, then every key the source holds as a key-only `op.update`, read by a
+        key-only scan (`Table::keys_only`; a table without a key sends whole rows, its key being their hash). No
+        checkpoint comes between: the runner writes the truncate with those updates, in one transaction, at the
+        table's closing checkpoint, and a sync that dies before it leaves them unwritten (the next sync does it
+        again), so a live row is never marked deleted. A key inserted after the rows were read confirms nothing
+        (an update finds no row), and its row comes with the next read."""
+        plan = self.source.plan(self.schema, self.name)
+        _log_all(self.source.take_log())
+        started, self.keys = time.monotonic(), 0
+        op.truncate(self.name, schema=self.schema)
+        reader = self.source.read(self.schema, self.name, partitions=plan["partitions"], batch_size=plan["batch_size"],
+                                  workers=plan["workers"], queue_depth=plan["queue_depth"], keys_only=True)
+        self._emit(reader, None, 0, update=True)
+        elapsed = max(time.monotonic() - started, 1e-9)
+        log.info(f"{self.qualified}: delete reconciliation read {self.keys:,} keys in {elapsed:.1f}s "
+                 f"({self.keys / elapsed:,.0f} keys/s); rows whose key is not among them are marked deleted")
 
     def _full_load(self, cursor):
         entry = self.entry
@@ -189,23 +252,27 @@ class TableSync:
         self._emit(reader, position, self.table["checkpoint_rows"])
         st.finish_incremental(entry, self.state)
 
-    def _emit(self, reader, position, every) -> None:
-        """Hands every batch over, then records the position; checkpoints only positions already handed over."""
-        fast = emit.FastTable(self.policy, self.table) if self.policy.on else None
+    def _emit(self, reader, position, every, update: bool = False) -> None:
+        """Hands every batch over, then records the position; checkpoints only positions already handed over.
+        `update` sends delete reconciliation's keys, counted apart, with no position and no checkpoint."""
+        fast = emit.FastTable(self.policy, self.table, update) if self.policy.on else None
         with reader:
             while True:
-                done = fast.next(reader) if fast is not None and self.policy.on else self._emit_dicts(reader)
+                done = fast.next(reader) if fast is not None and self.policy.on else self._emit_dicts(reader, update)
                 if done is None:
                     break
                 rows, deletes = done
-                self.rows += rows
-                self.deletes += deletes
-                self.since_checkpoint += rows
-                position(reader, rows)
+                if update:
+                    self.keys = (self.keys or 0) + rows
+                else:
+                    self.rows += rows
+                    self.deletes += deletes
+                    self.since_checkpoint += rows
+                    position(reader, rows)
                 for warning in reader.take_warnings():
                     log.warning(warning)
                 _log_all(reader.take_log())
-                if self.since_checkpoint >= every:
+                if not update and self.since_checkpoint >= every:
                     op.checkpoint(self.state)
                     self.since_checkpoint = 0
                     self._progress()
@@ -213,20 +280,20 @@ class TableSync:
                     self._progress()
             _log_all(reader.take_log())
 
-    def _emit_dicts(self, reader):
+    def _emit_dicts(self, reader, update: bool = False):
         """The next batch through the SDK's public operations; (rows, deletes), or None at the end."""
         with emit.gc_paused():
             batch = next(reader, None)
             if batch is None:
                 return None
-            upsert, schema_name, table_name = op.upsert, self.schema, self.name
+            upsert, schema_name, table_name = op.update if update else op.upsert, self.schema, self.name
             soft, keys = self.table["soft_delete"], self.table["primary_key"]
             if soft is None:
                 for row in batch:
                     upsert(table_name, row, schema=schema_name)
                 deletes = 0
             else:
-                deletes = sum(emit.emit_row(table_name, schema_name, row, soft, keys) for row in batch)
+                deletes = sum(emit.emit_row(table_name, schema_name, row, soft, keys, update) for row in batch)
             count = len(batch)
             del batch
         return count, deletes

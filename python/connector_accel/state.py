@@ -11,7 +11,9 @@ State::
          "plan": {..., "partitions": [{"lo", "hi", "after"}]},   # while a full load runs
          "mark": {"high", "guard"},      # where the next incremental read starts
          "pending": {"high", "guard"},   # the watermark taken before the running read; becomes "mark"
-         "after": [...]}}}               # position of the running incremental read
+         "after": [...],                 # position of the running incremental read
+         "identity": {"schema", "table", "id", "columns", "key"},  # the table last synced (see remember_identity)
+         "reconciled_at": ISO time}}}    # the last completed delete reconciliation
 
 Glossary: a *pass* is one complete round over the selected tables (an interrupted pass is resumed, not restarted);
 the *mark* is the cursor value the next incremental read starts from; *pending* is the watermark taken before a
@@ -42,6 +44,8 @@ TableState = TypedDict("TableState", {
     "mark": Mark,                # where the next incremental read starts
     "pending": Mark | None,      # the watermark taken before the running read; becomes "mark"
     "after": list[str] | None,   # position of the running incremental read
+    "identity": dict[str, Any],  # the table as last synced: remember_identity
+    "reconciled_at": str,        # when its deletes were last reconciled
 }, total=False)
 
 SyncState = TypedDict("SyncState", {
@@ -119,8 +123,9 @@ def begin_full(entry: dict, cursor: str | None, plan: Mapping[str, Any], waterma
                shape: str | None = None) -> None:
     """A new full load: its plan, the table's shape, and the watermark taken before it (rows changed during it are
     at or after it)."""
+    kept = _lasting(entry)
     entry.clear()
-    entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": mark_of(watermark)})
+    entry.update({"phase": "full", "cursor": cursor, "plan": plan, "pending": mark_of(watermark), **kept})
     if shape is not None:
         entry["shape"] = shape
 
@@ -146,9 +151,9 @@ def resumed_rows(entry: dict) -> int | None:
 
 def finish_full(entry: dict, state: dict) -> None:
     """The full load is done: with a cursor the table reads incrementally from the pending watermark."""
-    cursor, pending = entry.get("cursor"), entry.get("pending")
+    cursor, pending, kept = entry.get("cursor"), entry.get("pending"), _lasting(entry)
     entry.clear()
-    entry.update({"phase": "incremental" if cursor else "full", "cursor": cursor, "pass": state["pass"]})
+    entry.update({"phase": "incremental" if cursor else "full", "cursor": cursor, "pass": state["pass"], **kept})
     if cursor:
         entry["mark"] = pending or {"high": None, "guard": None}
 
@@ -183,3 +188,78 @@ def preprocess_values(state: dict) -> dict:
 
 def preprocessed(state: dict) -> None:
     state["preprocessed_pass"] = state["pass"]
+
+
+# -- What outlives a load: the table's identity and its last delete reconciliation.
+
+LASTING = ("identity", "reconciled_at")
+
+
+def _lasting(entry: dict) -> dict:
+    return {k: entry[k] for k in LASTING if k in entry}
+
+
+def identity_of(table: Mapping[str, Any]) -> dict:
+    """What says the table is the one last synced: its names, the source's own id for it (OID, object_id), its
+    columns with their source types, and its key."""
+    return {"schema": table["schema"], "table": table["table"], "id": table.get("identity"),
+            "columns": dict(table["source_types"]), "key": list(table["primary_key"])}
+
+
+def remember_identity(entry: dict, table: Mapping[str, Any]) -> None:
+    entry["identity"] = identity_of(table)
+
+
+def identity_change(entry: Mapping[str, Any], table: Mapping[str, Any]) -> str:
+    """Why `table` is not the table the state last synced ('' when it is, or when the state predates identities):
+    dropped and created again, columns added, removed or retyped (a rename is one removed and one added), or another
+    key."""
+    known = entry.get("identity")
+    if not known:
+        return ""
+    now = identity_of(table)
+    if known.get("id") and now["id"] and known["id"] != now["id"]:
+        return f"it was dropped and created again (id {known['id']}, now {now['id']})"
+    before, after = known.get("columns", {}), now["columns"]
+    changes = [f"{label} {', '.join(names)}" for label, names in (
+        ("added", [c for c in after if c not in before]),
+        ("removed", [c for c in before if c not in after]),
+        ("retyped", [f"{c} ({before[c]} -> {after[c]})" for c in after if c in before and before[c] != after[c]]))
+        if names]
+    if known.get("key", now["key"]) != now["key"]:
+        changes.append(f"key {known.get('key')} -> {now['key']}")
+    return f"its columns changed ({'; '.join(changes)})" if changes else ""
+
+
+def forget(entry: dict) -> None:
+    """The table starts over with a full load; its identity is replaced when that load finishes."""
+    entry.clear()
+
+
+def vanished(state: Mapping[str, Any], present: set) -> list[tuple[str, dict]]:
+    """(state key, identity) of each table the state synced that `present` ((schema, table) pairs) no longer holds.
+    Entries from before identities were recorded are left alone: their key alone does not say which table they are."""
+    gone = []
+    for name, entry in state.get("tables", {}).items():
+        known = entry.get("identity")
+        if known and (known["schema"], known["table"]) not in present:
+            gone.append((name, known))
+    return gone
+
+
+def reconciliation_due(entry: Mapping[str, Any], hours: float | None, now: datetime) -> bool:
+    """Whether a table read by cursor reconciles its deletes this sync: on when `hours` is set, due when that long
+    has passed since the last reconciliation (at once if there was none; every sync for 0)."""
+    if hours is None:
+        return False
+    last = entry.get("reconciled_at")
+    if not last:
+        return True
+    try:
+        return (now - datetime.fromisoformat(last)).total_seconds() >= hours * 3600
+    except (TypeError, ValueError):
+        return True
+
+
+def reconciled(entry: dict, now: datetime) -> None:
+    entry["reconciled_at"] = now.isoformat()

@@ -79,7 +79,7 @@ const fn secret(name: &'static str, label: &'static str, description: &'static s
     }
 }
 
-const SELECTION: [Field; 5] = [
+const SELECTION: [Field; 6] = [
     text(
         "schemas",
         "Schemas",
@@ -104,6 +104,12 @@ const SELECTION: [Field; 5] = [
         "soft_delete_column",
         "Soft-delete column",
         "A boolean, integer or timestamp column marking deleted rows.",
+    ),
+    text(
+        "delete_reconciliation_hours",
+        "Delete reconciliation (hours)",
+        "Tables read by cursor: mark rows deleted in the source by a key-only scan at most every N hours (0: every \
+         sync, up to 8760); empty: off.",
     ),
 ];
 

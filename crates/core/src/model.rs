@@ -87,6 +87,11 @@ pub struct Table {
     /// Read the table's own rows only, not those of tables that inherit from it (PostgreSQL's `ONLY`): those are
     /// synced as tables of their own.
     pub own_rows_only: bool,
+    /// What the source calls this very table (PostgreSQL's OID, SQL Server's object_id): a table dropped and
+    /// created again under the same name has another, so the connector can tell that it is not the table it synced.
+    pub identity: Option<String>,
+    /// Columns a read does not select but its filters still compare, and so bind values as (a key-only read).
+    pub unselected: Vec<Column>,
 }
 
 /// What kind of values a cursor column holds; a look-back window applies only to time.
@@ -184,7 +189,30 @@ impl Table {
             filters: vec![],
             query: None,
             own_rows_only: false,
+            identity: None,
+            unselected: vec![],
         }
+    }
+
+    /// The same table read for its keys alone (and the soft-delete column, which says whether a key is a deleted
+    /// row): what delete reconciliation scans, an index-only scan where the index covers it. Its filters still
+    /// apply, typed as before. A table without a key is its own key (every column, as its row hash is made).
+    pub fn keys_only(&self) -> Table {
+        if self.primary_key.is_empty() {
+            return self.clone();
+        }
+        let mut keys = self.clone();
+        let wanted = |c: &Column| {
+            self.primary_key.contains(&c.name)
+                || self.soft_delete.as_deref() == Some(c.name.as_str())
+        };
+        let (mut kept, dropped): (Vec<Column>, Vec<Column>) =
+            self.columns.iter().cloned().partition(|c| wanted(c));
+        kept.iter_mut().for_each(|c| c.flattened = false);
+        keys.columns = kept;
+        keys.unselected = dropped;
+        keys.flat_columns.clear();
+        keys
     }
 
     /// `schema.table`, as configuration and state name it.
@@ -216,4 +244,46 @@ pub enum Cell {
     Json(serde_json::Value),
     /// The columns a flattened JSON object became, with interned names.
     Flat(Vec<(Arc<str>, Cell)>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{Fetch, PgFetch};
+
+    fn column(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            source_type: "integer".into(),
+            fivetran_type: FivetranType::Int,
+            fetch: Fetch::Postgres(PgFetch::Int4),
+            flattened: name == "doc",
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn a_key_only_table_selects_its_key_and_soft_delete_column_and_still_types_its_filters() {
+        let columns = ["a", "id", "doc", "gone"].map(column).to_vec();
+        let mut t = Table::new("s".into(), "t".into(), columns, vec!["id".into()]);
+        t.soft_delete = Some("gone".into());
+        t.flat_columns = vec![FlatColumn {
+            name: "doc_x".into(),
+            fivetran_type: FivetranType::Int,
+        }];
+        let keys = t.keys_only();
+        let names: Vec<&str> = keys.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "gone"]);
+        assert!(keys.flat_columns.is_empty());
+        let hidden: Vec<&str> = keys.unselected.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(hidden, ["a", "doc"]);
+        // a table without a key is keyed by its whole row: it reads every column
+        let keyless = Table::new(
+            "s".into(),
+            "u".into(),
+            ["a", "b"].map(column).to_vec(),
+            vec![],
+        );
+        assert_eq!(keyless.keys_only().columns.len(), 2);
+    }
 }

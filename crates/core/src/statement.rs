@@ -94,6 +94,7 @@ pub fn type_of<'a>(d: &dyn Dialect, table: &'a Table, name: &str) -> &'a str {
     table
         .columns
         .iter()
+        .chain(&table.unselected)
         .find(|c| c.name == name)
         .map_or(d.fallback_type(), |c| c.source_type.as_str())
 }

@@ -68,6 +68,12 @@ impl Source {
         }
     }
 
+    /// `delete_reconciliation_hours`: how often a table read by cursor reconciles its deletes (None: never).
+    #[getter]
+    fn delete_reconciliation_hours(&self) -> Option<f64> {
+        self.inner.config.delete_reconciliation_hours
+    }
+
     /// Whether `debug` was set.
     #[getter]
     fn debug(&self) -> bool {
@@ -150,8 +156,9 @@ impl Source {
     /// A reader of ready dict batches over `schema.table`. `partitions` (from `plan()`, each optionally with the
     /// `after` key already emitted) are read concurrently (on one snapshot, in PostgreSQL); without it the table is
     /// one range, resumed after `after`. `incremental` (`{"high", "guard"}` from `watermark()`) reads only rows
-    /// changed since.
-    #[pyo3(signature = (schema, table, after=None, partitions=None, incremental=None, batch_size=None, workers=None, queue_depth=None, snapshot=None))]
+    /// changed since. `keys_only` reads the key columns (and the soft-delete column) alone, for delete
+    /// reconciliation: `Table::keys_only`.
+    #[pyo3(signature = (schema, table, after=None, partitions=None, incremental=None, batch_size=None, workers=None, queue_depth=None, snapshot=None, keys_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn read(
         &self,
@@ -165,8 +172,12 @@ impl Source {
         workers: Option<i64>,
         queue_depth: Option<i64>,
         snapshot: Option<String>,
+        keys_only: bool,
     ) -> PyResult<BatchReader> {
-        let found = self.table(py, schema, table)?;
+        let mut found = self.table(py, schema, table)?;
+        if keys_only {
+            found = Arc::new(found.keys_only());
+        }
         let parts = plans::parts_or_whole(partitions, after)?;
         let span = match incremental {
             None => Span::Full,

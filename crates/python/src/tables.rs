@@ -43,6 +43,7 @@ pub fn describe<'py>(
         }
     }
     d.set_item("soft_delete", &t.soft_delete)?;
+    d.set_item("identity", &t.identity)?;
     d.set_item("filtered", !t.filters.is_empty())?;
     let nullable = PyDict::new(py);
     for c in &t.columns {

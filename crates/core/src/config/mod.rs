@@ -54,6 +54,8 @@ pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
 pub const MAX_TABLE_ROWS: u64 = 1_000_000_000_000_000;
 pub const MAX_CONNECT_TIMEOUT: u64 = 3600;
 pub const MAX_READ_TIMEOUT: f64 = 86_400.0;
+/// A year: a reconciliation rarer than that is one nobody relies on.
+pub const MAX_RECONCILIATION_HOURS: f64 = 8_760.0;
 
 /// How rows reach the Connector SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,9 @@ pub struct Config {
     /// A value no destination type can hold (a SQL Server `time` of 24:00:00): written as NULL with a warning
     /// (the default), so that one value does not make a table unsyncable, or the sync stops (`fail`).
     pub on_unrepresentable_value: OnUnrepresentable,
+    /// How often a table read by cursor has its deleted rows found by a key-only scan: at most every this many
+    /// hours (0: every sync); None when off, and each such table says so on every sync.
+    pub delete_reconciliation_hours: Option<f64>,
 }
 
 /// Incremental syncs after the first full load.
@@ -183,6 +188,7 @@ impl Config {
                 MAX_READ_TIMEOUT,
             )?,
             on_unrepresentable_value: on_unrepresentable(&v)?,
+            delete_reconciliation_hours: reconciliation(&v)?,
         };
         if config.flatten.separator.is_empty() {
             return Err(Error::config(
@@ -264,6 +270,24 @@ fn emit(v: &Values) -> Result<Emit> {
     }
 }
 
+/// `delete_reconciliation_hours`: off when absent, empty or "off"; else hours from 0 (every sync) to a year.
+fn reconciliation(v: &Values) -> Result<Option<f64>> {
+    let key = "delete_reconciliation_hours";
+    let Some(text) = v.text(key) else {
+        return Ok(None);
+    };
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(h) if h.is_finite() && (0.0..=MAX_RECONCILIATION_HOURS).contains(&h) => Ok(Some(h)),
+        _ => Err(Error::config(
+            key,
+            format!("'{text}' is not a number of hours from 0 (every sync) to {MAX_RECONCILIATION_HOURS}; set one, or off"),
+        )),
+    }
+}
+
 fn thresholds(v: &Values) -> Result<Thresholds> {
     let small = v.whole("small_table_rows", 1_000_000, 1, MAX_TABLE_ROWS)?;
     let large = v.whole("large_table_rows", 50_000_000, 1, MAX_TABLE_ROWS)?;
@@ -311,6 +335,28 @@ fn preprocessing(v: &Values) -> Result<Preprocessing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delete_reconciliation_is_off_unless_set_and_bounded() {
+        let base = [("host", "db"), ("user", "me")];
+        let hours = |v: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("delete_reconciliation_hours", v));
+            parse(&pairs).map(|(c, _)| c.delete_reconciliation_hours)
+        };
+        assert_eq!(parse(&base).unwrap().0.delete_reconciliation_hours, None);
+        assert_eq!(hours("").unwrap(), None);
+        assert_eq!(hours("OFF").unwrap(), None);
+        assert_eq!(hours("0").unwrap(), Some(0.0));
+        assert_eq!(hours("24").unwrap(), Some(24.0));
+        for bad in ["-1", "8761", "NaN", "daily"] {
+            let e = hours(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("delete_reconciliation_hours") && e.contains("8760"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<(Config, Vec<String>)> {
         let raw = pairs

@@ -43,6 +43,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("emit", &[]),
     ("read_timeout_seconds", &[]),
     ("on_unrepresentable_value", &[]),
+    ("delete_reconciliation_hours", &[]),
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),

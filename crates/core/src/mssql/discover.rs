@@ -44,6 +44,7 @@ pub async fn discover(client: &mut Session, config: &Config) -> Result<(Vec<Tabl
         .map(|(i, r)| {
             let mut t = Table::new(text(r, 0), text(r, 1), vec![], vec![]);
             t.row_estimate = r.get::<i64, _>(2);
+            t.identity = r.get::<i32, _>(3).map(|id| id.to_string());
             (i as u32, t, true)
         })
         .collect();

@@ -135,8 +135,8 @@ pub fn watermark(table: &Table, cursor: &Cursor) -> String {
 
 /// Tables (user tables only) with their row estimates from partition statistics: no scan.
 pub const TABLES: &str = "SELECT s.name, t.name, \
-    (SELECT CAST(SUM(p.rows) AS bigint) FROM sys.partitions p WHERE p.object_id = t.object_id AND p.index_id IN (0, 1)) \
-    FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id \
+    (SELECT CAST(SUM(p.rows) AS bigint) FROM sys.partitions p WHERE p.object_id = t.object_id AND p.index_id IN (0, 1)), \
+    t.object_id FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id \
     WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name";
 
 /// Columns with the base type (an alias type's system type; CLR types by their own name).

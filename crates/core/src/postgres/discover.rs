@@ -85,7 +85,9 @@ pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Tab
             table.row_estimate = estimate.filter(|e| *e >= 0.0).map(|e| e as i64);
             // A legacy INHERITS parent: its children are tables of their own, so it is read without them.
             table.own_rows_only = r.get(5);
-            (r.get(0), table, r.get(4))
+            let oid: u32 = r.get(0);
+            table.identity = Some(oid.to_string());
+            (oid, table, r.get(4))
         })
         .collect();
     found = catalog::select(
