@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-off}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
 # About this many crates are compiled by a first build (counted on one); a rebuild compiles only what changed.
-crates=200
+crates=175
 mkdir -p files
 log=files/build.log
 echo "==> building the Rust core (cargo, release profile, LTO $CARGO_PROFILE_RELEASE_LTO," \
