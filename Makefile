@@ -46,7 +46,11 @@ lint-python: ## ruff, mypy, and stubtest of _core.pyi against the built module (
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest connector_accel._core --allowlist stubtest-allowlist.txt
 
-bench: install-bench ## Every benchmark (minutes; figures go to benchmarks/RESULTS.md by hand)
+# What ships is measured: the fat-LTO build, in its own target directory so that it and the demo/test build
+# (scripts/build.sh's default, LTO off) do not rebuild each other.
+bench: install-bench ## Every benchmark, on the wheel's fat-LTO build (minutes; figures go to benchmarks/RESULTS.md by hand)
+	CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_TARGET_DIR=$${CARGO_TARGET_DIR:-$(CURDIR)/target/fat} \
+	  PATH=$(VENV)/bin:$$PATH ./scripts/build.sh
 	$(PYTHON) benchmarks/bench_read.py
 	$(PYTHON) benchmarks/bench_engine.py
 	$(PYTHON) benchmarks/bench_arrow.py
