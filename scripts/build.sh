@@ -4,8 +4,9 @@
 # files/build.log, whose end is shown if the build fails.
 #
 # The profile is the release one with LTO off and 16 codegen units, not the wheel's fat LTO with one unit: on 2
-# cores the first build takes minutes less, and the reads it runs are within a few per cent of the wheel's
-# (benchmarks/RESULTS.md, "Build profile"). Set CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# cores a first build costs the same CPU but parallelises better, a rebuild after a change takes a minute instead of
+# a whole-program LTO, and its reads were within measurement noise of the wheel's (benchmarks/RESULTS.md, "Build
+# profile"). Set CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 # to build exactly as `make wheels` does. CARGO_TARGET_DIR, if set, is where cargo keeps its work (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,8 @@ mkdir -p files
 log=files/build.log
 echo "==> building the Rust core (cargo, release profile, LTO $CARGO_PROFILE_RELEASE_LTO," \
   "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen units) and installing it into $(dirname "$(dirname "$(command -v python3)")")"
-echo "    a first build compiles about $crates crates: 5 to 7 minutes on 2 free cores, more on a busy machine;" \
+echo "    a first build compiles about $crates crates: about 11 CPU-minutes (some 6 minutes on 2 free cores, more" \
+  "on a busy machine);" \
   "later runs reuse ${CARGO_TARGET_DIR:-target/} and take seconds. Full output: $log"
 # cargo's own progress lines, numbered and timed (bash only: mawk, Debian's awk, has no clock).
 progress() {
