@@ -4,7 +4,6 @@ warnings and names the caller's argument, test runs without the SDK's exit noise
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,9 +18,10 @@ from testkit import ROOT, connection_config, embedded_pg, free_port, warehouse
 
 
 def fivetran(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    # the fivetran next to this Python (its venv), else the one on PATH (a venv with system site packages)
-    found = shutil.which("fivetran", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    command = [found or "fivetran", *args]
+    # `fivetran` run by this very Python, so that it imports the connector_accel under test whichever `fivetran`
+    # script is first on PATH (a venv with system site packages has none of its own)
+    shim = "import sys; from fivetran_connector_sdk_cli.fivetran_shim import main; sys.argv[0] = 'fivetran'; sys.exit(main())"
+    command = [sys.executable, "-c", shim, *args]
     return subprocess.run(command, cwd=project_dir, env=dict(os.environ, DO_NOT_TRACK="1"), capture_output=True,
                           text=True, timeout=300)
 
