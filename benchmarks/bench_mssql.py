@@ -126,10 +126,11 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    parser.add_argument("--port", type=int, default=54330, help="the benchmark server's port (stopped on exit)")
     args = parser.parse_args()
     from testkit import embedded_pg
 
-    settings = embedded_pg.start(Path(args.datadir), 54330)
+    settings = embedded_pg.start_for_this_process(Path(args.datadir), args.port)
     backing = prepare(settings, args.rows)
     proc, port = start_fixture(backing)
     try:

@@ -105,8 +105,9 @@ def server_for(parser):
 
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    parser.add_argument("--port", type=int, default=54330, help="the benchmark server's port (stopped on exit)")
     args = parser.parse_args()
-    settings = embedded_pg.start(Path(args.datadir), 54330)
+    settings = embedded_pg.start_for_this_process(Path(args.datadir), args.port)
     prepare(settings, args.rows)
     return args, settings
 
@@ -262,11 +263,12 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--ceiling-rows", type=int, default=200_000)
     parser.add_argument("--datadir", default=str(ROOT / "files" / "bench-pg"))
+    parser.add_argument("--port", type=int, default=54330, help="the benchmark server's port (stopped on exit)")
     parser.add_argument("--debug", action="store_true", help="also time `fivetran debug` end to end, both modes")
     args = parser.parse_args()
     from testkit import embedded_pg
 
-    settings = embedded_pg.start(Path(args.datadir), 54330)
+    settings = embedded_pg.start_for_this_process(Path(args.datadir), args.port)
     t0 = time.perf_counter()
     prepare(settings, args.rows)
     print(f"table bench.wide: {args.rows:,} rows (ready in {time.perf_counter() - t0:.1f}s); 2 cores; "

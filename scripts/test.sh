@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # All tests: Rust unit tests (dev profile), then pytest against a real (embedded) PostgreSQL and the real Connector
-# SDK runner, on the package built and installed as a user gets it.
+# SDK runner, on the package built and installed (into .venv, scripts/venv.sh) as a user gets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 export DO_NOT_TRACK=1
-python3 -m pip install --quiet ".[test]"
+install_package test
+echo "==> cargo test (the Rust unit tests; a first run compiles the dev profile: minutes)"
 cargo test --quiet
+echo "==> pytest"
 python3 -m pytest -q "$@"

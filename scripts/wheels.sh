@@ -5,6 +5,7 @@
 # them on a CI service (not run here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 python -m pip install --quiet "maturin>=1.9.4,<2" "ziglang==0.13.0" twine auditwheel
 rm -rf dist
 python -m maturin build --release --zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu --out dist

@@ -3,8 +3,8 @@ ships (nothing else is installed on a fresh machine), or from PG_BIN. It listens
 (SCRAM) logins, on a unix socket in its data directory, and with TLS when the binaries are built with it
 (pgserver's are not; Debian's are).
 
-    python scripts/embedded_pg.py start DATADIR PORT   # prints the connection settings as JSON
-    python scripts/embedded_pg.py stop DATADIR
+    python -m testkit.embedded_pg start DATADIR PORT   # from the repository root; prints the settings as JSON
+    python -m testkit.embedded_pg stop DATADIR
 """
 import datetime
 import functools
@@ -164,10 +164,26 @@ def _running(datadir: Path) -> bool:
     return result.returncode == 0
 
 
-def stop(datadir: Path) -> None:
-    if (datadir / "PG_VERSION").exists() and _running(datadir):
-        subprocess.run([_bin("pg_ctl"), "-D", str(datadir.resolve()), "-m", "fast", "-w", "stop"],
-                       check=True, capture_output=True, **_as_service_user())
+def stop(datadir: Path) -> bool:
+    """Stops the server of `datadir` if it runs; returns whether it did."""
+    if not ((datadir / "PG_VERSION").exists() and _running(datadir)):
+        return False
+    subprocess.run([_bin("pg_ctl"), "-D", str(datadir.resolve()), "-m", "fast", "-w", "stop"],
+                   check=True, capture_output=True, **_as_service_user())
+    return True
+
+
+def start_for_this_process(datadir: Path, port: int) -> dict:
+    """`start`, with the server stopped when this process ends: normally, by an exception, by Ctrl-C or by SIGTERM
+    (SIGKILL cannot be caught). For benchmarks, which must not leave a server behind whatever happens."""
+    import atexit
+    import signal
+
+    settings = start(datadir, port)
+    atexit.register(stop, datadir)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # so that atexit runs
+    return settings
 
 
 def connection_config(settings: dict, **extra) -> dict:

@@ -15,6 +15,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _quiet_memory_tracker():
+    """The SDK's debug runner starts a memory tracker per update() that never stops (its stop() is a no-op) and
+    prints one "connector process memory usage" line at interpreter exit: in a test process with many in-process
+    syncs, dozens of lines after pytest's summary. Here it still enforces the limit during each sync, then stops and
+    reports nothing; `fivetran debug` itself (one sync per process) keeps the SDK's own tracker and its line."""
+    from fivetran_connector_sdk_cli import connector as sdk_connector
+
+    base = sdk_connector.DebugMemoryTracker
+    if getattr(base, "in_process", False):
+        return
+
+    class InProcessTracker(base):
+        in_process = True
+
+        def start(self):
+            self.atexit_registered = True  # the SDK's start() then registers no exit report
+            super().start()
+
+        def stop(self, timeout=3.0):
+            self.active = False  # ends the sampling thread
+
+    sdk_connector.DebugMemoryTracker = InProcessTracker
+
+
 def run_sync(project: Path, configuration: dict, state: dict = None):
     """One sync through the Connector SDK's own in-process runner (what `fivetran debug` runs), into
     project/files/warehouse.db. Returns the final state."""
@@ -23,6 +47,7 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
     from fivetran_connector_sdk_cli import core_adapter
     from fivetran_connector_sdk_common import constants
 
+    _quiet_memory_tracker()
     constants.DEBUGGING = True  # as `fivetran debug` sets them before it runs a connector
     Logging.LOG_LEVEL = Logging.Level.INFO
     sdk._SOURCES.clear()  # a new sync is a new process in production: discover afresh

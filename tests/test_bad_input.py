@@ -167,7 +167,7 @@ def test_library_arguments_are_checked(tables):
         ca.read_arrow(config, "SELECT 1")
     with pytest.raises(ca.ConfigurationError) as err:  # a name with a space is a table name, not a query
         ca.read_arrow(config, "My Schema.Order Items")
-    assert err.value.key == "tables" and "'My Schema.Order Items' does not exist" in str(err.value)
+    assert err.value.key == "table" and "'My Schema.Order Items' does not exist" in str(err.value)
     table = pa.table(ca.read_arrow(config, query="SELECT 41 + 1 AS answer;  "))  # a trailing ';' is fine
     assert table.to_pylist() == [{"answer": 42}]
     source = ca.Source(config)

@@ -1,14 +1,19 @@
 """The library API for pipelines outside Fivetran: dict batches and Arrow streams over a table, and picklable
 partition plans that a Ray, Dask or Spark job can fan out across processes and machines."""
 import dataclasses
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from connector_accel._core import ArrowReader, BatchReader, Source
+from connector_accel._core import ArrowReader, BatchReader, ConfigurationError, Source
 
 if TYPE_CHECKING:
     from connector_accel._core import Partition
+
+# The library's warnings (unknown configuration keys, placeholders, what discovery skipped) go to Python's logging,
+# as a pipeline expects; the connector sends the same lines to the SDK's log instead.
+log = logging.getLogger("connector_accel")
 
 
 def _config(config_or_dsn) -> dict:
@@ -28,15 +33,44 @@ def _source(config_or_dsn, table: str, partitions: int = 1):
     if _QUERY.match(table):
         raise ValueError(f"table: {table[:40]!r} looks like a query; pass it as query=... (table= names a table)")
     config = _config(config_or_dsn)
-    schema, _, name = table.rpartition(".")
     config.update(flatten_json="false", partitions=str(partitions))
     config.setdefault("sync_validation", "false")
     config.setdefault("source_metadata", "false")
-    schema = schema or ("dbo" if Source(config).kind == "sqlserver" else "public")
-    config["tables"] = f"{schema}.{name}"
+    config["tables"] = table  # a bare name matches any schema, as in the connector's `tables`
+    source = _open(config)
+    found = _discover(source, table)
+    if len(found) > 1:
+        where = ", ".join(f"{t['schema']}.{t['table']}" for t in found)
+        raise _configuration_error("table", f"{table!r} matches {where}; name one of them as schema.table")
+    config["tables"] = f"{found[0]['schema']}.{found[0]['table']}"  # what a plan's reader in another process finds
+    return source, config, found[0]["schema"], found[0]["table"]
+
+
+def _open(config: dict) -> Source:
+    """The source a configuration names, its warnings (unknown keys, placeholders) logged."""
     source = Source(config)
-    source.discover()
-    return source, config, schema, name
+    for warning in source.warnings:
+        log.warning(warning)
+    return source
+
+
+def _discover(source, table: str) -> list:
+    """The tables `table` names; a mismatch names the caller's argument `table`, not the `tables` key it went in."""
+    try:
+        found, warnings = source.discover()
+    except ConfigurationError as e:
+        if getattr(e, "key", None) != "tables":
+            raise
+        raise _configuration_error("table", str(e).removeprefix("configuration key 'tables': ")) from None
+    for warning in warnings:
+        log.warning(warning)
+    return found
+
+
+def _configuration_error(key: str, message: str) -> ConfigurationError:
+    error = ConfigurationError(f"{key}: {message}")
+    error.key = key
+    return error
 
 
 # A statement, not a name: names may hold spaces ("My Schema.Order Items"), so only a leading keyword tells.
@@ -53,7 +87,7 @@ def _statement(query: str) -> str:
 
 def read_arrow(config_or_dsn, table: str | None = None, partitions: int = 1, batch_size: int = 65536, *,
                query: str | None = None) -> ArrowReader:
-    """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a table of `public`/`dbo`), or over
+    """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a bare name matching any schema), or over
     the rows of `query` (PostgreSQL; read as one stream, types from the server's description of it).
 
     `config_or_dsn` is a connection string or a configuration dict (the connector's keys). With `partitions` > 1
@@ -66,7 +100,7 @@ def read_arrow(config_or_dsn, table: str | None = None, partitions: int = 1, bat
     if (table is None) == (query is None):
         raise ValueError("read_arrow: pass either a table (schema.table) or query=..., not both or neither")
     if query is not None:
-        source = Source(_config(config_or_dsn))
+        source = _open(_config(config_or_dsn))
         if source.kind != "postgres":
             raise ValueError("query: queries are read from PostgreSQL only; name a SQL Server table")
         if partitions > 1:
@@ -105,7 +139,7 @@ class PartitionPlan:
 def export_snapshot(config_or_dsn):
     """A snapshot held open by this process (a context manager): plans made with it read one consistent state of
     the database, wherever they run, as long as it stays open."""
-    source = Source(_config(config_or_dsn))
+    source = _open(_config(config_or_dsn))
     if source.kind != "postgres":
         raise ValueError("export_snapshot: SQL Server cannot share a snapshot across sessions; plan without one")
     return source.export_snapshot()

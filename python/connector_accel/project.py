@@ -28,20 +28,23 @@ if __name__ == "__main__":
     connector.debug()
 '''
 
-# Every key a user is likely to set, with placeholders: no secrets, and nothing a sync would take for a real value.
+# Every key a user is likely to set. The <...> placeholders are the keys to fill in; the Rust core knows each of them
+# (src/config/values.rs, PLACEHOLDERS) and takes one left untouched as not set, with a warning, never as a value.
+# Optional keys are empty (not set) or hold their default, so that a project syncs against a plain local server
+# once the connection keys are filled in: `sslmode` is prefer, as libpq's default (set verify-full and sslrootcert
+# for a server with a certificate), and `tables` is left out (every table of `schemas` is synced; add it to choose).
 CONFIGURATION = {
     "postgres": {
         "host": "<host name or IP>", "port": "5432", "database": "<database>", "user": "<login>",
-        "password": "<password>", "sslmode": "verify-full", "sslrootcert": "<CA certificate: path or PEM text>",
-        "schemas": "public", "tables": "", "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "",
-        "flatten_json": "true", "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
+        "password": "<password>", "sslmode": "prefer", "sslrootcert": "", "schemas": "public",
+        "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "", "flatten_json": "true",
+        "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
     },
     "sqlserver": {
         "mssql_server": "<host name or IP>", "mssql_port": "1433", "mssql_database": "<database>",
-        "mssql_user": "<login>", "mssql_password": "<password>", "encrypt": "on",
-        "cert": "<CA certificate: path or PEM text>", "mssql_cert_server": "", "schemas": "dbo", "tables": "",
-        "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "_IsDeleted", "max_retries": "5",
-        "retry_sleep_seconds": "5", "emit": "auto",
+        "mssql_user": "<login>", "mssql_password": "<password>", "encrypt": "on", "cert": "",
+        "mssql_cert_server": "", "schemas": "dbo", "exclude_tables": "", "cursor_columns": "",
+        "soft_delete_column": "_IsDeleted", "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
     },
 }
 
@@ -49,12 +52,22 @@ README = """# {name}
 
 A Fivetran connector for {database}, built on connector_accel {version}.
 
-1. Fill in `configuration.json` (every value is a string; the connector_accel README lists every key).
-2. `fivetran debug --configuration configuration.json` syncs into `files/warehouse.db` (DuckDB) locally.
+1. Fill in the `<...>` placeholders of `configuration.json` (every value is a string; the connector_accel README
+   lists every key). A placeholder left as it is counts as not set, with a warning.
+   {tls}
+2. `fivetran debug --configuration configuration.json` syncs into `files/warehouse.db` (DuckDB) locally; look at it
+   with `python -c "import duckdb; print(duckdb.connect('files/warehouse.db', read_only=True).sql('SHOW ALL TABLES'))"`.
 3. `fivetran deploy --api-key <key> --destination <name> --connection <name> --configuration configuration.json`
-   uploads `connector.py` and `requirements.txt`; Fivetran installs `connector_accel=={version}` from the package
-   index.
+   uploads four files: `connector.py`, `requirements.txt`, this README and `configuration_form.pb` (the setup form,
+   packed from `configuration_form()`); Fivetran installs `connector_accel=={version}` from the package index.
 """
+
+TLS = {
+    "postgres": "`sslmode` is `prefer` (TLS when the server offers it, unverified); for a server with a certificate set\n"
+                "   `verify-full` and `sslrootcert` (a CA file path or its PEM text).",
+    "sqlserver": "`encrypt` is `on` and verifies the server's certificate: set `cert` (a CA file path or its PEM text)\n"
+                 "   for a certificate no public CA signed.",
+}
 
 FILES = ("connector.py", "requirements.txt", "configuration.json", "README.md")
 
@@ -73,7 +86,7 @@ def init(directory: str | Path, source: str, force: bool = False) -> list[Path]:
         "connector.py": CONNECTOR.format(source=source, database=database),
         "requirements.txt": f"connector_accel=={__version__}\n",
         "configuration.json": json.dumps(CONFIGURATION[source], indent=2) + "\n",
-        "README.md": README.format(name=root.resolve().name, version=__version__, database=database),
+        "README.md": README.format(name=root.resolve().name, version=__version__, database=database, tls=TLS[source]),
     }
     written = []
     for name, text in contents.items():

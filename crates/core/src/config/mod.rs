@@ -391,6 +391,26 @@ mod tests {
     }
 
     #[test]
+    fn untouched_placeholders_are_not_values() {
+        let (c, warnings) = parse(&[
+            ("host", "db"),
+            ("user", "me"),
+            ("sslmode", "verify-full"),
+            ("ssl_ca", "<CA certificate: path or PEM text>"),
+        ])
+        .unwrap();
+        let Connection::Postgres(pg) = &c.connection else {
+            panic!("a PostgreSQL configuration")
+        };
+        assert_eq!(pg.sslrootcert, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("'ssl_ca' still holds the placeholder"));
+        // A required key left as its placeholder is missing, and the error says so.
+        let err = parse(&[("host", "db"), ("user", "<login>")]).unwrap_err();
+        assert!(err.to_string().contains("'user'"), "{err}");
+    }
+
+    #[test]
     fn bad_values_name_the_key_and_never_the_password() {
         let err = parse(&[
             ("host", "db"),

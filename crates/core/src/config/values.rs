@@ -58,6 +58,17 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("trust_server_certificate", &[]),
 ];
 
+/// The placeholders `python -m connector_accel init` writes into a new project's configuration.json (project.py's
+/// CONFIGURATION; tests/test_project.py checks that every one of them is listed here). A value still equal to one
+/// was never filled in: it is taken as not set, with a warning, and never as a host name, login or file path.
+pub(crate) const PLACEHOLDERS: &[&str] = &[
+    "<host name or IP>",
+    "<database>",
+    "<login>",
+    "<password>",
+    "<CA certificate: path or PEM text>",
+];
+
 /// Configuration values by our own key names, with the unknown keys set aside.
 pub(crate) struct Values {
     pub(crate) values: BTreeMap<&'static str, String>,
@@ -76,6 +87,10 @@ impl Values {
                 .iter()
                 .find(|(name, aliases)| name == key || aliases.contains(&key.as_str()));
             match found {
+                Some(_) if PLACEHOLDERS.contains(&value.trim()) => warnings.push(format!(
+                    "'{key}' still holds the placeholder '{}', so it is taken as not set; fill it in or remove the key",
+                    value.trim()
+                )),
                 Some((name, _)) => {
                     spelled.insert(*name, key.clone());
                     if values.insert(*name, value.clone()).is_some() {

@@ -23,6 +23,11 @@ pub fn connect(target: &str, err: tokio_postgres::Error) -> Error {
             "; check 'user' and 'password' (and pg_hba.conf on the server)"
         }
         Some("3D000") => "; check 'database'",
+        // sslmode require / verify-ca / verify-full insist on TLS; libpq's own words name no key.
+        _ if message.contains("does not support TLS") => {
+            "; sslmode require, verify-ca and verify-full need TLS: turn on ssl on the server, or set 'sslmode' to \
+             prefer or disable to connect unencrypted"
+        }
         _ if message.contains("refused") || message.contains("timed out") => {
             "; check 'host' and 'port' and that the server accepts connections"
         }
