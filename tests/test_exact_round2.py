@@ -38,3 +38,105 @@ def test_old_state_keys_still_load():
     assert st.table_key("public", "orders") == "public.orders"
     assert st.table_key("a", "b.c") != st.table_key("a.b", "c")
     assert st.table_key('x"y', "z") == '"x""y"."z"'
+
+
+def exact(value):
+    """A JSON value with every number (and every string that spells one) as a Decimal, for exact comparison."""
+    from decimal import Decimal, InvalidOperation
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return value
+    return value
+
+
+def loads(text):
+    from decimal import Decimal
+    return None if text is None else exact(json.loads(text, parse_float=Decimal, parse_int=Decimal))
+
+
+@pytest.mark.parametrize("emit", ["auto", "sdk"])
+def test_json_numbers_land_exactly(pg, sql, tmp_path, capsys, emit):
+    """Numbers a double would round (in json, jsonb and numeric[]) land as the server's text, in both emit paths;
+    a flattened column of them is STRING."""
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.nums")
+    sql("CREATE TABLE exact2.nums (id int PRIMARY KEY, doc jsonb, raw json, arr numeric[])")
+    big, tiny = "12345678901234567890.123456789012345", "1e-400"
+    sql(f"""INSERT INTO exact2.nums VALUES
+        (1, '{{"big": {big}, "tiny": {tiny}, "ok": 0.5}}', '[1e309, {big}, 0.1, 1.0000000000000001]',
+            ARRAY[{big}, 0.1, 1e-400]::numeric[]),
+        (2, '{{"big": 1.5, "tiny": 2, "ok": 0.25}}', '[2]', ARRAY[1]::numeric[])""")
+    run_sync(tmp_path, connection_config(pg, schemas="exact2", emit=emit))
+    dw = warehouse(tmp_path)
+    types = dict(dw.execute("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_name = 'nums'").fetchall())
+    got = dw.execute("SELECT id, doc_big, doc_tiny, doc_ok, raw, arr FROM tester_exact2.nums ORDER BY id").fetchall()
+    want = sql("SELECT id, doc->>'big', doc->>'tiny', (doc->>'ok')::float8, raw::text, to_jsonb(arr)::text "
+               "FROM exact2.nums ORDER BY id")
+    assert len(got) == len(want) == 2
+    from decimal import Decimal
+    for g, w in zip(got, want):
+        assert g[0] == w[0] and Decimal(g[1]) == Decimal(w[1]) and Decimal(g[2]) == Decimal(w[2]), (g, w)
+        assert g[3] == w[3]
+        assert loads(g[4]) == loads(w[4]) and loads(g[5]) == loads(w[5]), (g, w)
+        assert "NaN" not in g[4] and "Infinity" not in g[4]
+    assert types["doc_big"] == types["doc_tiny"] == "VARCHAR" and types["doc_ok"] == "DOUBLE", types
+    assert "holds JSON numbers a double would round" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("keys, cap, sampled", [(2_000, "50", True), (2_000, "50", False), (200_000, None, True)])
+def test_a_huge_json_object_stays_json(pg, sql, tmp_path, capsys, keys, cap, sampled):
+    """An object with more keys than `flatten_max_columns` (500 unless set) is not flattened: it lands whole in its
+    JSON column, with a warning naming the column, whether the sample saw it (the column stays JSON) or a later row
+    brings it (that object stays JSON); other objects still flatten."""
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.wide")
+    sql("CREATE TABLE exact2.wide (id int PRIMARY KEY, doc jsonb, small jsonb)")
+    wide = (f"INSERT INTO exact2.wide SELECT 1, jsonb_object_agg('k' || g, g), '{{\"a\": 1}}' "
+            f"FROM generate_series(1, {keys}) g")
+    narrow = "INSERT INTO exact2.wide VALUES (2, '{\"k1\": 5}', '{\"a\": 2}')"
+    for statement in ([wide, narrow] if sampled else [narrow, wide]):
+        sql(statement)
+    extra = {"flatten_max_columns": cap} if cap else {}
+    if not sampled:
+        extra["flatten_sample_rows"] = "1"  # the sample sees the narrow object only
+    run_sync(tmp_path, connection_config(pg, schemas="exact2", tables="exact2.wide", **extra))
+    assert f"objects in column doc have more than {cap or 500} keys to flatten" in capsys.readouterr().out
+    dw = warehouse(tmp_path)
+    columns = [c for (c,) in dw.execute("SELECT column_name FROM information_schema.columns "
+                                        "WHERE table_name = 'wide' ORDER BY 1").fetchall()]
+    flat = [c for c in columns if c.startswith("doc_")]
+    assert "small_a" in columns and len(flat) <= 1, columns
+    want = {i: (json.loads(d), a) for i, d, a in sql("SELECT id, doc::text, (small->>'a')::int FROM exact2.wide")}
+    rows = dw.execute(f"SELECT id, doc, small_a{''.join(', ' + c for c in flat)} FROM tester_exact2.wide").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(want)
+    for row in rows:
+        doc, small = want[row[0]]
+        assert row[2] == small
+        if row[1] is not None:
+            assert json.loads(row[1]) == doc
+        else:  # flattened (the destination renames doc_k1 to doc_k_1): the narrow object only
+            assert row[0] == 2 and sorted(v for v in row[3:] if v is not None) == sorted(doc.values())
+
+
+@pytest.mark.parametrize("emit, line", [
+    ("auto", "emit path: fast (records encoded in Rust"),
+    ("sdk", "emit path: op.upsert (the SDK's public operations): emit=sdk"),
+])
+def test_the_emit_path_is_said_once(pg, sql, tmp_path, capsys, emit, line):
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.said")
+    sql("CREATE TABLE exact2.said (id int PRIMARY KEY)")
+    sql("INSERT INTO exact2.said SELECT generate_series(1, 10)")
+    run_sync(tmp_path, connection_config(pg, schemas="exact2", tables="exact2.said", emit=emit))
+    out = capsys.readouterr().out
+    assert out.count("emit path: ") == 1 and line in out, out
+    assert live(tmp_path, "tester_exact2.said", "id") == sql("SELECT id FROM exact2.said ORDER BY id")

@@ -22,6 +22,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("flatten_separator", &[]),
     ("flatten_depth", &[]),
     ("flatten_sample_rows", &[]),
+    ("flatten_max_columns", &[]),
     ("batch_size", &["custom_batch_size"]),
     ("checkpoint_rows", &["checkpoint_interval"]),
     ("workers", &["threads", "custom_threads"]),

@@ -116,7 +116,7 @@ pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Tab
     let mut tables: Vec<Table> = oids.iter().filter_map(|o| by_oid.remove(o)).collect();
     if config.flatten.enabled {
         for t in &mut tables {
-            sample_flattened(client, config, t).await?;
+            sample_flattened(client, config, t, &mut warnings).await?;
         }
     }
     let (tables, warnings) = catalog::finish(tables, config, None, warnings)?;
@@ -186,13 +186,19 @@ fn add_columns(
 }
 
 /// Marks the JSON columns as flattened and types their flattened columns from a sample of objects.
-async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -> Result<()> {
+async fn sample_flattened(
+    client: &Client,
+    config: &Config,
+    table: &mut Table,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let flattener = Flattener::new(
         &config.flatten.separator,
         config.flatten.depth,
         &[],
         config.flatten.sample_rows,
-    );
+    )
+    .max_columns(config.flatten.max_columns);
     for i in 0..table.columns.len() {
         let decoder = decoder(&table.columns[i]);
         if !matches!(decoder, Decoder::Json | Decoder::Jsonb) {
@@ -225,9 +231,13 @@ async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -
                 }
             }
         }
-        table.columns[i].flattened = true;
-        let flat = flattener.sample(&table.columns[i].name, samples);
-        table.flat_columns.extend(flat);
+        match flattener.sample(&table.columns[i].name, samples) {
+            Some(flat) => {
+                table.columns[i].flattened = true;
+                table.flat_columns.extend(flat);
+            }
+            None => warnings.push(flattener.wide_warning(&table.qualified(), &table.columns[i].name)),
+        }
     }
     Ok(())
 }
