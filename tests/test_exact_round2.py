@@ -140,3 +140,65 @@ def test_the_emit_path_is_said_once(pg, sql, tmp_path, capsys, emit, line):
     out = capsys.readouterr().out
     assert out.count("emit path: ") == 1 and line in out, out
     assert live(tmp_path, "tester_exact2.said", "id") == sql("SELECT id FROM exact2.said ORDER BY id")
+
+
+@pytest.fixture
+def zoned(pg, sql):
+    """Makes database tz_db whose sessions are on a given time zone; returns a function running statements in it."""
+    import psycopg
+
+    from testkit import conninfo
+
+    def make(zone: str):
+        sql("DROP DATABASE IF EXISTS tz_db WITH (FORCE)")
+        sql("CREATE DATABASE tz_db")
+        sql(f"ALTER DATABASE tz_db SET timezone TO '{zone}'")
+        info = {**conninfo(pg), "dbname": "tz_db"}
+
+        def run(statement, params=None):
+            with psycopg.connect(**info, autocommit=True) as conn:
+                cur = conn.execute(statement, params)
+                return cur.fetchall() if cur.description else None
+        run.info = info
+        return run
+    return make
+
+
+def test_a_naive_cursor_on_a_server_behind_utc_keeps_a_late_writer(pg, zoned, tmp_path, capsys):
+    """The open-writer guard is an instant; a `timestamp` cursor holds Phoenix wall-clock stamps (UTC-7, no DST,
+    so no repeated hour helps). Compared as UTC, the late writer's row (stamped when it began) fell seven hours
+    before the guard and was never read."""
+    import time
+
+    import psycopg
+    db = zoned("America/Phoenix")
+    db("CREATE SCHEMA tz")
+    db("CREATE TABLE tz.naive (id int PRIMARY KEY, val text, updated_at timestamp NOT NULL DEFAULT now())")
+    db("INSERT INTO tz.naive (id, val) SELECT g, 'v' FROM generate_series(1, 100) g")
+    config = connection_config(pg, database="tz_db", schemas="tz", incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    assert "cursor updated_at is a timestamp without time zone on a server whose time zone is America/Phoenix" \
+        in capsys.readouterr().out
+    late = psycopg.connect(**db.info)  # begins first, commits last
+    late.execute("UPDATE tz.naive SET val = 'late', updated_at = now() WHERE id = 5")
+    time.sleep(0.05)
+    db("UPDATE tz.naive SET val = 'changed', updated_at = now() WHERE id = 7")
+    state = run_sync(tmp_path, config, state)
+    late.commit()
+    late.close()
+    run_sync(tmp_path, config, state)
+    assert live(tmp_path, "tester_tz.naive", "id, val") == db("SELECT id, val FROM tz.naive ORDER BY id")
+
+
+def test_a_naive_cursor_looks_back_over_the_repeated_hour(pg, zoned, tmp_path):
+    """On 2026-11-01 New York's clocks went from 01:59 EDT back to 01:00 EST: a row written at 01:10 EST comes after
+    one written at 01:50 EDT but looks 40 minutes earlier."""
+    db = zoned("America/New_York")
+    db("CREATE SCHEMA tz")
+    db("CREATE TABLE tz.dst (id int PRIMARY KEY, val text, updated_at timestamp NOT NULL)")
+    db("INSERT INTO tz.dst VALUES (1, 'before the change', '2026-11-01 01:50')")
+    config = connection_config(pg, database="tz_db", schemas="tz", incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, config)
+    db("INSERT INTO tz.dst VALUES (2, 'in the repeated hour', '2026-11-01 01:10')")
+    run_sync(tmp_path, config, state)
+    assert live(tmp_path, "tester_tz.dst", "id, val") == db("SELECT id, val FROM tz.dst ORDER BY id")

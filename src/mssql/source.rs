@@ -74,6 +74,7 @@ impl Source for MssqlSource {
                 guard: None,
                 sees_all: true,
                 future,
+                zone: None,
             }))
         })
     }

@@ -65,6 +65,7 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
         guard: row.get(1),
         sees_all: row.get::<_, Option<bool>>(2).unwrap_or(false),
         future: row.get(3),
+        zone: row.get(4),
     }))
 }
 

@@ -162,7 +162,16 @@ impl Source {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let found = self.table(py, schema, table)?;
         let what = format!("{}: reading the cursor", found.qualified());
+        let (name, cursor) = (found.qualified(), found.cursor.as_ref().ok().map(|c| c.column.clone()));
         let mark = self.retried(py, what, move |s| s.watermark(found.clone()))?;
+        if let (Some(zone), Some(column)) = (mark.as_ref().and_then(|m| m.zone.as_ref()), cursor) {
+            self.log.info(format!(
+                "{name}: cursor {column} is a timestamp without time zone on a server whose time zone is {zone}: its \
+                 values are taken as that zone's wall clock (the open-writer guard and the clock are converted to \
+                 it), and each read also looks back over the hour the zone repeats when its clocks fall back; rows written by \
+                 sessions in another zone are compared wrongly (a timestamptz cursor needs none of this)"
+            ));
+        }
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
