@@ -202,3 +202,44 @@ def test_a_naive_cursor_looks_back_over_the_repeated_hour(pg, zoned, tmp_path):
     db("INSERT INTO tz.dst VALUES (2, 'in the repeated hour', '2026-11-01 01:10')")
     run_sync(tmp_path, config, state)
     assert live(tmp_path, "tester_tz.dst", "id, val") == db("SELECT id, val FROM tz.dst ORDER BY id")
+
+
+@pytest.mark.parametrize("cursor", [False, True], ids=["full read", "cursor"])
+def test_a_locked_table_fails_naming_the_lock_holder(pg, sql, tmp_path, capsys, cursor):
+    """A migration holds ACCESS EXCLUSIVE: the read waits `lock_timeout_seconds`, not forever; the retry and the
+    final error name the table and the holding session; once it lets go, the next sync lands every row."""
+    import time
+
+    import psycopg
+
+    from testkit import conninfo, sync_alongside
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.held")
+    stamp = ", updated_at timestamptz NOT NULL DEFAULT now()" if cursor else ""
+    sql(f"CREATE TABLE exact2.held (id int PRIMARY KEY, v text{stamp})")
+    sql("INSERT INTO exact2.held (id, v) SELECT g, 'v' || g FROM generate_series(1, 50) g")
+    config = connection_config(pg, schemas="exact2", tables="exact2.held", lock_timeout_seconds="0.5",
+                               max_retries="1", retry_sleep_seconds="0.1")
+    holder = psycopg.connect(**conninfo(pg))
+    holder.execute("LOCK TABLE exact2.held IN ACCESS EXCLUSIVE MODE")
+    pid = holder.info.backend_pid
+    try:
+        with pytest.raises(Exception) as err:
+            run_sync(tmp_path, config)
+    finally:
+        holder.rollback()
+        holder.close()
+    said = "table exact2.held is locked ACCESS EXCLUSIVE by session pid {} (query started "
+    assert said.format(pid) in str(err.value), str(err.value)
+    # Held for a while, then let go: the retry's line names the holder, and the sync lands every row.
+    holder = psycopg.connect(**conninfo(pg))
+    holder.execute("LOCK TABLE exact2.held IN ACCESS EXCLUSIVE MODE")
+    pid = holder.info.backend_pid
+
+    def release(done):
+        time.sleep(1.5)
+        holder.rollback()
+    sync_alongside(tmp_path, {**config, "max_retries": "10", "retry_sleep_seconds": "0.5"}, release)
+    holder.close()
+    assert said.format(pid) in capsys.readouterr().out, "the retry says who holds the lock"
+    assert live(tmp_path, "tester_exact2.held", "id, v") == sql("SELECT id, v FROM exact2.held ORDER BY id")

@@ -43,6 +43,7 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("source_metadata", &[]),
     ("emit", &[]),
     ("read_timeout_seconds", &[]),
+    ("lock_timeout_seconds", &[]),
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),

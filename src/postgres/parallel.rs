@@ -130,9 +130,22 @@ impl Attempt {
             req.table.qualified(),
             self.part.index + 1
         );
-        let (in_snapshot, stream) = self
-            .open(&mut session, &query, &context, &mut p.extra)
-            .await?;
+        // The watchdog covers the statement's start too: a statement waiting for a lock has sent nothing yet.
+        let opened = crate::read::next_row(
+            req.read_timeout,
+            &context,
+            self.open(&mut session, &query, &context, &mut p.extra),
+        )
+        .await;
+        let (in_snapshot, stream) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                // A failed statement may leave the snapshot's transaction aborted: end it before asking who holds
+                // the lock (the session is closed anyway if this fails).
+                let _ = session.client.batch_execute("ROLLBACK").await;
+                return Err(super::locks::explain(&session.client, &req.table, e).await);
+            }
+        };
         // Room for about one batch in flight between the socket and the batch builder.
         let queued = req.limits.planned().batch_size.clamp(4096, 65536);
         let mut rows = PgRows::new(stream, Decoding::new(req), context, queued);
