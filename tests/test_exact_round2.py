@@ -243,3 +243,30 @@ def test_a_locked_table_fails_naming_the_lock_holder(pg, sql, tmp_path, capsys, 
     holder.close()
     assert said.format(pid) in capsys.readouterr().out, "the retry says who holds the lock"
     assert live(tmp_path, "tester_exact2.held", "id, v") == sql("SELECT id, v FROM exact2.held ORDER BY id")
+
+
+def test_row_level_security_that_filters_the_login_is_said(pg, sql, tmp_path, capsys):
+    """A login that a policy limits reads a subset: the sync says so by table; with BYPASSRLS it reads all."""
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.tenants")
+    sql("CREATE TABLE exact2.tenants (id int PRIMARY KEY, tenant text NOT NULL)")
+    sql("INSERT INTO exact2.tenants SELECT g, CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 30) g")
+    sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_a') THEN "
+        "CREATE ROLE tenant_a LOGIN PASSWORD 'tenant-a-pw'; END IF; END $$")
+    sql("ALTER ROLE tenant_a NOBYPASSRLS")
+    sql("GRANT USAGE ON SCHEMA exact2 TO tenant_a")
+    sql("GRANT SELECT ON exact2.tenants TO tenant_a")
+    sql("ALTER TABLE exact2.tenants ENABLE ROW LEVEL SECURITY")
+    sql("CREATE POLICY only_a ON exact2.tenants USING (tenant = 'a')")
+    config = connection_config(pg, user="tenant_a", password="tenant-a-pw", schemas="exact2",
+                               tables="exact2.tenants")
+    run_sync(tmp_path / "limited", config)
+    said = "table exact2.tenants: row-level security is on and this login does not bypass it"
+    assert said in capsys.readouterr().out
+    assert live(tmp_path / "limited", "tester_exact2.tenants", "id, tenant") == sql(
+        "SELECT id, tenant FROM exact2.tenants WHERE tenant = 'a' ORDER BY id"), "what the policy shows, no more"
+    sql("ALTER ROLE tenant_a BYPASSRLS")
+    run_sync(tmp_path / "bypassing", config)
+    assert said not in capsys.readouterr().out
+    assert live(tmp_path / "bypassing", "tester_exact2.tenants", "id, tenant") == sql(
+        "SELECT id, tenant FROM exact2.tenants ORDER BY id")
