@@ -270,3 +270,22 @@ def test_row_level_security_that_filters_the_login_is_said(pg, sql, tmp_path, ca
     assert said not in capsys.readouterr().out
     assert live(tmp_path / "bypassing", "tester_exact2.tenants", "id, tenant") == sql(
         "SELECT id, tenant FROM exact2.tenants ORDER BY id")
+
+
+def test_an_integer_cursor_typo_does_not_hide_later_changes(pg, sql, tmp_path, capsys):
+    """One epoch-milliseconds value typed as 99999999999999: the mark stops below that jump (the row is read again
+    every sync, with a warning naming its key), so later changes still arrive."""
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.events")
+    sql("CREATE TABLE exact2.events (id int PRIMARY KEY, val text, changed_ms bigint NOT NULL)")
+    sql("INSERT INTO exact2.events SELECT g, 'v', 1733011200000 + g * 1000 FROM generate_series(1, 100) g")
+    sql("INSERT INTO exact2.events VALUES (101, 'typo', 99999999999999)")
+    config = connection_config(pg, schemas="exact2", tables="exact2.events",
+                               cursor_columns=json.dumps({"exact2.events": "changed_ms"}))
+    state = run_sync(tmp_path, config)
+    assert ("exact2.events: cursor changed_ms has 1 rows above 1733011300000, below a jump far beyond the rest "
+            "of its values (largest 99999999999999; key 101)") in capsys.readouterr().out
+    sql("UPDATE exact2.events SET val = 'changed', changed_ms = 1733011400000 WHERE id = 5")
+    sql("INSERT INTO exact2.events VALUES (102, 'later', 1733011400001)")
+    run_sync(tmp_path, config, state)
+    assert live(tmp_path, "tester_exact2.events", "id, val") == sql("SELECT id, val FROM exact2.events ORDER BY id")

@@ -75,6 +75,7 @@ impl Source for MssqlSource {
                 sees_all: true,
                 future,
                 zone: None,
+                note: None,
             }))
         })
     }

@@ -73,12 +73,18 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
             return Err(locks::explain(client, table, err).await);
         }
     };
+    let (mut high, mut note): (Option<String>, Option<String>) = (row.get(0), None);
+    if let (crate::model::CursorKind::Integer, Some(h)) = (cursor.kind, high.clone()) {
+        let (capped, warning) = super::jumps::capped(client, table, cursor, h).await?;
+        (high, note) = (Some(capped), warning);
+    }
     Ok(Some(Watermark {
-        high: row.get(0),
+        high,
         guard: row.get(1),
         sees_all: row.get::<_, Option<bool>>(2).unwrap_or(false),
         future: row.get(3),
         zone: row.get(4),
+        note,
     }))
 }
 

@@ -172,6 +172,9 @@ impl Source {
                  sessions in another zone are compared wrongly (a timestamptz cursor needs none of this)"
             ));
         }
+        if let Some(note) = mark.as_ref().and_then(|m| m.note.clone()) {
+            self.log.warning(note);
+        }
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
