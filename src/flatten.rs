@@ -90,7 +90,9 @@ fn infer(kinds: &[Leaf]) -> Option<FivetranType> {
         FivetranType::Long
     } else if all(&[Leaf::Int, Leaf::Float]) {
         FivetranType::Double
-    } else if all(&[Leaf::Int, Leaf::BigInt, Leaf::Float, Leaf::Inexact]) && seen.contains(&Leaf::Inexact) {
+    } else if all(&[Leaf::Int, Leaf::BigInt, Leaf::Float, Leaf::Inexact])
+        && seen.contains(&Leaf::Inexact)
+    {
         // A double would round them; the server's own text is exact.
         FivetranType::String
     } else if all(&[Leaf::Str]) {
@@ -338,11 +340,18 @@ mod tests {
 
     #[test]
     fn a_double_holds_only_numbers_it_reads_back_as_themselves() {
-        for exact in ["0.1", "1e300", "-2.5", "1.10", "0.000123", "123.0", "1E2", "0.0", "-0.0"] {
+        for exact in [
+            "0.1", "1e300", "-2.5", "1.10", "0.000123", "123.0", "1E2", "0.0", "-0.0",
+        ] {
             assert!(double_holds(exact), "{exact}");
         }
-        for inexact in ["12345678901234567890.123456789012345", "1.0000000000000001", "1e309", "1e-400", "0.1e-323"]
-        {
+        for inexact in [
+            "12345678901234567890.123456789012345",
+            "1.0000000000000001",
+            "1e309",
+            "1e-400",
+            "0.1e-323",
+        ] {
             assert!(!double_holds(inexact), "{inexact}");
         }
     }
@@ -355,7 +364,13 @@ mod tests {
         assert_eq!(f.cell("t", "j", wide.clone()).unwrap(), Cell::Json(wide));
         assert_eq!(f.take_warnings().len(), 1);
         let cols = f
-            .sample("j", vec![serde_json::from_str(r#"{"x": 1.5, "y": 12345678901234567890.123456789012345}"#).unwrap()])
+            .sample(
+                "j",
+                vec![serde_json::from_str(
+                    r#"{"x": 1.5, "y": 12345678901234567890.123456789012345}"#,
+                )
+                .unwrap()],
+            )
             .unwrap();
         let types: Vec<_> = cols.iter().map(|c| c.fivetran_type).collect();
         assert_eq!(types, vec![FivetranType::Double, FivetranType::String]);
@@ -364,10 +379,14 @@ mod tests {
     #[test]
     fn objects_flatten_to_the_depth_and_lists_stay_json() {
         let f = Flattener::new("_", 2, &[], 10);
-        let cols = f.sample(
-            "attrs",
-            vec![json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]})],
-        ).unwrap();
+        let cols = f
+            .sample(
+                "attrs",
+                vec![
+                    json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]}),
+                ],
+            )
+            .unwrap();
         let names: Vec<_> = cols
             .iter()
             .map(|c| (c.name.as_str(), c.fivetran_type))
@@ -386,13 +405,15 @@ mod tests {
     #[test]
     fn sampled_types_widen_and_nulls_say_nothing() {
         let f = Flattener::new("__", 3, &[], 10);
-        let cols = f.sample(
-            "j",
-            vec![
-                json!({"a": 1, "b": null, "c": true}),
-                json!({"a": 2.5, "c": "x"}),
-            ],
-        ).unwrap();
+        let cols = f
+            .sample(
+                "j",
+                vec![
+                    json!({"a": 1, "b": null, "c": true}),
+                    json!({"a": 2.5, "c": "x"}),
+                ],
+            )
+            .unwrap();
         let got: HashMap<_, _> = cols
             .into_iter()
             .map(|c| (c.name, c.fivetran_type))

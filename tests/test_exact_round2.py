@@ -83,7 +83,7 @@ def test_json_numbers_land_exactly(pg, sql, tmp_path, capsys, emit):
                "FROM exact2.nums ORDER BY id")
     assert len(got) == len(want) == 2
     from decimal import Decimal
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g[0] == w[0] and Decimal(g[1]) == Decimal(w[1]) and Decimal(g[2]) == Decimal(w[2]), (g, w)
         assert g[3] == w[3]
         assert loads(g[4]) == loads(w[4]) and loads(g[5]) == loads(w[5]), (g, w)

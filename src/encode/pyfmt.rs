@@ -1,8 +1,8 @@
 //! Python's own text forms, reproduced exactly where the Connector SDK relies on them: `repr(float)` (the shortest
 //! digits that round-trip, in Python's layout) and `json.dumps` with its defaults.
 
-use serde_json::Value;
 use crate::flatten::double_holds;
+use serde_json::Value;
 use std::fmt::Write;
 
 /// `repr(x)` of a Python float: shortest round-trip digits; positional when the decimal exponent is in [-4, 16),

@@ -252,7 +252,9 @@ async fn sample_flattened(
                 table.columns[i].flattened = true;
                 table.flat_columns.extend(flat);
             }
-            None => warnings.push(flattener.wide_warning(&table.qualified(), &table.columns[i].name)),
+            None => {
+                warnings.push(flattener.wide_warning(&table.qualified(), &table.columns[i].name))
+            }
         }
     }
     Ok(())

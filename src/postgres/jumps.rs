@@ -53,7 +53,11 @@ pub async fn capped(
     high: String,
 ) -> Result<(String, Option<String>)> {
     let what = format!("reading the cursor of {}", table.qualified());
-    let name = format!("{}.{}", quote_ident(&table.schema), quote_ident(&table.name));
+    let name = format!(
+        "{}.{}",
+        quote_ident(&table.schema),
+        quote_ident(&table.name)
+    );
     let row = client
         .query_typed_one(
             &statement(table, cursor),
@@ -62,7 +66,11 @@ pub async fn capped(
         .await
         .map_err(|e| errors::query(&what, e))?;
     let number = |s: &str| s.parse::<i128>().ok();
-    let top: Vec<i128> = row.get::<_, Vec<String>>(0).iter().filter_map(|s| number(s)).collect();
+    let top: Vec<i128> = row
+        .get::<_, Vec<String>>(0)
+        .iter()
+        .filter_map(|s| number(s))
+        .collect();
     let min = row.get::<_, Option<String>>(1).as_deref().and_then(number);
     let sequence = row.get::<_, Option<String>>(2).as_deref().and_then(number);
     let (Some(min), Some(high_n)) = (min, number(&high)) else {
@@ -72,7 +80,11 @@ pub async fn capped(
         return Ok((high, None));
     };
     let c = src(&super::sql::Postgres, &cursor.column);
-    let keys: Vec<String> = table.primary_key.iter().map(|k| src(&super::sql::Postgres, k)).collect();
+    let keys: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|k| src(&super::sql::Postgres, k))
+        .collect();
     let key = match keys.len() {
         0 => "NULL::text".to_string(),
         1 => format!("{}::text", keys[0]),
@@ -113,12 +125,18 @@ mod tests {
     #[test]
     fn a_typo_far_above_the_spread_is_capped_and_steady_growth_is_not() {
         let epoch_ms = [99_999_999_999_999, 1_733_011_200_500, 1_733_011_200_000];
-        assert_eq!(cap(&epoch_ms, 1_600_000_000_000, None), Some(1_733_011_200_500));
+        assert_eq!(
+            cap(&epoch_ms, 1_600_000_000_000, None),
+            Some(1_733_011_200_500)
+        );
         let ids: Vec<i128> = (990..=1000).rev().collect();
         assert_eq!(cap(&ids, 1, None), None);
         assert_eq!(cap(&ids, 1, Some(995)), Some(995));
         // A lone value cannot be judged; two typos are caught as one jump.
         assert_eq!(cap(&[5], 5, None), None);
-        assert_eq!(cap(&[10_000_000, 9_999_999, 100, 99, 1], 1, None), Some(100));
+        assert_eq!(
+            cap(&[10_000_000, 9_999_999, 100, 99, 1], 1, None),
+            Some(100)
+        );
     }
 }

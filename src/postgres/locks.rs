@@ -11,7 +11,8 @@ pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Who holds an `ACCESS EXCLUSIVE` lock on the table (the only mode that keeps a read waiting): pid, when its
 /// current or last query started, and its state. No query text: it may hold values.
-const HOLDERS: &str = "SELECT l.pid, coalesce(a.query_start::text, 'unknown'), coalesce(a.state, 'unknown') \
+const HOLDERS: &str =
+    "SELECT l.pid, coalesce(a.query_start::text, 'unknown'), coalesce(a.state, 'unknown') \
      FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid \
      WHERE l.locktype = 'relation' AND l.relation = to_regclass($1::text) AND l.granted \
        AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid() ORDER BY l.pid";
@@ -35,7 +36,11 @@ pub async fn explain(client: &Client, table: &Table, err: Error) -> Error {
             transient,
         };
     }
-    let name = format!("{}.{}", quote_ident(&table.schema), quote_ident(&table.name));
+    let name = format!(
+        "{}.{}",
+        quote_ident(&table.schema),
+        quote_ident(&table.name)
+    );
     let holders = match client.query(HOLDERS, &[&name]).await {
         Ok(rows) if !rows.is_empty() => rows
             .iter()

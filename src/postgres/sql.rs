@@ -181,7 +181,7 @@ pub fn watermark(table: &Table, cursor: &Cursor) -> String {
     let c = src(&Postgres, &cursor.column);
     let t = qualified(table);
     let naive_time = cursor.kind == CursorKind::Time
-        && naive(&crate::statement::type_of(&Postgres, table, &cursor.column));
+        && naive(crate::statement::type_of(&Postgres, table, &cursor.column));
     // The server's zone, for a naive cursor when that zone is not UTC at any time of the year (said in the log).
     let zone = match naive_time {
         true => format!(
@@ -194,7 +194,7 @@ pub fn watermark(table: &Table, cursor: &Cursor) -> String {
         CursorKind::Time => {
             let ty = crate::statement::type_of(&Postgres, table, &cursor.column);
             // A naive cursor's clock is the server zone's wall clock, not our session's UTC.
-            let now = match naive(&ty) {
+            let now = match naive(ty) {
                 true => format!("CAST(now() AT TIME ZONE {SERVER_ZONE} AS {ty})"),
                 false => format!("CAST(now() AS {ty})"),
             };

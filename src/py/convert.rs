@@ -1,7 +1,7 @@
 //! Cells -> Python objects, and batches -> lists of dicts with each key object made once per reader.
 
-use crate::model::Cell;
 use crate::flatten::double_holds;
+use crate::model::Cell;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use pyo3::prelude::*;
 use pyo3::types::{

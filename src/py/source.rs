@@ -162,7 +162,10 @@ impl Source {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let found = self.table(py, schema, table)?;
         let what = format!("{}: reading the cursor", found.qualified());
-        let (name, cursor) = (found.qualified(), found.cursor.as_ref().ok().map(|c| c.column.clone()));
+        let (name, cursor) = (
+            found.qualified(),
+            found.cursor.as_ref().ok().map(|c| c.column.clone()),
+        );
         let mark = self.retried(py, what, move |s| s.watermark(found.clone()))?;
         if let (Some(zone), Some(column)) = (mark.as_ref().and_then(|m| m.zone.as_ref()), cursor) {
             self.log.info(format!(
