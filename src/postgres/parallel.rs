@@ -139,12 +139,13 @@ impl Attempt {
         .await;
         let (in_snapshot, stream) = match opened {
             Ok(opened) => opened,
-            Err(e) => {
-                // A failed statement may leave the snapshot's transaction aborted: end it before asking who holds
-                // the lock (the session is closed anyway if this fails).
+            // The server just answered (lock_timeout ran out), so the session can ask who holds the lock, once
+            // the snapshot's aborted transaction is ended. Not after the watchdog: that session may never answer.
+            Err(e) if e.sqlstate() == Some(super::locks::LOCK_NOT_AVAILABLE) => {
                 let _ = session.client.batch_execute("ROLLBACK").await;
                 return Err(super::locks::explain(&session.client, &req.table, e).await);
             }
+            Err(e) => return Err(e),
         };
         // Room for about one batch in flight between the socket and the batch builder.
         let queued = req.limits.planned().batch_size.clamp(4096, 65536);
