@@ -126,7 +126,7 @@ class TableSync:
         self.source, self.table, self.state, self.policy = source, table, state, policy
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"
-        self.entry = st.table_entry(state, self.qualified)
+        self.entry = st.table_entry(state, st.table_key(self.schema, self.name))
         self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
         self.resumed: int | None = 0  # rows an interrupted load had handed over (None: not known)
         self.keys: int | None = None  # keys confirmed by delete reconciliation, when it ran

@@ -263,3 +263,11 @@ def reconciliation_due(entry: Mapping[str, Any], hours: float | None, now: datet
 
 def reconciled(entry: dict, now: datetime) -> None:
     entry["reconciled_at"] = now.isoformat()
+def table_key(schema: str, table: str) -> str:
+    """The table's key in `tables`: "schema.table" when neither name holds a dot or a double quote (the key every
+    state so far used, so those states still load), else both names quoted as SQL quotes them ("a"."b.c"), which no
+    plain pair spells. a."b.c" and "a.b".c once shared the key "a.b.c", so the second was "already synced in this
+    pass" and never landed; an old entry under such a key is left unused, and the table loads again in full."""
+    if not any(c in name for name in (schema, table) for c in '."'):
+        return f"{schema}.{table}"
+    return ".".join('"' + name.replace('"', '""') + '"' for name in (schema, table))

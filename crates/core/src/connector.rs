@@ -134,10 +134,34 @@ impl Connector {
         })
     }
 
-    /// The incremental watermark of `table`, or None without a cursor.
+    /// The incremental watermark of `table`, or None without a cursor. What it relies on is logged: a naive cursor
+    /// compared in the server's zone, and the source's note (an integer cursor's mark held below a jump).
     pub fn watermark(&self, table: Arc<Table>) -> BoxFuture<'static, Result<Option<Watermark>>> {
         let what = format!("{}: reading the cursor", table.qualified());
-        self.retried(what, move |s| s.watermark(table.clone()))
+        let (name, cursor, log) = (
+            table.qualified(),
+            table.cursor.as_ref().ok().map(|c| c.column.clone()),
+            self.log.clone(),
+        );
+        let mark = self.retried(what, move |s| s.watermark(table.clone()));
+        Box::pin(async move {
+            let mark = mark.await?;
+            if let (Some(zone), Some(column)) =
+                (mark.as_ref().and_then(|m| m.zone.as_ref()), cursor)
+            {
+                log.info(format!(
+                    "{name}: cursor {column} is a timestamp without time zone on a server whose time zone is {zone}: \
+                     its values are taken as that zone's wall clock (the open-writer guard and the clock are converted \
+                     to it), and each read also looks back over the hour the zone repeats when its clocks fall back; \
+                     rows written by sessions in another zone are compared wrongly (a timestamptz cursor needs none of \
+                     this)"
+                ));
+            }
+            if let Some(note) = mark.as_ref().and_then(|m| m.note.clone()) {
+                log.warning(note);
+            }
+            Ok(mark)
+        })
     }
 
     /// Starts a read on the shared runtime with the table's planned limits (or the caller's sizes), and its

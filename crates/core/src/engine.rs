@@ -233,6 +233,7 @@ mod tests {
                 separator: "_".into(),
                 depth: 1,
                 sample_rows: 1,
+                max_columns: 1,
             },
             retry: Policy::new(max_retries, 0.0),
             log: crate::messages::Messages::default(),

@@ -18,6 +18,8 @@ enum Leaf {
     Int,
     BigInt,
     Float,
+    /// A number with a fraction or an exponent that a double does not read back as itself.
+    Inexact,
     Str,
     Nested,
 }
@@ -29,7 +31,11 @@ fn leaf(value: &Value) -> Leaf {
         Value::Number(n) => {
             let text = n.to_string();
             if text.contains(['.', 'e', 'E']) {
-                Leaf::Float
+                if double_holds(&text) {
+                    Leaf::Float
+                } else {
+                    Leaf::Inexact
+                }
             } else if text.parse::<i64>().is_ok() {
                 Leaf::Int
             } else {
@@ -39,6 +45,36 @@ fn leaf(value: &Value) -> Leaf {
         Value::String(_) => Leaf::Str,
         Value::Array(_) | Value::Object(_) => Leaf::Nested,
     }
+}
+
+/// Whether a double reads the JSON number `text` back as the same decimal: 0.1 and 1e300 do;
+/// 12345678901234567890.123456789012345, 1.0000000000000001, 1e309 and 1e-400 do not (a double rounds them, makes
+/// them infinite or zero).
+pub fn double_holds(text: &str) -> bool {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => decimal_parts(text) == decimal_parts(&format!("{f:e}")),
+        _ => false,
+    }
+}
+
+/// A decimal number's sign, significant digits (no leading or trailing zeros) and the power of ten of its first
+/// digit; zero is (false, "", 0) whatever its sign.
+fn decimal_parts(text: &str) -> (bool, String, i64) {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = rest.split_once(['e', 'E']).unwrap_or((rest, "0"));
+    let exponent: i64 = exponent.parse().unwrap_or(0);
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = whole.chars().chain(fraction.chars()).collect();
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+    if significant.is_empty() {
+        return (false, String::new(), 0);
+    }
+    let first = whole.len() as i64 - 1 - leading as i64 + exponent;
+    (negative, significant.to_string(), first)
 }
 
 /// The type a column gets from the kinds its sampled values had (nulls say nothing).
@@ -54,6 +90,11 @@ fn infer(kinds: &[Leaf]) -> Option<FivetranType> {
         FivetranType::Long
     } else if all(&[Leaf::Int, Leaf::Float]) {
         FivetranType::Double
+    } else if all(&[Leaf::Int, Leaf::BigInt, Leaf::Float, Leaf::Inexact])
+        && seen.contains(&Leaf::Inexact)
+    {
+        // A double would round them; the server's own text is exact.
+        FivetranType::String
     } else if all(&[Leaf::Str]) {
         FivetranType::String
     } else {
@@ -68,6 +109,9 @@ pub struct Flattener {
     declared: HashMap<String, FivetranType>,
     names: HashMap<String, Arc<str>>,
     sample_rows: i64,
+    /// At most this many flattened columns per JSON column: a larger object stays JSON (a 200,000-key object
+    /// flattened would be 200,000 columns in every row and in the schema).
+    max_columns: usize,
     /// Flattened columns a value did not fit, each warned about once.
     misfits: std::collections::HashSet<String>,
     /// The table's own column names: a flattened name equal to one would overwrite it.
@@ -86,10 +130,17 @@ impl Flattener {
                 .collect(),
             names: HashMap::new(),
             sample_rows,
+            max_columns: usize::MAX,
             misfits: std::collections::HashSet::new(),
             reserved: std::collections::HashSet::new(),
             warnings: Vec::new(),
         }
+    }
+
+    /// At most `n` flattened columns per JSON column.
+    pub fn max_columns(mut self, n: usize) -> Self {
+        self.max_columns = n;
+        self
     }
 
     /// The table's column names, which flattened names must not take.
@@ -98,25 +149,32 @@ impl Flattener {
         self
     }
 
-    /// The columns, with their types, that `samples` of column `column` flatten into, in order of first appearance.
+    /// The columns, with their types, that `samples` of column `column` flatten into, in order of first appearance;
+    /// None when they would be more than `max_columns` (the column then stays JSON).
     pub fn sample(
         &self,
         column: &str,
         samples: impl IntoIterator<Item = Value>,
-    ) -> Vec<FlatColumn> {
+    ) -> Option<Vec<FlatColumn>> {
         let mut order: Vec<String> = Vec::new();
         let mut kinds: HashMap<String, Vec<Leaf>> = HashMap::new();
         for value in samples {
             if let Value::Object(map) = value {
+                if self.too_wide(&map) {
+                    return None;
+                }
                 self.walk(column, &map, 1, &mut |name, v| {
                     if !kinds.contains_key(&name) {
                         order.push(name.clone());
                     }
                     kinds.entry(name).or_default().push(leaf(v));
                 });
+                if order.len() > self.max_columns {
+                    return None;
+                }
             }
         }
-        order
+        let columns = order
             .into_iter()
             .filter_map(|name| {
                 let t = infer(&kinds[&name])?;
@@ -125,7 +183,29 @@ impl Flattener {
                     fivetran_type: t,
                 })
             })
-            .collect()
+            .collect();
+        Some(columns)
+    }
+
+    /// Whether an object would flatten into more than `max_columns` columns (counted without building any name,
+    /// stopping at the first one too many).
+    fn too_wide(&self, map: &Map<String, Value>) -> bool {
+        fn count(map: &Map<String, Value>, level: usize, depth: usize, left: &mut usize) -> bool {
+            for value in map.values() {
+                match value {
+                    Value::Object(inner) if level < depth => {
+                        if count(inner, level + 1, depth, left) {
+                            return true;
+                        }
+                    }
+                    _ if *left == 0 => return true,
+                    _ => *left -= 1,
+                }
+            }
+            false
+        }
+        let mut left = self.max_columns;
+        count(map, 1, self.depth, &mut left)
     }
 
     /// The cell of one value of column `column`: flattened columns for an object, the JSON itself otherwise.
@@ -133,6 +213,12 @@ impl Flattener {
         let Value::Object(map) = value else {
             return Ok(Cell::Json(value));
         };
+        if self.too_wide(&map) {
+            if self.misfits.insert(format!("{column} (too wide)")) {
+                self.warnings.push(self.wide_warning(table, column));
+            }
+            return Ok(Cell::Json(Value::Object(map)));
+        }
         let mut leaves: Vec<(String, &Value)> = Vec::new();
         self.walk(column, &map, 1, &mut |name, v| leaves.push((name, v)));
         // Two paths to one name ({"a_b": 1, "a": {"b": 2}} -> both c_a_b) would keep one value and drop the other.
@@ -172,6 +258,15 @@ impl Flattener {
             out.push((key, cell));
         }
         Ok(Cell::Flat(out))
+    }
+
+    /// The warning for a JSON column whose objects have more keys than flattened columns are allowed.
+    pub fn wide_warning(&self, table: &str, column: &str) -> String {
+        format!(
+            "table {table}: objects in column {column} have more than {} keys to flatten; such objects arrive whole \
+             in column {column} (JSON) instead of flattened (raise 'flatten_max_columns' to flatten them)",
+            self.max_columns
+        )
     }
 
     /// What flattening noticed since the last call (a value that did not fit, once per flattened column).
@@ -216,7 +311,7 @@ impl Flattener {
                 None | Some(FivetranType::Double),
                 Leaf::Float | Leaf::Int | Leaf::BigInt,
                 Value::Number(n),
-            ) if declared.is_some() || kind == Leaf::Float => {
+            ) if (declared.is_some() || kind == Leaf::Float) && double_holds(n.as_str()) => {
                 Cell::Double(n.as_f64().unwrap_or(f64::NAN))
             }
             (None | Some(FivetranType::String), Leaf::Str, Value::String(s)) => {
@@ -244,12 +339,54 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_double_holds_only_numbers_it_reads_back_as_themselves() {
+        for exact in [
+            "0.1", "1e300", "-2.5", "1.10", "0.000123", "123.0", "1E2", "0.0", "-0.0",
+        ] {
+            assert!(double_holds(exact), "{exact}");
+        }
+        for inexact in [
+            "12345678901234567890.123456789012345",
+            "1.0000000000000001",
+            "1e309",
+            "1e-400",
+            "0.1e-323",
+        ] {
+            assert!(!double_holds(inexact), "{inexact}");
+        }
+    }
+
+    #[test]
+    fn wide_objects_stay_json_and_inexact_numbers_are_typed_string() {
+        let mut f = Flattener::new("_", 2, &[], 10).max_columns(3);
+        let wide = json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3});
+        assert!(f.sample("j", vec![wide.clone()]).is_none());
+        assert_eq!(f.cell("t", "j", wide.clone()).unwrap(), Cell::Json(wide));
+        assert_eq!(f.take_warnings().len(), 1);
+        let cols = f
+            .sample(
+                "j",
+                vec![serde_json::from_str(
+                    r#"{"x": 1.5, "y": 12345678901234567890.123456789012345}"#,
+                )
+                .unwrap()],
+            )
+            .unwrap();
+        let types: Vec<_> = cols.iter().map(|c| c.fivetran_type).collect();
+        assert_eq!(types, vec![FivetranType::Double, FivetranType::String]);
+    }
+
+    #[test]
     fn objects_flatten_to_the_depth_and_lists_stay_json() {
         let f = Flattener::new("_", 2, &[], 10);
-        let cols = f.sample(
-            "attrs",
-            vec![json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]})],
-        );
+        let cols = f
+            .sample(
+                "attrs",
+                vec![
+                    json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]}),
+                ],
+            )
+            .unwrap();
         let names: Vec<_> = cols
             .iter()
             .map(|c| (c.name.as_str(), c.fivetran_type))
@@ -268,13 +405,15 @@ mod tests {
     #[test]
     fn sampled_types_widen_and_nulls_say_nothing() {
         let f = Flattener::new("__", 3, &[], 10);
-        let cols = f.sample(
-            "j",
-            vec![
-                json!({"a": 1, "b": null, "c": true}),
-                json!({"a": 2.5, "c": "x"}),
-            ],
-        );
+        let cols = f
+            .sample(
+                "j",
+                vec![
+                    json!({"a": 1, "b": null, "c": true}),
+                    json!({"a": 2.5, "c": "x"}),
+                ],
+            )
+            .unwrap();
         let got: HashMap<_, _> = cols
             .into_iter()
             .map(|c| (c.name, c.fivetran_type))

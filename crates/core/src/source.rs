@@ -23,6 +23,10 @@ pub struct Watermark {
     pub sees_all: bool,
     /// Rows whose cursor is after the server's clock (time cursors; None where unknown): read again every sync.
     pub future: Option<i64>,
+    /// The server's time zone, when the cursor is naive (timestamp without time zone) and that zone is not UTC.
+    pub zone: Option<String>,
+    /// A warning about the mark (an integer cursor capped below a jump), for the log.
+    pub note: Option<String>,
 }
 
 /// An exported snapshot and the session that keeps it importable while it is held.

@@ -80,6 +80,16 @@ pub fn pass(state: &Map<String, Value>) -> i64 {
     state.get("pass").and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// The table's key in `tables`, as `state.table_key` makes it: "schema.table" when neither name holds a dot or a
+/// double quote, else both names quoted as SQL quotes them (`"a"."b.c"`), which no plain pair spells.
+pub fn table_key(schema: &str, table: &str) -> String {
+    if ![schema, table].iter().any(|n| n.contains(['.', '"'])) {
+        return format!("{schema}.{table}");
+    }
+    let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+    format!("{}.{}", quoted(schema), quoted(table))
+}
+
 /// The table's entry, made empty on first use.
 pub fn entry<'a>(state: &'a mut Map<String, Value>, qualified: &str) -> &'a mut Entry {
     let slot = tables(state)

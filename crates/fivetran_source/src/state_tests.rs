@@ -66,9 +66,8 @@ fn a_full_load_resumes_per_partition_then_reads_incrementally_from_its_watermark
     let plan = json!({"partitions": [{"lo": null, "hi": ["5"]}, {"lo": ["5"], "hi": null}]});
     let mark = Watermark {
         high: Some("2024-01-01".into()),
-        guard: None,
         sees_all: true,
-        future: None,
+        ..Watermark::default()
     };
     let shape = shape_of(&table());
     let e = entry(&mut state, "public.t");
@@ -95,4 +94,13 @@ fn a_full_load_resumes_per_partition_then_reads_incrementally_from_its_watermark
         json!({"high": "2024-01-01", "guard": null}),
         "an empty table keeps the old mark"
     );
+}
+
+#[test]
+fn dotted_names_have_keys_of_their_own_as_python_makes_them() {
+    assert_eq!(table_key("public", "t"), "public.t");
+    // state.table_key('a', 'b.c') and state.table_key('a.b', 'c'), as Python prints them.
+    assert_eq!(table_key("a", "b.c"), r#""a"."b.c""#);
+    assert_eq!(table_key("a.b", "c"), r#""a.b"."c""#);
+    assert_eq!(table_key("q", "x\"y"), r#""q"."x""y""#);
 }

@@ -209,7 +209,8 @@ impl<'a> TableSync<'a> {
     }
 
     fn entry(&mut self) -> &mut Map<String, Value> {
-        state::entry(self.state, &self.qualified)
+        let key = state::table_key(&self.table.schema, &self.table.name);
+        state::entry(self.state, &key)
     }
 
     async fn run(mut self) -> Step {

@@ -1,6 +1,7 @@
 //! Cells -> Python objects, and batches -> lists of dicts with each key object made once per reader.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
+use connector_accel_core::flatten::double_holds;
 use connector_accel_core::model::Cell;
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -101,7 +102,8 @@ fn datetime<'py>(
     .into_any())
 }
 
-/// JSON as Python values, as `json.loads` gives them; integers of any size stay exact.
+/// JSON as Python values, as `json.loads` gives them, except that a number a double would round is its own text (a
+/// str), so that json.dumps writes it exactly; integers of any size stay exact.
 pub fn json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
@@ -109,7 +111,12 @@ pub fn json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> 
         Value::Number(n) => {
             let text = n.to_string();
             if text.contains(['.', 'e', 'E']) {
-                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+                if double_holds(&text) {
+                    PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+                } else {
+                    // json.dumps writes a float by its repr: a number a double would round goes as its own text.
+                    PyString::new(py, &text).into_any()
+                }
             } else if let Some(i) = n.as_i64() {
                 i.into_pyobject(py)?.into_any()
             } else {

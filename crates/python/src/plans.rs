@@ -38,6 +38,7 @@ pub fn watermark_dict<'py>(py: Python<'py>, m: &Watermark) -> PyResult<Bound<'py
     d.set_item("guard", &m.guard)?;
     d.set_item("sees_all", m.sees_all)?;
     d.set_item("future", m.future)?;
+    d.set_item("zone", &m.zone)?;
     Ok(d)
 }
 

@@ -37,6 +37,8 @@ pub struct Flatten {
     pub separator: String,
     pub depth: usize,
     pub sample_rows: i64,
+    /// Flattened columns one JSON column may become; an object with more keys stays JSON.
+    pub max_columns: usize,
 }
 
 // The bounds of the numeric keys (README's configuration table shows them). They keep a typo from becoming a
@@ -51,6 +53,7 @@ pub const MAX_RETRY_SLEEP: f64 = 3600.0;
 pub const MAX_LOOKBACK: f64 = 30.0 * 86_400.0;
 pub const MAX_FLATTEN_DEPTH: u64 = 16;
 pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
+pub const MAX_FLATTEN_COLUMNS: u64 = 10_000;
 pub const MAX_TABLE_ROWS: u64 = 1_000_000_000_000_000;
 pub const MAX_CONNECT_TIMEOUT: u64 = 3600;
 pub const MAX_READ_TIMEOUT: f64 = 86_400.0;
@@ -150,6 +153,7 @@ impl Config {
                     .unwrap_or_else(|| "_".into()),
                 depth: v.whole("flatten_depth", 3, 1, MAX_FLATTEN_DEPTH)? as usize,
                 sample_rows: v.whole("flatten_sample_rows", 1000, 1, MAX_SAMPLE_ROWS)? as i64,
+                max_columns: v.whole("flatten_max_columns", 500, 1, MAX_FLATTEN_COLUMNS)? as usize,
             },
             thresholds: thresholds(&v)?,
             overrides: Overrides {

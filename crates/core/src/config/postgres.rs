@@ -26,6 +26,8 @@ pub struct PgConnection {
     /// A CA certificate: a file path or PEM text.
     pub sslrootcert: Option<String>,
     pub connect_timeout_s: u64,
+    /// How long a statement waits for a table lock (`lock_timeout`) before it fails and is retried.
+    pub lock_timeout_s: f64,
 }
 
 /// The PostgreSQL server: a DSN or separate keys (the seeds' names), with libpq's TLS modes.
@@ -120,6 +122,7 @@ pub(crate) fn parse(v: &Values) -> Result<PgConnection> {
         sslmode,
         sslrootcert: v.text("sslrootcert").or(dsn_root),
         connect_timeout_s,
+        lock_timeout_s: v.seconds("lock_timeout_seconds", 60.0, 0.1, super::MAX_READ_TIMEOUT)?,
     })
 }
 

@@ -113,6 +113,7 @@ fn py(cell: &Cell) -> Py<'_> {
         Cell::Double(f) => Py::Float(*f),
         Cell::Json(Value::Number(n)) => match py_number(n) {
             PyNumber::Float(f) => Py::Float(f),
+            PyNumber::Text(_) => Py::Str(n.as_str()),
             PyNumber::Int(_) => match n.as_i64() {
                 Some(i) => Py::Int(i),
                 // serde_json (arbitrary_precision) keeps the number's own text: the digits Python's int() reads.

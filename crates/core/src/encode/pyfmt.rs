@@ -1,6 +1,7 @@
 //! Python's own text forms, reproduced exactly where the Connector SDK relies on them: `repr(float)` (the shortest
 //! digits that round-trip, in Python's layout) and `json.dumps` with its defaults.
 
+use crate::flatten::double_holds;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -151,16 +152,22 @@ pub fn json_float(x: f64) -> String {
 }
 
 /// The Python value a JSON number becomes (see the binding's `convert.rs::json`): a float when its text has a fraction or an
-/// exponent, an int otherwise (of any size).
+/// exponent and a double reads it back as itself, the server's text (a str) when a double would round it, an int
+/// otherwise (of any size).
 pub enum PyNumber {
     Float(f64),
+    Text(String),
     Int(String),
 }
 
 pub fn py_number(n: &serde_json::Number) -> PyNumber {
     let text = n.to_string();
     if text.contains(['.', 'e', 'E']) {
-        PyNumber::Float(n.as_f64().unwrap_or(f64::NAN))
+        if double_holds(&text) {
+            PyNumber::Float(n.as_f64().unwrap_or(f64::NAN))
+        } else {
+            PyNumber::Text(text)
+        }
     } else if let Some(i) = n.as_i64() {
         PyNumber::Int(i.to_string())
     } else {
@@ -183,6 +190,7 @@ fn dump(value: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match py_number(n) {
             PyNumber::Float(f) => out.push_str(&json_float(f)),
+            PyNumber::Text(text) => json_string(&text, out),
             PyNumber::Int(digits) => out.push_str(&digits),
         },
         Value::String(s) => json_string(s, out),

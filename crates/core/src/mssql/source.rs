@@ -74,6 +74,8 @@ impl Source for MssqlSource {
                 guard: None,
                 sees_all: true,
                 future,
+                zone: None,
+                note: None,
             }))
         })
     }

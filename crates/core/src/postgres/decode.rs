@@ -14,6 +14,8 @@ pub enum Note {
     OutOfRange,
     /// NaN or ±Infinity in a DECIMAL column, written as NULL.
     NotANumber,
+    /// A number in a JSON value (json, jsonb, an array) that a double would round, written as its own text.
+    InexactJsonNumber,
 }
 
 impl Note {
@@ -22,6 +24,11 @@ impl Note {
             Note::Clamped => "infinity / -infinity are written as 9999-12-31 23:59:59.999999 / 0001-01-01 00:00:00",
             Note::OutOfRange => "values outside years 1 to 9999 are written as NULL",
             Note::NotANumber => "NaN and Infinity do not fit a DECIMAL column and are written as NULL",
+            Note::InexactJsonNumber => {
+                "holds JSON numbers a double would round (more than 17 digits, or beyond 1e308 or 1e-308); the SDK \
+                 writes JSON numbers as doubles, so these land as JSON strings holding the server's exact text \
+                 (a flattened column of them is STRING): cast them in the destination"
+            }
         }
     }
 }
@@ -76,8 +83,8 @@ pub fn decode(d: Decoder, declared: FivetranType, raw: &[u8]) -> Decoded {
             timestamp(i64::from_be_bytes(fixed(raw)?), d == Decoder::TimestampTz)
         }
         Decoder::Bytea => plain(Cell::Bytes(raw.to_vec())),
-        Decoder::Json => plain(Cell::Json(json(raw)?)),
-        Decoder::Jsonb | Decoder::Array => plain(Cell::Json(json(jsonb_body(raw)?)?)),
+        Decoder::Json => json_cell(json(raw)?),
+        Decoder::Jsonb | Decoder::Array => json_cell(json(jsonb_body(raw)?)?),
     }
 }
 
@@ -87,6 +94,25 @@ fn utf8(raw: &[u8]) -> Result<String, String> {
 
 fn json(raw: &[u8]) -> Result<serde_json::Value, String> {
     serde_json::from_slice(raw).map_err(|e| format!("JSON cannot be parsed: {e}"))
+}
+
+fn json_cell(value: serde_json::Value) -> Decoded {
+    let note = inexact(&value).then_some(Note::InexactJsonNumber);
+    Ok((Cell::Json(value), note))
+}
+
+/// Whether a JSON value holds a number with a fraction or an exponent that a double does not read back as itself.
+fn inexact(value: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match value {
+        V::Number(n) => {
+            let text = n.as_str();
+            text.contains(['.', 'e', 'E']) && !crate::flatten::double_holds(text)
+        }
+        V::Array(items) => items.iter().any(inexact),
+        V::Object(map) => map.values().any(inexact),
+        _ => false,
+    }
 }
 
 fn jsonb_body(raw: &[u8]) -> Result<&[u8], String> {

@@ -22,7 +22,8 @@ const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text,
                                        JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
             ELSE c.reltuples::float8 END,
        has_table_privilege(c.oid, 'SELECT'),
-       c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
+       c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid),
+       c.relrowsecurity AND row_security_active(c.oid)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
    AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
@@ -77,6 +78,13 @@ pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Tab
         .await?;
     let (listed, view_rows) = listed.map_err(|e| errors::query("reading the table catalog", e))?;
     let client = &session.client;
+    // Tables whose row-level security filters what this login reads (it is not their owner, or they FORCE it,
+    // and it has no BYPASSRLS): a sync of them is a subset of their rows.
+    let filtered: std::collections::HashSet<u32> = listed
+        .iter()
+        .filter(|r| r.get::<_, Option<bool>>(6).unwrap_or(false))
+        .map(|r| r.get(0))
+        .collect();
     let mut found: Vec<(u32, Table, bool)> = listed
         .iter()
         .map(|r| {
@@ -97,6 +105,14 @@ pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Tab
         &views(view_rows),
         &mut warnings,
     )?;
+    for (_, t, _) in found.iter().filter(|(oid, _, _)| filtered.contains(oid)) {
+        warnings.push(format!(
+            "table {}: row-level security is on and this login does not bypass it, so the sync reads only the rows \
+             its policies show this login and the destination will not hold the others; sync as the table's owner \
+             (without FORCE ROW LEVEL SECURITY) or as a role WITH BYPASSRLS to read every row",
+            t.qualified()
+        ));
+    }
     let oids: Vec<u32> = found.iter().map(|(oid, _, _)| *oid).collect();
     let mut by_oid: HashMap<u32, Table> = found.into_iter().map(|(oid, t, _)| (oid, t)).collect();
     let oid_param = [(
@@ -118,7 +134,7 @@ pub async fn discover(session: &mut Session, config: &Config) -> Result<(Vec<Tab
     let mut tables: Vec<Table> = oids.iter().filter_map(|o| by_oid.remove(o)).collect();
     if config.flatten.enabled {
         for t in &mut tables {
-            sample_flattened(client, config, t).await?;
+            sample_flattened(client, config, t, &mut warnings).await?;
         }
     }
     let (tables, warnings) = catalog::finish(tables, config, None, warnings)?;
@@ -188,13 +204,19 @@ fn add_columns(
 }
 
 /// Marks the JSON columns as flattened and types their flattened columns from a sample of objects.
-async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -> Result<()> {
+async fn sample_flattened(
+    client: &Client,
+    config: &Config,
+    table: &mut Table,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let flattener = Flattener::new(
         &config.flatten.separator,
         config.flatten.depth,
         &[],
         config.flatten.sample_rows,
-    );
+    )
+    .max_columns(config.flatten.max_columns);
     for i in 0..table.columns.len() {
         let decoder = decoder(&table.columns[i]);
         if !matches!(decoder, Decoder::Json | Decoder::Jsonb) {
@@ -227,9 +249,15 @@ async fn sample_flattened(client: &Client, config: &Config, table: &mut Table) -
                 }
             }
         }
-        table.columns[i].flattened = true;
-        let flat = flattener.sample(&table.columns[i].name, samples);
-        table.flat_columns.extend(flat);
+        match flattener.sample(&table.columns[i].name, samples) {
+            Some(flat) => {
+                table.columns[i].flattened = true;
+                table.flat_columns.extend(flat);
+            }
+            None => {
+                warnings.push(flattener.wide_warning(&table.qualified(), &table.columns[i].name))
+            }
+        }
     }
     Ok(())
 }

@@ -5,6 +5,8 @@ pub mod decode;
 pub mod describe;
 pub mod discover;
 pub mod errors;
+pub mod jumps;
+pub mod locks;
 pub mod parallel;
 pub mod planning;
 pub mod preprocess;

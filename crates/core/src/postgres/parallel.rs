@@ -130,11 +130,23 @@ impl Attempt {
             req.table.qualified(),
             self.part.index + 1
         );
-        // The watchdog covers the statement's start too: a server that stops before its first answer (the
-        // statement's description) is as stalled as one that stops mid-stream.
-        let opening = self.open(&mut session, &query, &context, &mut p.extra);
-        let (in_snapshot, stream) =
-            crate::read::next_row(req.read_timeout, &context, opening).await?;
+        // The watchdog covers the statement's start too: a statement waiting for a lock has sent nothing yet.
+        let opened = crate::read::next_row(
+            req.read_timeout,
+            &context,
+            self.open(&mut session, &query, &context, &mut p.extra),
+        )
+        .await;
+        let (in_snapshot, stream) = match opened {
+            Ok(opened) => opened,
+            // The server just answered (lock_timeout ran out), so the session can ask who holds the lock, once
+            // the snapshot's aborted transaction is ended. Not after the watchdog: that session may never answer.
+            Err(e) if e.sqlstate() == Some(super::locks::LOCK_NOT_AVAILABLE) => {
+                let _ = session.client.batch_execute("ROLLBACK").await;
+                return Err(super::locks::explain(&session.client, &req.table, e).await);
+            }
+            Err(e) => return Err(e),
+        };
         // Room for about one batch in flight between the socket and the batch builder.
         let queued = req.limits.planned().batch_size.clamp(4096, 65536);
         let mut rows = PgRows::new(stream, Decoding::new(req), context, queued);

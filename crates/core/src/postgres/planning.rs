@@ -2,6 +2,7 @@
 //! watermark with the start of the oldest open writer.
 
 use super::errors;
+use super::locks;
 use super::sql;
 use crate::error::Result;
 use crate::model::Table;
@@ -18,13 +19,19 @@ pub async fn sample_keys(
     wanted: usize,
 ) -> Result<Vec<Vec<String>>> {
     let (percent, parts) = (percent.to_string(), wanted.to_string());
-    let rows = client
+    let rows = match client
         .query_typed(
             &sql::sample_keys(table),
             &[(&percent, Type::TEXT), (&parts, Type::TEXT)],
         )
         .await
-        .map_err(|e| errors::query(&format!("sampling the keys of {}", table.qualified()), e))?;
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            let err = errors::query(&format!("sampling the keys of {}", table.qualified()), e);
+            return Err(locks::explain(client, table, err).await);
+        }
+    };
     let width = table.primary_key.len();
     let mut cuts = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -56,15 +63,28 @@ pub async fn watermark(client: &Client, table: &Table) -> Result<Option<Watermar
     let Ok(cursor) = &table.cursor else {
         return Ok(None);
     };
-    let row = client
+    let row = match client
         .query_typed_one(&sql::watermark(table, cursor), &[])
         .await
-        .map_err(|e| errors::query(&format!("reading the cursor of {}", table.qualified()), e))?;
+    {
+        Ok(row) => row,
+        Err(e) => {
+            let err = errors::query(&format!("reading the cursor of {}", table.qualified()), e);
+            return Err(locks::explain(client, table, err).await);
+        }
+    };
+    let (mut high, mut note): (Option<String>, Option<String>) = (row.get(0), None);
+    if let (crate::model::CursorKind::Integer, Some(h)) = (cursor.kind, high.clone()) {
+        let (capped, warning) = super::jumps::capped(client, table, cursor, h).await?;
+        (high, note) = (Some(capped), warning);
+    }
     Ok(Some(Watermark {
-        high: row.get(0),
+        high,
         guard: row.get(1),
         sees_all: row.get::<_, Option<bool>>(2).unwrap_or(false),
         future: row.get(3),
+        zone: row.get(4),
+        note,
     }))
 }
 

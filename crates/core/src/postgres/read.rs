@@ -66,6 +66,7 @@ impl Decoding {
                 .collect(),
             key_positions: key_positions(t, &request.span),
             flattener: Flattener::new(&f.separator, f.depth, &t.flat_columns, f.sample_rows)
+                .max_columns(f.max_columns)
                 .reserve(t.columns.iter().map(|c| c.name.clone())),
             noted: HashSet::new(),
             warnings: Vec::new(),

@@ -14,17 +14,25 @@ use tokio_postgres::Client;
 pub const SESSION_SETUP: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
      SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'";
 
-/// A session, and whether its settings are still to be sent.
+/// A session, and its settings while they are still to be sent.
 pub struct Session {
     pub client: Client,
-    fresh: bool,
+    fresh: Option<Arc<str>>,
+}
+
+/// The settings of a session on `conn`: `SESSION_SETUP`, and how long a statement waits for a table lock (an
+/// `ACCESS EXCLUSIVE` lock held by a migration would otherwise keep a read waiting, silent, for as long as it is
+/// held).
+pub fn setup(conn: &Connection) -> Arc<str> {
+    let ms = (conn.lock_timeout_s * 1000.0).round().max(1.0) as u64;
+    format!("{SESSION_SETUP}; SET lock_timeout = '{ms}ms'").into()
 }
 
 impl Session {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, setup: Arc<str>) -> Self {
         Session {
             client,
-            fresh: true,
+            fresh: Some(setup),
         }
     }
 
@@ -41,15 +49,11 @@ impl Session {
     where
         F: Future<Output = PgResult<T>> + 'a,
     {
-        let settings = if std::mem::take(&mut self.fresh) {
-            SESSION_SETUP
-        } else {
-            ""
-        };
+        let settings = self.fresh.take();
         let this: &'a Session = self;
         let client = &this.client;
         let (settings, batch, first) = futures_util::join!(
-            optional(client, settings),
+            optional(client, settings.as_deref().unwrap_or_default()),
             optional(client, then),
             first(client)
         );
@@ -84,9 +88,10 @@ pub type Sessions = Pool<Session>;
 
 /// A pool of sessions on `conn`, their settings sent with each one's first statement.
 pub fn pool(conn: Arc<Connection>) -> Arc<Sessions> {
+    let settings = setup(&conn);
     Pool::new(move || {
-        let conn = conn.clone();
-        Box::pin(async move { Ok(Session::new(connect_unprepared(&conn).await?)) })
+        let (conn, settings) = (conn.clone(), settings.clone());
+        Box::pin(async move { Ok(Session::new(connect_unprepared(&conn).await?, settings)) })
     })
 }
 

@@ -27,6 +27,25 @@ pub fn qualified(table: &Table) -> String {
 
 pub struct Postgres;
 
+/// The server's own time zone: what a session gets without a `SET TimeZone` (ours sets UTC), from the
+/// configuration file, the database or the role. A `timestamp` (without time zone) cursor is written in it.
+const SERVER_ZONE: &str = "(SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')";
+
+/// The server zone's UTC offset on each day of the last year.
+const ZONE_OFFSETS: &str = "SELECT z.reset_val AS zone, (t AT TIME ZONE z.reset_val) - (t AT TIME ZONE 'UTC') AS o \
+     FROM pg_settings AS z, generate_series(now() - interval '1 year', now(), interval '1 day') AS t \
+     WHERE z.name = 'TimeZone'";
+
+/// How long the wall clock repeats when the server's zone falls back (1 hour on most DST zones, 0 without DST).
+fn repeated_hour() -> String {
+    format!("(SELECT max(o) - min(o) FROM ({ZONE_OFFSETS}) AS offsets)")
+}
+
+/// Whether a cursor of source type `ty` holds wall-clock values without a zone (timestamp, date).
+fn naive(ty: &str) -> bool {
+    !ty.contains("with time zone")
+}
+
 impl Dialect for Postgres {
     fn quote(&self, name: &str) -> String {
         quote_ident(name)
@@ -74,17 +93,30 @@ impl Dialect for Postgres {
                 .high
                 .map(|h| format!("{} >= {}", c.column, p.typed(h, c.ty)));
         }
+        let naive = naive(c.ty);
+        // The guard is an instant; a naive cursor holds the server zone's wall clock, so the guard is compared as
+        // that wall clock (with it compared as UTC, a late writer's row was stamped hours "before" it).
+        let guard = |g: &str, p: &mut Params<'_>| match naive {
+            true => format!("({} AT TIME ZONE {SERVER_ZONE})", p.typed(g, "timestamptz")),
+            false => p.typed(g, "timestamptz"),
+        };
         let mark = match (c.high, c.guard) {
             (None, None) => return None,
             (Some(h), None) => p.typed(h, c.ty),
-            (None, Some(g)) => p.typed(g, "timestamptz"),
+            (None, Some(g)) => guard(g, p),
             (Some(h), Some(g)) => {
-                format!("LEAST({}, {})", p.typed(h, c.ty), p.typed(g, "timestamptz"))
+                let h = p.typed(h, c.ty);
+                format!("LEAST({h}, {})", guard(g, p))
             }
         };
         let seconds = p.typed(&c.lookback_seconds.to_string(), "float8");
+        // When the clocks fall back, rows written in the repeated hour look earlier than rows written before it.
+        let repeat = match naive {
+            true => format!(" - {}", repeated_hour()),
+            false => String::new(),
+        };
         Some(format!(
-            "{} >= ({mark} - make_interval(secs => {seconds}))",
+            "{} >= ({mark} - make_interval(secs => {seconds}){repeat})",
             c.column
         ))
     }
@@ -148,11 +180,24 @@ pub fn sample_keys(table: &Table) -> String {
 pub fn watermark(table: &Table, cursor: &Cursor) -> String {
     let c = src(&Postgres, &cursor.column);
     let t = qualified(table);
+    let naive_time = cursor.kind == CursorKind::Time
+        && naive(crate::statement::type_of(&Postgres, table, &cursor.column));
+    // The server's zone, for a naive cursor when that zone is not UTC at any time of the year (said in the log).
+    let zone = match naive_time {
+        true => format!(
+            "(SELECT max(zone) FROM ({ZONE_OFFSETS}) AS offsets HAVING bool_or(o <> interval '0'))"
+        ),
+        false => "NULL::text".to_string(),
+    };
     let (high, future) = match cursor.kind {
         CursorKind::Integer => (format!("max({c})"), "NULL::bigint".to_string()),
         CursorKind::Time => {
             let ty = crate::statement::type_of(&Postgres, table, &cursor.column);
-            let now = format!("CAST(now() AS {ty})");
+            // A naive cursor's clock is the server zone's wall clock, not our session's UTC.
+            let now = match naive(ty) {
+                true => format!("CAST(now() AT TIME ZONE {SERVER_ZONE} AS {ty})"),
+                false => format!("CAST(now() AS {ty})"),
+            };
             (
                 format!("LEAST(max({c}), {now})"),
                 format!("(SELECT count(*) FROM {t} AS src WHERE {c} > {now})"),
@@ -165,7 +210,7 @@ pub fn watermark(table: &Table, cursor: &Cursor) -> String {
                   WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), \
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
                   OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER'), \
-                {future}"
+                {future}, {zone}"
     )
 }
 
