@@ -1,5 +1,8 @@
 """What a resumed load wrote: the warehouse's `_fivetran_synced` tells the rows a run wrote from those written
-before it, and a saved state's partitions tell which rows a resume still has to read."""
+before it, and a saved state's partitions tell which rows a resume still has to read. A run that completes ends
+with the key pass of delete reconciliation, which touches every live row's `_fivetran_synced` too; for such a run
+the table's closing log line says how many rows it upserted (`upserted_by`)."""
+import re
 from pathlib import Path
 
 from testkit.sync import warehouse
@@ -29,3 +32,11 @@ def keys_left(partitions: list, keys: list, parse) -> list:
         hi = parse(part["hi"]) if part.get("hi") else None
         left += [k for k in keys if (start is None or k > start) and (hi is None or k <= hi)]
     return sorted(left)
+
+
+def upserted_by(log: str, table: str) -> int:
+    """The rows the run whose output is `log` upserted into `table`, from its closing line (`... full done, N rows
+    upserted ...`); the key pass's key-only updates are not among them."""
+    found = re.findall(rf"{re.escape(table)}: \w+ done, ([\d,]+) rows upserted", log)
+    assert found, f"no closing line for {table} in the run's output"
+    return int(found[-1].replace(",", ""))

@@ -167,7 +167,7 @@ def test_the_fast_path_stays_off_with_another_sdk(pg, sql, claims, tmp_path, mon
     calls = count_operations(monkeypatch, table="guarded")
     run_sync(tmp_path, connection_config(pg, schemas="claims", **QUIET))
     out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if "rows go through the SDK's operations" in line]
+    lines = [line for line in out.splitlines() if "emit path: op.upsert (the SDK's public operations)" in line]
     assert len(lines) == 1 and reason in lines[0], lines
     assert calls["upsert"] == 300
     assert warehouse(tmp_path).execute("SELECT count(*) FROM tester_claims.guarded").fetchone()[0] == 300
