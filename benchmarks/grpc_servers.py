@@ -138,7 +138,7 @@ class SeedConnector:
             while chunk := cur.fetchmany(FETCH_ROWS):
                 for row in chunk:
                     record = self.sdk.Record(schema_name=schema, table_name=table, type=self.common.UPSERT)
-                    for column, v in zip(columns, row):
+                    for column, v in zip(columns, row, strict=True):
                         record.data[column].CopyFrom(to_value(self.common, v))
                     yield from batcher.add(record)
                     rows += 1
