@@ -41,6 +41,7 @@ bench: ## Every benchmark (minutes; figures go to benchmarks/RESULTS.md by hand)
 	$(PYTHON) benchmarks/bench_deletes.py
 	$(PYTHON) benchmarks/bench_arrow.py
 	$(PYTHON) benchmarks/bench_mssql.py
+	$(PYTHON) benchmarks/bench_grpc.py --rows 200000
 	$(PYTHON) benchmarks/bench_remote.py  # root: a network namespace and TUN devices
 
 wheels: ## Release artifacts in dist/: manylinux2014 x86_64 abi3 wheel (zig) and sdist, checked with twine and auditwheel

@@ -2,6 +2,7 @@
 
     python benchmarks/grpc_servers.py seed --port N [--sizing exact|running]
     python benchmarks/grpc_servers.py replay --port N --capture FILE
+    /work/venv-sdk213/bin/python benchmarks/grpc_servers.py sdk213 --port N   (PYTHONPATH: our package)
 
 `seed`: the seed's architecture, a grpcio server implementing fivetran_sdk.v2 SourceConnector.Update over our
 generated stubs. It reads the configured tables with psycopg (server-side cursor, fetchmany), builds one ValueType
@@ -14,6 +15,9 @@ much of the seed's cost is that check.
 `replay`: the draining client's ceiling. It yields the serialized UpdateResponse messages captured from our server
 (FILE: each message as a 4-byte little-endian length and its bytes), with no serializer, so the server does
 nothing per message but hand bytes to grpcio.
+
+`sdk213`: our connector.py served by fivetran-connector-sdk 2.13.1's own gRPC runtime (`Connector.run`), the last
+public release that served gRPC as production does; run with that SDK's venv and our package on PYTHONPATH.
 """
 import argparse
 import json
@@ -26,8 +30,8 @@ from pathlib import Path
 
 import grpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for testkit
-from testkit import grpc_stubs  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the repository root, for testkit and connector.py
 
 MAX_BATCH_RECORDS = 100
 MAX_BATCH_BYTES = 100 * 1024
@@ -172,11 +176,18 @@ def replay_handler(messages):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["seed", "replay"])
+    parser.add_argument("kind", choices=["seed", "replay", "sdk213"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sizing", choices=["exact", "running"], default="exact")
     parser.add_argument("--capture")
     args = parser.parse_args()
+    if args.kind == "sdk213":
+        from connector import connector  # its own server: 10 workers, 128 MiB limits, [::]:port
+
+        connector.run(port=args.port)
+        return
+    from testkit import grpc_stubs
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=grpc_options())
     if args.kind == "seed":
         stubs = grpc_stubs.load()
