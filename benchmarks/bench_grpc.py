@@ -14,7 +14,8 @@
       server that only yields them (benchmarks/grpc_servers.py replay)                               rows/s
 
 The draining client is grpcio over stubs generated from our .proto files (testkit.grpc_stubs): it reads the
-Update stream, counts records (Records batches and lone records) and discards them. Every server runs in its own
+Update stream, counts records (Records batches and lone records) and discards them; `--client skim` (default)
+counts them from the wire format without decoding, `--client decode` parses every message. Every server runs in its own
 process; its peak RSS (VmHWM) is read from /proc when the rounds are done.
 Targets: (3)/(1) >= 10x; (3)/(a) >= 0.7x.
 Run: python benchmarks/bench_grpc.py [--rows 1000000] [--rounds 3] [--client skim|decode] [--sdk213 PYTHON]
