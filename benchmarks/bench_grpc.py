@@ -104,6 +104,8 @@ class Served:
 
     def stop(self):
         self.channel.close()
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -168,8 +170,19 @@ def main():
                         "2.13.1's gRPC runtime, run by PYTHON (its venv's interpreter, e.g. /work/venv-sdk213/bin/python)")
     parser.add_argument("--no-running", action="store_true", help="skip (1r), the seed with running sizes")
     args, settings = b.server_for(parser)
-    config = configuration(settings)
-    servers = {"3": Served("-m", "connector_accel", "serve"), "1": Served(str(HERE / "grpc_servers.py"), "seed")}
+    config, servers = configuration(settings), {}
+    try:  # a server that fails to start, or a failed round, leaves no process behind
+        rates, rss, captured_mb, sent = measure(args, settings, config, servers)
+    finally:
+        for s in servers.values():
+            s.stop()
+    report(args, rates, rss, captured_mb, sent)
+
+
+def measure(args, settings, config, servers):
+    """Every path's rates, each server's peak RSS, the capture's size and the records each stream sent."""
+    servers["3"] = Served("-m", "connector_accel", "serve")
+    servers["1"] = Served(str(HERE / "grpc_servers.py"), "seed")
     if not args.no_running:
         servers["1r"] = Served(str(HERE / "grpc_servers.py"), "seed", "--sizing", "running")
     if args.sdk213:  # its Update parses state_json unconditionally, so it gets "{}" (the others: none)
@@ -190,9 +203,7 @@ def main():
         sent = {}
         rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent) for key, fn in runs.items()}
         rss = {key: s.peak_rss_mb() for key, s in servers.items()}
-        for s in servers.values():
-            s.stop()
-    report(args, rates, rss, captured_mb, sent)
+    return rates, rss, captured_mb, sent
 
 
 def report(args, rates, rss, captured_mb, sent):
