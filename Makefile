@@ -56,6 +56,7 @@ bench: install-bench ## Every benchmark, on the wheel's fat-LTO build (minutes; 
 	$(PYTHON) benchmarks/bench_deletes.py
 	$(PYTHON) benchmarks/bench_arrow.py
 	$(PYTHON) benchmarks/bench_mssql.py
+	$(PYTHON) benchmarks/bench_grpc.py --rows 200000
 	$(PYTHON) benchmarks/bench_remote.py  # root: a network namespace and TUN devices
 
 wheels: ## Release artifacts in dist/: manylinux2014 x86_64 abi3 wheel (zig) and sdist, checked with twine and auditwheel

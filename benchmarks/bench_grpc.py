@@ -1,0 +1,236 @@
+"""Issue 22's targets, one run, same table (1M-row bench.wide), one draining client for every server:
+
+  (1) the seed's architecture: a Python grpcio server (benchmarks/grpc_servers.py seed), psycopg server-side
+      cursor + fetchmany, one ValueType per cell, batches as the Partner SDK's Python example builds them
+      (<= 100 records, ByteSize() of the candidate batch <= 100 KiB)                               rows/s
+  (1r) the same server with a running sum of record sizes instead of re-measuring the batch         rows/s
+  (2) with --sdk213 PYTHON: our connector.py served by fivetran-connector-sdk 2.13.1's own gRPC runtime, in
+      that SDK's venv (python -m venv /work/venv-sdk213 && /work/venv-sdk213/bin/pip install
+      fivetran-connector-sdk==2.13.1), our package from this tree on PYTHONPATH                    rows/s
+  (3) our Rust server: `python -m connector_accel serve`, our connector's configuration keys,
+      one table (tables=bench.wide)                                                                  rows/s
+  (a) connector_accel.read_arrow of the same table, 1 partition -> pyarrow.Table (no gRPC)           rows/s
+  (c) the client's ceiling: (3)'s UpdateResponse messages captured once as bytes, replayed by a Python grpcio
+      server that only yields them (benchmarks/grpc_servers.py replay)                               rows/s
+
+The draining client is grpcio over stubs generated from our .proto files (testkit.grpc_stubs): it reads the
+Update stream, counts records (Records batches and lone records) and discards them; `--client skim` (default)
+counts them from the wire format without decoding, `--client decode` parses every message. Every server runs in its own
+process; its peak RSS (VmHWM) is read from /proc when the rounds are done.
+Targets: (3)/(1) >= 10x; (3)/(a) >= 0.7x.
+Run: python benchmarks/bench_grpc.py [--rows 1000000] [--rounds 3] [--client skim|decode] [--sdk213 PYTHON]
+     (after one untimed round of (3), (a) and (c); (1) and (1r) are too slow for a warm-up to matter)
+"""
+import argparse
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_arrow  # noqa: E402
+import bench_read as b  # noqa: E402
+import connector_accel as ca  # noqa: E402
+from grpc_servers import grpc_options  # noqa: E402
+
+from testkit import grpc_stubs  # noqa: E402
+from testkit.sync import free_port  # noqa: E402
+
+UPDATE = "/fivetran_sdk.v2.SourceConnector/Update"
+
+
+class Served:
+    """A server process on a free loopback port and the draining client's channel to it."""
+
+    def __init__(self, *args, python=sys.executable, env=None, state_json=None):
+        self.port, self.state_json = free_port(), state_json
+        self.process = subprocess.Popen([python, *args, "--port", str(self.port)], cwd=b.ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=grpc_options())
+        ready = grpc.channel_ready_future(self.channel)
+        deadline = time.monotonic() + 120
+        while not ready.done():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError(f"{args} did not start: {self.process.communicate()[1].decode()}")
+            time.sleep(0.1)
+        self.stubs = grpc_stubs.load()
+        self.client = self.stubs.connector_sdk_grpc.SourceConnectorStub(self.channel)
+
+    def drain(self, configuration, client="skim"):
+        """The draining client: records counted, everything else discarded. `skim` counts them from the wire
+        format without decoding (the cheapest a client can be); `decode` parses every message with the stubs."""
+        request = self.stubs.connector_sdk.UpdateRequest(configuration=configuration)
+        if self.state_json is not None:
+            request.state_json = self.state_json
+        records = 0
+        if client == "skim":
+            update = self.channel.unary_stream(UPDATE, request_serializer=type(request).SerializeToString,
+                                               response_deserializer=None)
+            for message in update(request, timeout=3600):
+                records += count_records(message)
+            return records
+        for response in self.client.Update(request, timeout=3600):
+            kind = response.WhichOneof("operation")
+            if kind == "records":
+                records += len(response.records.records)
+            elif kind == "record":
+                records += 1
+        return records
+
+    def capture(self, configuration, path):
+        """Update's responses as the server serialized them, each as a 4-byte length and its bytes."""
+        request = self.stubs.connector_sdk.UpdateRequest(configuration=configuration)
+        update = self.channel.unary_stream(UPDATE, request_serializer=type(request).SerializeToString,
+                                           response_deserializer=None)
+        with open(path, "wb") as out:
+            for message in update(request, timeout=3600):
+                out.write(struct.pack("<I", len(message)))
+                out.write(message)
+
+    def peak_rss_mb(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.channel.close()
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _varint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def count_records(message):
+    """Records in one serialized UpdateResponse: 1 for `record` (field 1), the number of field-1 entries inside
+    `records` (field 6, a Records message), 0 for anything else (checkpoint, warning, task, schema_change)."""
+    tag, at = _varint(message, 0)
+    length, at = _varint(message, at)
+    if tag == (1 << 3 | 2):
+        return 1
+    if tag != (6 << 3 | 2):
+        return 0
+    end, count = at + length, 0
+    while at < end:  # Records holds only field 1, length-delimited: skip each record by its length
+        _, at = _varint(message, at)
+        length, at = _varint(message, at)
+        at += length
+        count += 1
+    return count
+
+
+def configuration(settings):
+    """Our connector's keys (testkit's connection_config), every value a string; the seed reads the same ones."""
+    return {k: str(v) for k, v in b.config_for(settings).items()}
+
+
+def timed_rounds(fn, rounds, rows, label, sent):
+    """Table rows per second; `sent[label]` the records the stream carried (more than the rows for (2), whose
+    connector also sends a truncate and a key pass after a full read)."""
+    rates = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        n = fn()
+        rates.append(rows / (time.perf_counter() - started))
+        sent[label] = n
+        assert n == rows or (label == "2" and n > rows), (label, n, rows)
+    return rates
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--client", choices=["skim", "decode"], default="skim",
+                        help="how the draining client counts records: from the wire format, or decoding each message")
+    parser.add_argument("--sdk213", metavar="PYTHON", help="also (2): our connector.py under fivetran-connector-sdk "
+                        "2.13.1's gRPC runtime, run by PYTHON (its venv's interpreter, e.g. /work/venv-sdk213/bin/python)")
+    parser.add_argument("--no-running", action="store_true", help="skip (1r), the seed with running sizes")
+    args, settings = b.server_for(parser)
+    config, servers = configuration(settings), {}
+    try:  # a server that fails to start, or a failed round, leaves no process behind
+        rates, rss, captured_mb, sent = measure(args, settings, config, servers)
+    finally:
+        for s in servers.values():
+            s.stop()
+    report(args, rates, rss, captured_mb, sent)
+
+
+def measure(args, settings, config, servers):
+    """Every path's rates, each server's peak RSS, the capture's size and the records each stream sent."""
+    servers["3"] = Served("-m", "connector_accel", "serve")
+    servers["1"] = Served(str(HERE / "grpc_servers.py"), "seed")
+    if not args.no_running:
+        servers["1r"] = Served(str(HERE / "grpc_servers.py"), "seed", "--sizing", "running")
+    if args.sdk213:  # its Update parses state_json unconditionally, so it gets "{}" (the others: none)
+        env = dict(os.environ, PYTHONPATH=str(Path(ca.__file__).parent.parent))
+        servers["2"] = Served(str(HERE / "grpc_servers.py"), "sdk213", python=args.sdk213, env=env, state_json="{}")
+    with tempfile.TemporaryDirectory() as scratch:
+        capture = Path(scratch) / "update.bin"
+        servers["3"].capture(config, capture)  # also (3)'s untimed round
+        servers["c"] = Served(str(HERE / "grpc_servers.py"), "replay", "--capture", str(capture))
+        captured_mb = capture.stat().st_size / 1e6
+        runs = {"1": lambda: servers["1"].drain(config, args.client), "3": lambda: servers["3"].drain(config, args.client),
+                "a": lambda: bench_arrow.ours(settings, 1), "c": lambda: servers["c"].drain(config, args.client)}
+        for key in ("1r", "2"):
+            if key in servers:
+                runs[key] = lambda key=key: servers[key].drain(config, args.client)
+        for key in ("a", "c"):
+            runs[key]()
+        sent = {}
+        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent) for key, fn in runs.items()}
+        rss = {key: s.peak_rss_mb() for key, s in servers.items()}
+    return rates, rss, captured_mb, sent
+
+
+def report(args, rates, rss, captured_mb, sent):
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    names = {"1": "seed: Python grpcio + psycopg (example's batching)",
+             "1r": "seed with running batch sizes",
+             "2": "connector.py under fivetran-connector-sdk 2.13.1",
+             "3": "ours: python -m connector_accel serve (Rust)",
+             "a": "read_arrow, 1 partition (no gRPC)",
+             "c": "client ceiling: replayed captured responses"}
+    print(f"bench.wide: {args.rows:,} rows, 10 columns; 2 cores; median of {args.rounds} rounds; "
+          f"captured Update stream {captured_mb:,.0f} MB; client: {args.client}")
+    for k, name in names.items():
+        if k in med:
+            peak = f"server peak RSS {rss[k]:6.0f} MB" if k in rss else " " * 26
+            print(f"({k:>2}) {name:<52} {med[k]:>10,.0f} rows/s  {peak}  {[round(r) for r in rates[k]]}")
+    print(f"(3)/(1)  = {med['3'] / med['1']:.2f}x  (target >= 10x)")
+    if "1r" in med:
+        print(f"(3)/(1r) = {med['3'] / med['1r']:.2f}x  (against the seed without its per-record re-measuring)")
+    if "2" in med:
+        print(f"(2) sent {sent['2']:,} records for {args.rows:,} rows (its rate counts table rows)")
+        print(f"(3)/(2)  = {med['3'] / med['2']:.2f}x  (against our connector.py through the SDK's runtime)")
+    print(f"(3)/(a)  = {med['3'] / med['a']:.2f}x  (target >= 0.7x)")
+    print(f"(3)/(c)  = {med['3'] / med['c']:.2f}x  (how close ours runs to what the client can take)")
+    print(json.dumps({"median_rows_per_s": {k: round(v) for k, v in med.items()},
+                      "peak_rss_mb": {k: round(v) for k, v in rss.items()}, "records_sent": sent}))
+
+
+if __name__ == "__main__":
+    main()
