@@ -2,13 +2,14 @@
 from our .proto files, against a real PostgreSQL: the form, the setup test, the schema, and Update's batches,
 checkpoints, state round trip, selection, kill and resume, each compared with the source value by value."""
 import json
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
 from testkit import connection_config
-from testkit.grpc_server import Server
+from testkit.grpc_server import Server, wait_for
 
 TABLE = "grpc_orders"
 
@@ -192,3 +193,28 @@ def test_logs_are_json_lines_without_secrets(server, pg):
     assert logs and all({"level", "message", "message-origin"} <= set(line) for line in logs)
     assert {line["level"] for line in logs} <= {"INFO", "WARNING", "SEVERE"}
     assert all(pg["password"] not in line["message"] for line in logs)
+
+
+def test_a_client_that_stops_reading_holds_the_read_back_and_a_cancel_ends_it(server, pg, orders, sql):
+    """Backpressure: a client that stops reading leaves the read waiting (its session still open twice as long as a
+    whole read takes); an unbounded queue would have read it all and closed. A cancel then ends the read and closes
+    its sessions."""
+    sql(f"INSERT INTO {TABLE} (id, note) SELECT g, repeat('y', 500) FROM generate_series(2501, 200000) g")
+    sql(f"ANALYZE {TABLE}")
+
+    def sessions() -> int:
+        return sql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector_accel%%'")[0][0]
+
+    started = time.monotonic()
+    assert len(records_of(server.update(configuration(pg)))) == 200000
+    whole = time.monotonic() - started  # a read the client keeps up with
+    call = server.client.Update(server.stubs.connector_sdk.UpdateRequest(configuration=configuration(pg)), timeout=300)
+    received = 0
+    for response in call:
+        received += len(records_of([response]))
+        if received >= 1000:
+            break
+    time.sleep(max(2 * whole, 2.0))  # long enough for an unbounded read to have finished
+    assert sessions() > 0, "the read ran ahead of a client that stopped reading"
+    call.cancel()
+    wait_for(lambda: sessions() == 0, seconds=30)
