@@ -108,6 +108,15 @@ pub fn json_of(cell: &Cell) -> Value {
         Cell::Double(d) => Value::from(*d),
         Cell::Text(s) | Cell::Decimal(s) => Value::String(s.clone()),
         Cell::Json(v) => v.clone(),
-        other => Value::String(format!("{other:?}")),
+        Cell::Flat(pairs) => Value::Object(
+            pairs
+                .iter()
+                .map(|(k, c)| (k.to_string(), json_of(c)))
+                .collect(),
+        ),
+        // Flattening makes only the scalar cells above; these keep their own text form, never a debug dump.
+        Cell::Bytes(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+        Cell::Date(d) => Value::String(d.to_string()),
+        Cell::Timestamp(t) | Cell::TimestampUtc(t) => Value::String(t.to_string()),
     }
 }

@@ -247,8 +247,9 @@ pub fn finish_incremental(entry: &mut Entry, pass: i64) {
     entry.insert("pass".into(), pass.into());
 }
 
-fn keys(part: &Value, name: &str) -> Result<Option<Vec<String>>> {
-    match part.get(name) {
+/// The key (text values) an entry or partition holds under `name`, if any.
+fn keys(holder: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>> {
+    match holder.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => serde_json::from_value(v.clone())
             .map(Some)
@@ -265,6 +266,9 @@ pub fn parts_of(entry: &Entry) -> Result<Vec<PartRead>> {
         .ok_or_else(|| state_error("a plan has no partitions"))?;
     let mut parts = Vec::new();
     for (index, part) in list.iter().enumerate() {
+        let part = part
+            .as_object()
+            .ok_or_else(|| state_error("a partition is not an object"))?;
         if part.get("done").and_then(Value::as_bool) == Some(true) {
             continue;
         }
@@ -305,7 +309,7 @@ pub fn span_of(table: &Table, entry: &Entry, lookback_seconds: f64) -> Result<Sp
 
 /// The resume position of the running incremental read.
 pub fn after(entry: &Entry) -> Result<Option<Vec<String>>> {
-    keys(&Value::Object(entry.clone()), "after")
+    keys(entry, "after")
 }
 
 pub fn preprocess_due(state: &Map<String, Value>) -> bool {

@@ -45,11 +45,9 @@ pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Statu
         tx,
         batcher: Batcher::default(),
     };
-    let Stop::Failed(err) = (match update(request, &mut out).await {
-        Ok(()) => return,
-        Err(stop) => stop,
-    }) else {
-        return;
+    let err = match update(request, &mut out).await {
+        Ok(()) | Err(Stop::Gone) => return,
+        Err(Stop::Failed(err)) => err,
     };
     logs::severe(&err.to_string());
     if matches!(err, Error::Config { .. }) {

@@ -96,13 +96,7 @@ fn inner(cell: &Cell, declared: FivetranType) -> Inner {
         Cell::TimestampUtc(t) => Inner::UtcDatetime(timestamp(t)),
         Cell::Json(v) => json(v, declared),
         // A flattened column's cells are sent as columns of their own (`crate::records`); one left whole is JSON.
-        Cell::Flat(pairs) => {
-            let object: serde_json::Map<String, Value> = pairs
-                .iter()
-                .map(|(k, c)| (k.to_string(), crate::records::json_of(c)))
-                .collect();
-            Inner::Json(Value::Object(object).to_string())
-        }
+        Cell::Flat(_) => Inner::Json(crate::records::json_of(cell).to_string()),
     }
 }
 
