@@ -40,6 +40,7 @@ lint: lint-rust lint-python ## Everything CI checks besides the tests
 lint-rust: ## rustfmt and clippy (warnings are errors; lints in Cargo.toml's [lints])
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
+	cargo clippy -p connector_accel_python --no-default-features --quiet -- -D warnings  # the first demo's build
 
 lint-python: ## ruff, mypy, and stubtest of _core.pyi against the built module (allow-list in stubtest-allowlist.txt)
 	$(PYTHON) -m ruff check python tests testkit benchmarks scripts connector.py

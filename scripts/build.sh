@@ -8,19 +8,26 @@
 # a whole-program LTO, and its reads were within measurement noise of the wheel's (benchmarks/RESULTS.md, "Build
 # profile"). Set CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 # to build exactly as `make wheels` does. CARGO_TARGET_DIR, if set, is where cargo keeps its work (default target/).
+# CONNECTOR_ACCEL_SERVER=0 leaves the Partner SDK server (`python -m connector_accel serve`) out of the module: 58
+# crates fewer, which a first ./scripts/demo.sh uses to be quick (the demo does not serve gRPC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-off}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
 # About this many crates are compiled by a first build (`cargo tree -p connector_accel_python -e normal,build`, unique
-# packages: 175 before the Partner SDK server joined the wheel, 236 with it); a rebuild compiles only what changed.
-crates=236
+# packages: 236 with the Partner SDK server, 178 without it); a rebuild compiles only what changed.
+crates=236 without=""
+if [ "${CONNECTOR_ACCEL_SERVER:-1}" = 0 ]; then
+  # maturin's PEP 517 backend passes these to cargo; pyproject.toml's extension-module feature stays on.
+  export MATURIN_PEP517_ARGS="--no-default-features"
+  crates=178 without=", without the Partner SDK server"
+fi
 mkdir -p files
 log=files/build.log
 echo "==> building the Rust core (cargo, release profile, LTO $CARGO_PROFILE_RELEASE_LTO," \
-  "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen units) and installing it into $(dirname "$(dirname "$(command -v python3)")")"
-echo "    a first build compiles about $crates crates: 11 CPU-minutes or more (measured at 175 crates; minutes on 2 free cores, more" \
-  "on a busy machine);" \
+  "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen units$without) and installing it into $(dirname "$(dirname "$(command -v python3)")")"
+echo "    a first build compiles about $crates crates: 14 CPU-minutes or more (measured at 236 crates; 7.5 minutes on 2 free" \
+  "cores, more on a busy machine);" \
   "later runs reuse ${CARGO_TARGET_DIR:-target/} and take seconds. Full output: $log"
 # cargo's own progress lines, numbered and timed (bash only: mawk, Debian's awk, has no clock).
 progress() {

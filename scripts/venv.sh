@@ -17,10 +17,20 @@ export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" PIP_DISABLE_PIP_VERSION_CHECK=
 unset PYTHONHOME
 
 # Installs the package with the optional-dependency groups named ("test", "test lint", ...) into the venv: the
-# groups' requirements first, then the Rust core built with cargo's output shown as numbered progress lines.
+# groups' requirements (downloaded while cargo compiles: pip waits on the network, cargo on the CPU; they share no
+# file, the package itself is installed with --no-deps), then the Rust core built with cargo's output shown as
+# numbered progress lines.
 install_package() {
+  local requirements=""
   if [ "$#" -gt 0 ]; then
-    python3 scripts/extras.py "$@" | xargs -d '\n' python3 -m pip install --quiet
+    mkdir -p files
+    python3 scripts/extras.py "$@" | xargs -d '\n' python3 -m pip install --quiet >files/pip.log 2>&1 &
+    requirements=$!
   fi
   scripts/build.sh
+  if [ -n "$requirements" ] && ! wait "$requirements"; then
+    echo "installing the requirements of $* failed; the end of files/pip.log:" >&2
+    tail -n 20 files/pip.log >&2
+    exit 1
+  fi
 }

@@ -129,3 +129,16 @@ def test_a_benchmark_that_crashes_stops_its_server(tmp_path):
     assert crashed.returncode != 0 and "StatisticsError" in crashed.stderr, crashed.stderr[-2000:]
     assert (datadir / "PG_VERSION").exists(), "the server was started"
     assert not embedded_pg.stop(datadir), "and stopped when the benchmark crashed"
+
+
+def test_serve_in_a_build_without_the_server_says_how_to_get_it(monkeypatch, capsys):
+    """A first ./scripts/demo.sh builds the module without the Partner SDK server (CONNECTOR_ACCEL_SERVER=0, 58
+    crates fewer); `serve` there says so and how to get it instead of failing obscurely. The build under test (every
+    build after the first demo's, and every wheel) has the server."""
+    from connector_accel import __main__ as cli
+    from connector_accel import _core
+    assert _core.HAS_SERVER is True, "test.sh and the wheels build with the server"
+    monkeypatch.setattr(_core, "HAS_SERVER", False)
+    assert cli.main(["serve", "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "built without the Partner SDK server" in err and "./scripts/build.sh" in err

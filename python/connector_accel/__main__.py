@@ -35,6 +35,10 @@ def main(argv=None) -> int:
 def _serve(port: int, source: str) -> int:
     from connector_accel import _core
 
+    if not _core.HAS_SERVER:
+        print("error: this install was built without the Partner SDK server (a first ./scripts/demo.sh leaves it out "
+              "to build faster): run ./scripts/build.sh, or install the wheel, which has it", file=sys.stderr)
+        return 2
     try:
         _core.serve(port, source)
     except KeyboardInterrupt:

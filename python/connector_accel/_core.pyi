@@ -206,4 +206,6 @@ class FormField(TypedDict, total=False):
 
 def form_fields(source: str) -> list[FormField]: ...
 
+HAS_SERVER: bool
+
 def serve(port: int = ..., source: str = "postgres") -> None: ...
