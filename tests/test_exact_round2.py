@@ -289,3 +289,19 @@ def test_an_integer_cursor_typo_does_not_hide_later_changes(pg, sql, tmp_path, c
     sql("INSERT INTO exact2.events VALUES (102, 'later', 1733011400001)")
     run_sync(tmp_path, config, state)
     assert live(tmp_path, "tester_exact2.events", "id, val") == sql("SELECT id, val FROM exact2.events ORDER BY id")
+
+
+def test_objects_that_flatten_to_no_value_are_named_on_the_sync(pg, sql, tmp_path, capsys):
+    """`{}`, `{"b": null}` and a NULL column all land as NULL in the flattened columns: the sync says so, once for
+    the column, naming the table, the column and the first such part, and how to keep the column as JSON."""
+    sql("CREATE SCHEMA IF NOT EXISTS exact2")
+    sql("DROP TABLE IF EXISTS exact2.hollow")
+    sql("CREATE TABLE exact2.hollow (id int PRIMARY KEY, doc jsonb, full_doc jsonb)")
+    sql("""INSERT INTO exact2.hollow VALUES (1, '{"a": 1, "b": 2}', '{"a": 1}'), (2, '{"a": 3, "b": null}', '{"a": 2}'),
+           (3, '{}', '{"a": 3}'), (4, NULL, '{"a": 4}')""")
+    run_sync(tmp_path, connection_config(pg, schemas="exact2", tables="exact2.hollow"))
+    out = [line for line in capsys.readouterr().out.splitlines() if "flatten to no value" in line]
+    assert len(out) == 1, out
+    assert "table exact2.hollow: column doc" in out[0] and "doc_b = null" in out[0] and "'flatten_json'" in out[0]
+    rows = live(tmp_path, "tester_exact2.hollow", "id, doc_a, doc_b, full_doc_a")
+    assert rows == [(1, 1, 2, 1), (2, 3, None, 2), (3, None, None, 3), (4, None, None, 4)], rows

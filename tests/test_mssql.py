@@ -78,6 +78,8 @@ TYPES = [  # (column, T-SQL type, DuckDB type, edge value stored, value expected
     ("c_varbinary", "varbinary(20)", "BLOB", b"\xff\x00", b"\xff\x00"),
     ("c_varbinary_max", "varbinary(max)", "BLOB", bytes(range(256)) * 400, bytes(range(256)) * 400),
     ("c_image", "image", "BLOB", b"\x89PNG", b"\x89PNG"),
+    ("c_rowversion", "rowversion", "BLOB", b"\x00\x00\x00\x00\x00\x00\x07\xd1",
+     b"\x00\x00\x00\x00\x00\x00\x07\xd1"),
     ("c_guid", "uniqueidentifier", "VARCHAR", uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FD430C8"),
      "6F9619FF-8B86-D011-B42D-00C04FD430C8"),
     ("c_date", "date", "DATE", date(1, 1, 1), date(1, 1, 1)),
@@ -189,6 +191,30 @@ def test_partitioned_load_reads_key_ranges_in_parallel(mssql, big, tmp_path):
     run_sync(tmp_path / "one_worker", config(mssql, tables=big, partitions=4, workers=1))
     assert mssql.sessions - before == 1, "one worker reads every partition on the session that discovered them"
     assert_big_synced(tmp_path / "one_worker")
+
+
+def test_a_table_above_the_sample_minimum_is_cut_from_a_tablesample(mssql):
+    """1,000,000 rows with a skewed key, above SAMPLE_MIN (200,000 keys): the plan reads `TABLESAMPLE SYSTEM` (about
+    a fifth of the pages) through the TDS protocol, not every key, so its cuts are not the exact quantiles; every
+    one of the 4 ranges still holds a fair share."""
+    backing_sql(mssql, "DROP TABLE IF EXISTS dbo.sampled")
+    create_table(mssql.backing, "dbo", "sampled", "id bigint NOT NULL PRIMARY KEY, payload nvarchar(40)")
+    backing_sql(mssql, "INSERT INTO dbo.sampled SELECT CASE WHEN g % 10 = 0 THEN g * 1000 ELSE g END, md5(g::text) "
+                       "FROM generate_series(1, 1000000) g")
+    backing_sql(mssql, "ANALYZE dbo.sampled")
+    source = Source(config(mssql, tables="dbo.sampled", partitions=4))
+    source.discover()
+    parts = source.plan("dbo", "sampled")["partitions"]
+    assert any("TABLESAMPLE SYSTEM" in text for text, _ in mssql.statements), "the plan did not sample pages"
+    assert len(parts) == 4
+    cuts = [int(p["hi"][0]) for p in parts[:-1]]
+    ids = [i for (i,) in backing_sql(mssql, "SELECT id FROM dbo.sampled ORDER BY id")]
+    assert cuts != [ids[i * len(ids) // 4] for i in range(1, 4)], "every key was read: the sample was not used"
+    bounds = [None, *cuts, None]
+    counts = [sum(1 for i in ids if (lo is None or i > lo) and (hi is None or i <= hi))
+              for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    assert sum(counts) == 1_000_000
+    assert min(counts) > 1_000_000 / 4 * 0.8 and max(counts) < 1_000_000 / 4 * 1.2, counts
 
 
 def test_resume_after_dropped_connections_continues_after_the_last_key(mssql, big, tmp_path):

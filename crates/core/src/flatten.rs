@@ -257,6 +257,13 @@ impl Flattener {
             };
             out.push((key, cell));
         }
+        // Only an object that is flattened loses anything: one that arrives whole keeps every part.
+        if let Some(path) = self.valueless(column, &map, 1) {
+            if self.misfits.insert(format!("{column} (no value)")) {
+                self.warnings
+                    .push(self.valueless_warning(table, column, &path));
+            }
+        }
         Ok(Cell::Flat(out))
     }
 
@@ -266,6 +273,34 @@ impl Flattener {
             "table {table}: objects in column {column} have more than {} keys to flatten; such objects arrive whole \
              in column {column} (JSON) instead of flattened (raise 'flatten_max_columns' to flatten them)",
             self.max_columns
+        )
+    }
+
+    /// The first part of an object that flattens to no value at all (the object itself when empty, a key whose
+    /// value is null, an empty object above `depth`), by its flattened name; None when every part has a value.
+    fn valueless(&self, prefix: &str, map: &Map<String, Value>, level: usize) -> Option<String> {
+        if map.is_empty() {
+            return Some(format!("{prefix} = {{}}"));
+        }
+        map.iter().find_map(|(key, value)| {
+            let name = format!("{prefix}{}{key}", self.separator);
+            match value {
+                Value::Null => Some(format!("{name} = null")),
+                Value::Object(inner) if level < self.depth => {
+                    self.valueless(&name, inner, level + 1)
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// The once-per-column warning for objects that flatten to no value: the destination cannot tell them from a
+    /// missing key or a NULL column.
+    fn valueless_warning(&self, table: &str, column: &str, first: &str) -> String {
+        format!(
+            "table {table}: column {column} holds objects that flatten to no value (first: {first}); they land as \
+             NULL in the flattened columns, as a missing key or a NULL {column} does, so the destination cannot tell \
+             them apart (set 'flatten_json' to false to keep {column} as JSON)"
         )
     }
 
@@ -334,142 +369,5 @@ impl Flattener {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_double_holds_only_numbers_it_reads_back_as_themselves() {
-        for exact in [
-            "0.1", "1e300", "-2.5", "1.10", "0.000123", "123.0", "1E2", "0.0", "-0.0",
-        ] {
-            assert!(double_holds(exact), "{exact}");
-        }
-        for inexact in [
-            "12345678901234567890.123456789012345",
-            "1.0000000000000001",
-            "1e309",
-            "1e-400",
-            "0.1e-323",
-        ] {
-            assert!(!double_holds(inexact), "{inexact}");
-        }
-    }
-
-    #[test]
-    fn wide_objects_stay_json_and_inexact_numbers_are_typed_string() {
-        let mut f = Flattener::new("_", 2, &[], 10).max_columns(3);
-        let wide = json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3});
-        assert!(f.sample("j", vec![wide.clone()]).is_none());
-        assert_eq!(f.cell("t", "j", wide.clone()).unwrap(), Cell::Json(wide));
-        assert_eq!(f.take_warnings().len(), 1);
-        let cols = f
-            .sample(
-                "j",
-                vec![serde_json::from_str(
-                    r#"{"x": 1.5, "y": 12345678901234567890.123456789012345}"#,
-                )
-                .unwrap()],
-            )
-            .unwrap();
-        let types: Vec<_> = cols.iter().map(|c| c.fivetran_type).collect();
-        assert_eq!(types, vec![FivetranType::Double, FivetranType::String]);
-    }
-
-    #[test]
-    fn objects_flatten_to_the_depth_and_lists_stay_json() {
-        let f = Flattener::new("_", 2, &[], 10);
-        let cols = f
-            .sample(
-                "attrs",
-                vec![
-                    json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]}),
-                ],
-            )
-            .unwrap();
-        let names: Vec<_> = cols
-            .iter()
-            .map(|c| (c.name.as_str(), c.fivetran_type))
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ("attrs_color", FivetranType::String),
-                ("attrs_size_w", FivetranType::Long),
-                ("attrs_size_h", FivetranType::Json),
-                ("attrs_tags", FivetranType::Json),
-            ]
-        );
-    }
-
-    #[test]
-    fn sampled_types_widen_and_nulls_say_nothing() {
-        let f = Flattener::new("__", 3, &[], 10);
-        let cols = f
-            .sample(
-                "j",
-                vec![
-                    json!({"a": 1, "b": null, "c": true}),
-                    json!({"a": 2.5, "c": "x"}),
-                ],
-            )
-            .unwrap();
-        let got: HashMap<_, _> = cols
-            .into_iter()
-            .map(|c| (c.name, c.fivetran_type))
-            .collect();
-        assert_eq!(got["j__a"], FivetranType::Double);
-        assert_eq!(got["j__c"], FivetranType::Json);
-        assert!(!got.contains_key("j__b"));
-    }
-
-    #[test]
-    fn values_convert_to_their_declared_type_or_arrive_whole() {
-        let declared = [
-            FlatColumn {
-                name: "j_n".into(),
-                fivetran_type: FivetranType::Long,
-            },
-            FlatColumn {
-                name: "j_s".into(),
-                fivetran_type: FivetranType::String,
-            },
-        ];
-        let mut f = Flattener::new("_", 3, &declared, 10);
-        let Cell::Flat(cells) = f
-            .cell(
-                "t",
-                "j",
-                json!({"n": 7, "s": 5, "new": 1.5, "big": 123456789012345678901234u128}),
-            )
-            .unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(cells[0].1, Cell::Int(7));
-        assert_eq!(cells[1].1, Cell::Text("5".into()));
-        assert_eq!(cells[2].1, Cell::Double(1.5));
-        assert_eq!(cells[3].1, Cell::Json(json!(123456789012345678901234u128)));
-        let misfit = json!({"n": "seven", "s": "x"});
-        assert_eq!(
-            f.cell("t", "j", misfit.clone()).unwrap(),
-            Cell::Json(misfit)
-        );
-        let warned = f.take_warnings();
-        assert!(
-            warned.len() == 1
-                && warned[0].contains("'j_n'")
-                && warned[0].contains("arrive whole in column j"),
-            "{warned:?}"
-        );
-        f.cell("t", "j", json!({"n": "eight"})).unwrap();
-        assert!(f.take_warnings().is_empty(), "once per column");
-        let clash = json!({"a_b": 1, "a": {"b": 2}});
-        assert_eq!(f.cell("t", "j", clash.clone()).unwrap(), Cell::Json(clash));
-        assert!(f.take_warnings()[0].contains("flatten to the same column 'j_a_b'"));
-        assert_eq!(
-            f.cell("t", "j", json!([1, 2])).unwrap(),
-            Cell::Json(json!([1, 2]))
-        );
-    }
-}
+#[path = "flatten_tests.rs"]
+mod tests;

@@ -1,0 +1,163 @@
+//! Unit tests of `flatten` (their own file: flatten.rs stays under 500 lines).
+use super::*;
+use serde_json::json;
+
+#[test]
+fn a_double_holds_only_numbers_it_reads_back_as_themselves() {
+    for exact in [
+        "0.1", "1e300", "-2.5", "1.10", "0.000123", "123.0", "1E2", "0.0", "-0.0",
+    ] {
+        assert!(double_holds(exact), "{exact}");
+    }
+    for inexact in [
+        "12345678901234567890.123456789012345",
+        "1.0000000000000001",
+        "1e309",
+        "1e-400",
+        "0.1e-323",
+    ] {
+        assert!(!double_holds(inexact), "{inexact}");
+    }
+}
+
+#[test]
+fn wide_objects_stay_json_and_inexact_numbers_are_typed_string() {
+    let mut f = Flattener::new("_", 2, &[], 10).max_columns(3);
+    let wide = json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3});
+    assert!(f.sample("j", vec![wide.clone()]).is_none());
+    assert_eq!(f.cell("t", "j", wide.clone()).unwrap(), Cell::Json(wide));
+    assert_eq!(f.take_warnings().len(), 1);
+    let cols = f
+        .sample(
+            "j",
+            vec![
+                serde_json::from_str(r#"{"x": 1.5, "y": 12345678901234567890.123456789012345}"#)
+                    .unwrap(),
+            ],
+        )
+        .unwrap();
+    let types: Vec<_> = cols.iter().map(|c| c.fivetran_type).collect();
+    assert_eq!(types, vec![FivetranType::Double, FivetranType::String]);
+}
+
+#[test]
+fn objects_flatten_to_the_depth_and_lists_stay_json() {
+    let f = Flattener::new("_", 2, &[], 10);
+    let cols = f
+        .sample(
+            "attrs",
+            vec![json!({"color": "red", "size": {"w": 1, "h": {"deep": true}}, "tags": [1, 2]})],
+        )
+        .unwrap();
+    let names: Vec<_> = cols
+        .iter()
+        .map(|c| (c.name.as_str(), c.fivetran_type))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("attrs_color", FivetranType::String),
+            ("attrs_size_w", FivetranType::Long),
+            ("attrs_size_h", FivetranType::Json),
+            ("attrs_tags", FivetranType::Json),
+        ]
+    );
+}
+
+#[test]
+fn sampled_types_widen_and_nulls_say_nothing() {
+    let f = Flattener::new("__", 3, &[], 10);
+    let cols = f
+        .sample(
+            "j",
+            vec![
+                json!({"a": 1, "b": null, "c": true}),
+                json!({"a": 2.5, "c": "x"}),
+            ],
+        )
+        .unwrap();
+    let got: HashMap<_, _> = cols
+        .into_iter()
+        .map(|c| (c.name, c.fivetran_type))
+        .collect();
+    assert_eq!(got["j__a"], FivetranType::Double);
+    assert_eq!(got["j__c"], FivetranType::Json);
+    assert!(!got.contains_key("j__b"));
+}
+
+#[test]
+fn objects_that_flatten_to_no_value_are_warned_about_once_per_column() {
+    let mut f = Flattener::new("_", 2, &[], 10);
+    let full = json!({"a": 1, "b": {"c": "x"}});
+    f.cell("t", "j", full).unwrap();
+    assert!(f.take_warnings().is_empty(), "every part has a value");
+    for (value, first) in [
+        (json!({}), "j = {}"),
+        (json!({"a": 1, "b": null}), "j_b = null"),
+        (json!({"a": 1, "b": {}}), "j_b = {}"),
+    ] {
+        let mut f = Flattener::new("_", 2, &[], 10);
+        f.cell("t", "j", value.clone()).unwrap();
+        let warned = f.take_warnings();
+        assert!(
+            warned.len() == 1 && warned[0].contains(first) && warned[0].contains("'flatten_json'"),
+            "{value}: {warned:?}"
+        );
+        f.cell("t", "j", value).unwrap();
+        assert!(f.take_warnings().is_empty(), "once per column");
+    }
+    // at the last level an empty object is a JSON leaf, kept as {}
+    let mut f = Flattener::new("_", 1, &[], 10);
+    f.cell("t", "j", json!({"b": {}})).unwrap();
+    assert!(f.take_warnings().is_empty());
+}
+
+#[test]
+fn values_convert_to_their_declared_type_or_arrive_whole() {
+    let declared = [
+        FlatColumn {
+            name: "j_n".into(),
+            fivetran_type: FivetranType::Long,
+        },
+        FlatColumn {
+            name: "j_s".into(),
+            fivetran_type: FivetranType::String,
+        },
+    ];
+    let mut f = Flattener::new("_", 3, &declared, 10);
+    let Cell::Flat(cells) = f
+        .cell(
+            "t",
+            "j",
+            json!({"n": 7, "s": 5, "new": 1.5, "big": 123456789012345678901234u128}),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(cells[0].1, Cell::Int(7));
+    assert_eq!(cells[1].1, Cell::Text("5".into()));
+    assert_eq!(cells[2].1, Cell::Double(1.5));
+    assert_eq!(cells[3].1, Cell::Json(json!(123456789012345678901234u128)));
+    let misfit = json!({"n": "seven", "s": "x"});
+    assert_eq!(
+        f.cell("t", "j", misfit.clone()).unwrap(),
+        Cell::Json(misfit)
+    );
+    let warned = f.take_warnings();
+    assert!(
+        warned.len() == 1
+            && warned[0].contains("'j_n'")
+            && warned[0].contains("arrive whole in column j"),
+        "{warned:?}"
+    );
+    f.cell("t", "j", json!({"n": "eight"})).unwrap();
+    assert!(f.take_warnings().is_empty(), "once per column");
+    let clash = json!({"a_b": 1, "a": {"b": 2}});
+    assert_eq!(f.cell("t", "j", clash.clone()).unwrap(), Cell::Json(clash));
+    assert!(f.take_warnings()[0].contains("flatten to the same column 'j_a_b'"));
+    assert_eq!(
+        f.cell("t", "j", json!([1, 2])).unwrap(),
+        Cell::Json(json!([1, 2]))
+    );
+}
