@@ -102,6 +102,16 @@ fn infer(kinds: &[Leaf]) -> Option<FivetranType> {
     })
 }
 
+/// Whether an object at `level` has a part that flattens to no value (see `Flattener::valueless`).
+fn hollow(map: &Map<String, Value>, level: usize, depth: usize) -> bool {
+    map.is_empty()
+        || map.values().any(|v| match v {
+            Value::Null => true,
+            Value::Object(inner) => level < depth && hollow(inner, level + 1, depth),
+            _ => false,
+        })
+}
+
 /// Turns JSON object values into flattened cells, for one table.
 pub struct Flattener {
     separator: String,
@@ -282,15 +292,17 @@ impl Flattener {
         if map.is_empty() {
             return Some(format!("{prefix} = {{}}"));
         }
-        map.iter().find_map(|(key, value)| {
-            let name = format!("{prefix}{}{key}", self.separator);
-            match value {
-                Value::Null => Some(format!("{name} = null")),
-                Value::Object(inner) if level < self.depth => {
-                    self.valueless(&name, inner, level + 1)
-                }
-                _ => None,
+        // Every row passes through here: names are built only for the part that is found, not for every key.
+        map.iter().find_map(|(key, value)| match value {
+            Value::Null => Some(format!("{prefix}{}{key} = null", self.separator)),
+            Value::Object(inner) if level < self.depth && hollow(inner, level + 1, self.depth) => {
+                self.valueless(
+                    &format!("{prefix}{}{key}", self.separator),
+                    inner,
+                    level + 1,
+                )
             }
+            _ => None,
         })
     }
 
