@@ -7,9 +7,10 @@ use crate::batch::Batcher;
 use crate::logs;
 use crate::proto::update_response::Operation;
 use crate::proto::{Checkpoint, Task, UpdateRequest, UpdateResponse, Warning};
-use crate::records::RecordMaker;
+use crate::records::{Made, RecordMaker};
 use crate::selection::selected;
 use crate::state;
+use crate::wire::Encoded;
 use connector_accel_core::connector::{Connector, Read, Started};
 use connector_accel_core::error::Error;
 use connector_accel_core::model::Table;
@@ -40,10 +41,11 @@ type Step<T = ()> = Result<T, Stop>;
 
 /// Runs one `Update` and ends the stream: a configuration error becomes the `Task` a user can act on, any other
 /// failure the stream's status (retried ones that ran out are UNAVAILABLE, so Fivetran syncs again).
-pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Status>>) {
+pub async fn run(request: UpdateRequest, tx: Sender<Result<Encoded, Status>>) {
     let mut out = Out {
         tx,
         batcher: Batcher::default(),
+        record: Vec::new(),
     };
     let err = match update(request, &mut out).await {
         Ok(()) | Err(Stop::Gone) => return,
@@ -63,12 +65,14 @@ pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Statu
 
 /// The response stream, and the batch being filled.
 struct Out {
-    tx: Sender<Result<UpdateResponse, Status>>,
+    tx: Sender<Result<Encoded, Status>>,
     batcher: Batcher,
+    /// The record being written, reused row after row.
+    record: Vec<u8>,
 }
 
 impl Out {
-    async fn raw(&mut self, response: UpdateResponse) -> Step {
+    async fn raw(&mut self, response: Encoded) -> Step {
         self.tx.send(Ok(response)).await.map_err(|_| Stop::Gone)
     }
 
@@ -82,9 +86,9 @@ impl Out {
     /// A checkpoint, warning or task, after every record before it.
     async fn send(&mut self, operation: Operation) -> Step {
         self.flush().await?;
-        self.raw(UpdateResponse {
+        self.raw(Encoded::of(&UpdateResponse {
             operation: Some(operation),
-        })
+        }))
         .await
     }
 
@@ -347,14 +351,14 @@ impl<'a> TableSync<'a> {
 
     /// Sends every batch's records, then records its position; checkpoints every `every` rows.
     async fn pump(&mut self, mut started: Started, phase: Phase, every: u64) -> Step {
-        let maker = RecordMaker::new(&self.table);
+        let maker = RecordMaker::new(&self.table, false);
         let (mut since_checkpoint, mut last_progress) = (0u64, Instant::now());
         while let Some(batch) = started.batches.recv().await {
             let batch = batch?;
             for row in &batch.rows {
-                let (record, deleted) = maker.record(row);
-                self.deletes += u64::from(deleted);
-                for response in self.out.batcher.push(record) {
+                let made = maker.write(row, &mut self.out.record);
+                self.deletes += u64::from(made == Made::Delete);
+                for response in self.out.batcher.push(&self.out.record) {
                     self.out.raw(response).await?;
                 }
             }
