@@ -18,6 +18,7 @@ pub mod server {
 }
 
 pub mod batch;
+pub mod identity;
 pub mod logs;
 pub mod naming;
 pub mod records;

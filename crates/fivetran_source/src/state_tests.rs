@@ -72,7 +72,7 @@ fn a_full_load_resumes_per_partition_then_reads_incrementally_from_its_watermark
     let shape = shape_of(&table());
     let e = entry(&mut state, "public.t");
     begin_full(e, Some("updated_at"), plan, Some(&mark), &shape);
-    record_partition(e, 1, Some(&["9".to_string()]));
+    record_partition(e, 1, Some(&["9".to_string()]), 3);
     assert!(full_load_planned(e, Some("updated_at"), &shape));
     assert!(!full_load_planned(e, Some("other"), &shape));
     assert!(shape_changed(e, "another shape"));

@@ -4,10 +4,11 @@
 //! only rows Fivetran already has.
 
 use crate::batch::Batcher;
+use crate::identity;
 use crate::logs;
 use crate::proto::update_response::Operation;
 use crate::proto::{Checkpoint, Task, UpdateRequest, UpdateResponse, Warning};
-use crate::records::{Made, RecordMaker};
+use crate::records::{self, Made, RecordMaker};
 use crate::selection::selected;
 use crate::state;
 use crate::wire::Encoded;
@@ -17,6 +18,7 @@ use connector_accel_core::model::Table;
 use connector_accel_core::read::{PartRead, Sizes};
 use connector_accel_core::source::Watermark;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::Sender;
@@ -76,6 +78,14 @@ impl Out {
         self.tx.send(Ok(response)).await.map_err(|_| Stop::Gone)
     }
 
+    /// One record's bytes, into the batch being filled.
+    async fn record(&mut self, record: &[u8]) -> Step {
+        for response in self.batcher.push(record) {
+            self.raw(response).await?;
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Step {
         match self.batcher.flush() {
             Some(batch) => self.raw(batch).await,
@@ -130,6 +140,11 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
         .cloned()
         .collect();
     crate::naming::check(&chosen)?;
+    let present: HashSet<(String, String)> = tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    say_gone(&present, &mut state, out).await?;
     if connector.config.sync_validation || connector.config.source_metadata {
         logs::info("the Partner SDK server writes no SYNC_VALIDATION, SOURCE_TABLES or SOURCE_COLUMNS tables (the Connector SDK connector does)");
     }
@@ -145,6 +160,34 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
     }
     state::close_pass(&mut state, chrono::Utc::now());
     out.checkpoint(&state).await
+}
+
+/// A table the state synced that discovery no longer finds: said by name, and its rows marked deleted (the source
+/// holds none of them now); its state goes, so that a table of that name found later is loaded afresh (as the SDK
+/// connector's `_say_gone`). A table Fivetran's selection leaves out is still discovered: it keeps its rows.
+async fn say_gone(
+    present: &HashSet<(String, String)>,
+    state: &mut Map<String, Value>,
+    out: &mut Out,
+) -> Step {
+    for (key, schema, table) in identity::vanished(state, present) {
+        out.warn(format!(
+            "{schema}.{table}: gone from the source (dropped or renamed) or no longer selected; its rows in the \
+             destination are marked deleted (_fivetran_deleted). A renamed table is loaded in full under its new \
+             name; select this one again to load it back"
+        ))
+        .await?;
+        out.record(&records::head(
+            Some(&schema),
+            &table,
+            crate::proto::RecordType::Truncate,
+        ))
+        .await?;
+        if let Some(tables) = state.get_mut("tables").and_then(Value::as_object_mut) {
+            tables.remove(&key);
+        }
+    }
+    Ok(())
 }
 
 async fn preprocess(connector: &Connector, state: &mut Map<String, Value>, out: &mut Out) -> Step {
@@ -172,10 +215,12 @@ fn warn_future(qualified: &str, mark: Option<&Watermark>) -> Option<String> {
 }
 
 /// Where a read's batches move the state: a full load's partition positions, or the incremental read's.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Full,
     Incremental,
+    /// Delete reconciliation's key pass: no position, no checkpoint.
+    Keys,
 }
 
 /// One table in one pass.
@@ -225,6 +270,13 @@ impl<'a> TableSync<'a> {
             ));
             return Ok(());
         }
+        let table = self.table.clone();
+        let changed = identity::identity_change(self.entry(), &table);
+        if !changed.is_empty() {
+            let message = format!("{}: {changed} since the last sync; it is read again in full, and its rows the source no longer holds are marked deleted", self.qualified);
+            self.out.warn(message).await?;
+            self.entry().clear();
+        }
         let planned = self.entry().contains_key("plan");
         if let (Err(reason), false) = (&self.table.cursor, planned) {
             logs::info(&format!(
@@ -234,26 +286,118 @@ impl<'a> TableSync<'a> {
         }
         let phase = if state::reads_incrementally(self.entry(), cursor.as_deref()) {
             self.incremental(pass).await?;
-            "incremental"
+            Phase::Incremental
         } else {
             self.full_load(cursor.as_deref(), pass).await?;
-            "full"
+            Phase::Full
         };
+        let now = chrono::Utc::now();
+        let hours = self.connector.config.delete_reconciliation_hours;
+        let mut keys = None;
+        if phase == Phase::Full || identity::reconciliation_due(self.entry(), hours, now) {
+            keys = Some(self.reconcile().await?);
+            identity::reconciled(self.entry(), now);
+        }
+        identity::remember_identity(self.entry(), &table);
         self.out.checkpoint(self.state).await?;
+        self.say_done(phase, keys);
+        if keys.is_none() {
+            self.say_deletes_missed(hours).await?;
+        }
+        Ok(())
+    }
+
+    fn say_done(&self, phase: Phase, keys: Option<u64>) {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         let keyless = if self.table.primary_key.is_empty() {
             " (no primary key: keyed by Fivetran)"
         } else {
             ""
         };
+        let checked = keys.map_or(String::new(), |k| {
+            format!(", and rows not among its {k} keys marked deleted")
+        });
+        let phase = if phase == Phase::Full {
+            "full"
+        } else {
+            "incremental"
+        };
         logs::info(&format!(
-            "{}: {phase} done, {} rows upserted{keyless}, {} deleted in {elapsed:.1}s ({:.0} rows/s)",
+            "{}: {phase} done, {} rows upserted{keyless}, {} deleted{checked} in {elapsed:.1}s ({:.0} rows/s)",
             self.qualified,
             self.rows - self.deletes,
             self.deletes,
             self.rows as f64 / elapsed
         ));
-        Ok(())
+    }
+
+    /// Once per sync: a table read by cursor whose deletes this sync did not look for.
+    async fn say_deletes_missed(&mut self, hours: Option<f64>) -> Step {
+        let cursor = self.table.cursor.as_ref().map_or("", |c| c.column.as_str());
+        match hours {
+            None => {
+                let message = format!("{}: rows deleted in the source stay live in the destination (a read by cursor '{cursor}' cannot see deletes); set delete_reconciliation_hours (e.g. 24) to mark them deleted by a key-only scan", self.qualified);
+                self.out.warn(message).await
+            }
+            Some(hours) => {
+                let since = self
+                    .entry()
+                    .get("reconciled_at")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let since = since.as_str().unwrap_or("None").to_string();
+                logs::info(&format!("{}: deletes since {since} are marked at the next delete reconciliation (every {hours} h, delete_reconciliation_hours)", self.qualified));
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks deleted the destination's rows whose key the source no longer holds, as the SDK connector's
+    /// `TableSync._reconcile` does: a TRUNCATE record (Fivetran marks the rows synced before it deleted), then every
+    /// key the source holds as a key-only UPDATE (the row it finds is live again), read by a key-only scan
+    /// (`Table::keys_only`; a table without a key sends whole rows, its key being their hash). No checkpoint comes
+    /// between them: until the table's closing checkpoint Fivetran holds them uncommitted, and a sync that dies
+    /// before it leaves nothing of them behind (the next sync does it again), so a live row is never marked deleted.
+    async fn reconcile(&mut self) -> Step<u64> {
+        let keys_table = Arc::new(self.table.keys_only());
+        let (plan, ranges) = self.connector.partitions(self.table.clone()).await?;
+        self.out.drain(&self.connector.log).await?;
+        let started = Instant::now();
+        self.out.record(&records::truncate(&self.table)).await?;
+        let workers = plan.workers.min(ranges.len()).max(1);
+        let parts = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(index, range)| PartRead {
+                index,
+                range,
+                after: None,
+            })
+            .collect();
+        let read = Read {
+            sizes: Sizes {
+                batch_size: Some(plan.batch_size),
+                workers: Some(workers),
+                queue_depth: Some(plan.queue_depth),
+            },
+            ..Read::full(keys_table.clone(), parts)
+        };
+        let reading = self.connector.start(read)?;
+        let keys = self
+            .pump(
+                reading,
+                RecordMaker::new(&keys_table, true),
+                Phase::Keys,
+                u64::MAX,
+            )
+            .await?;
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        logs::info(&format!(
+            "{}: delete reconciliation read {keys} keys in {elapsed:.1}s ({:.0} keys/s); rows whose key is not among them are marked deleted",
+            self.qualified,
+            keys as f64 / elapsed
+        ));
+        Ok(keys)
     }
 
     async fn full_load(&mut self, cursor: Option<&str>, pass: i64) -> Step {
@@ -312,7 +456,8 @@ impl<'a> TableSync<'a> {
             ..Read::full(self.table.clone(), parts)
         };
         let started = self.connector.start(read)?;
-        self.pump(started, Phase::Full, every).await?;
+        let maker = RecordMaker::new(&self.table, false);
+        self.pump(started, maker, Phase::Full, every).await?;
         state::finish_full(self.entry(), pass);
         Ok(())
     }
@@ -344,31 +489,47 @@ impl<'a> TableSync<'a> {
         };
         let every = self.connector.table_plan(&self.table).checkpoint_rows;
         let started = self.connector.start(read)?;
-        self.pump(started, Phase::Incremental, every).await?;
+        let maker = RecordMaker::new(&self.table, false);
+        self.pump(started, maker, Phase::Incremental, every).await?;
         state::finish_incremental(self.entry(), pass);
         Ok(())
     }
 
-    /// Sends every batch's records, then records its position; checkpoints every `every` rows.
-    async fn pump(&mut self, mut started: Started, phase: Phase, every: u64) -> Step {
-        let maker = RecordMaker::new(&self.table, false);
-        let (mut since_checkpoint, mut last_progress) = (0u64, Instant::now());
+    /// Sends every batch's records, then records its position; checkpoints every `every` rows. Returns the rows
+    /// read (a key pass counts its keys apart from the table's rows).
+    async fn pump(
+        &mut self,
+        mut started: Started,
+        maker: RecordMaker,
+        phase: Phase,
+        every: u64,
+    ) -> Step<u64> {
+        let (mut read, mut since_checkpoint, mut last_progress) = (0u64, 0u64, Instant::now());
         while let Some(batch) = started.batches.recv().await {
             let batch = batch?;
+            let mut deletes = 0;
             for row in &batch.rows {
-                let made = maker.write(row, &mut self.out.record);
-                self.deletes += u64::from(made == Made::Delete);
+                match maker.write(row, &mut self.out.record) {
+                    Made::Row => {}
+                    Made::Delete => deletes += 1,
+                    Made::Skipped => continue,
+                }
                 for response in self.out.batcher.push(&self.out.record) {
                     self.out.raw(response).await?;
                 }
             }
             let n = batch.rows.len() as u64;
-            self.rows += n;
-            since_checkpoint += n;
+            read += n;
             let key = batch.last_key.as_deref();
             match phase {
-                Phase::Full => state::record_partition(self.entry(), batch.partition, key),
+                Phase::Full => state::record_partition(self.entry(), batch.partition, key, n),
                 Phase::Incremental => state::record_incremental(self.entry(), key),
+                Phase::Keys => {}
+            }
+            if phase != Phase::Keys {
+                self.rows += n;
+                self.deletes += deletes;
+                since_checkpoint += n;
             }
             for warning in batch.warnings {
                 self.out.warn(warning).await?;
@@ -383,7 +544,8 @@ impl<'a> TableSync<'a> {
                 self.progress();
             }
         }
-        self.out.drain(&started.log).await
+        self.out.drain(&started.log).await?;
+        Ok(read)
     }
 
     fn progress(&self) {
