@@ -34,6 +34,9 @@ pub struct RecordMaker {
     soft_delete: Option<usize>,
     keys: Vec<usize>,
     key_pass: bool,
+    /// Columns (own or flattened) Fivetran's selection leaves out: never written; `skip` marks the own ones.
+    excluded: std::collections::HashSet<String>,
+    skip: Vec<bool>,
 }
 
 /// Record fields 1 (schema_name, optional: written whenever set), 2 (table_name) and 3 (type), as prost skips a
@@ -88,7 +91,25 @@ impl RecordMaker {
                 .filter_map(|k| position(k))
                 .collect(),
             key_pass,
+            excluded: Default::default(),
+            skip: vec![false; table.columns.len()],
         }
+    }
+
+    /// Leaves the `excluded` columns of `table` (own or flattened) out of every record
+    /// (`selection::excluded_columns`).
+    pub fn excluding(
+        mut self,
+        table: &Table,
+        excluded: std::collections::HashSet<String>,
+    ) -> RecordMaker {
+        self.skip = table
+            .columns
+            .iter()
+            .map(|c| excluded.contains(&c.name))
+            .collect();
+        self.excluded = excluded;
+        self
     }
 
     /// Writes the record of one row into `out` (cleared first); what the row became.
@@ -107,7 +128,10 @@ impl RecordMaker {
             return Made::Delete;
         }
         out.extend_from_slice(&self.head);
-        for (cell, (key, declared)) in row.iter().zip(&self.columns) {
+        for ((cell, (key, declared)), skip) in row.iter().zip(&self.columns).zip(&self.skip) {
+            if *skip {
+                continue;
+            }
             match cell {
                 Cell::Flat(pairs) => self.flattened(pairs, out),
                 _ => put_entry(key, &view(cell, *declared), out),
@@ -118,6 +142,9 @@ impl RecordMaker {
 
     fn flattened(&self, pairs: &[(Arc<str>, Cell)], out: &mut Vec<u8>) {
         for (name, cell) in pairs {
+            if !self.excluded.is_empty() && self.excluded.contains(&**name) {
+                continue;
+            }
             let same = |f: &&(Arc<str>, Vec<u8>, FivetranType)| Arc::ptr_eq(&f.0, name);
             let declared = self
                 .flat

@@ -154,12 +154,39 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
         .collect();
     logs::info(&format!("sync plan (smallest first): {}", plan.join(", ")));
     for table in chosen {
-        TableSync::new(&connector, table, &mut state, out)
-            .run()
-            .await?;
+        let mut sync = TableSync::new(&connector, table, &mut state, out);
+        sync.excluded = excluded_of(request.selection.as_ref(), &sync.table);
+        sync.run().await?;
     }
     state::close_pass(&mut state, chrono::Utc::now());
     out.checkpoint(&state).await
+}
+
+/// The columns of `table` the selection leaves out, said once per sync.
+fn excluded_of(selection: Option<&crate::proto::Selection>, table: &Table) -> HashSet<String> {
+    let names = table
+        .columns
+        .iter()
+        .filter(|c| !c.flattened)
+        .map(|c| c.name.as_str())
+        .chain(table.flat_columns.iter().map(|f| f.name.as_str()));
+    let excluded = crate::selection::excluded_columns(
+        selection,
+        &table.schema,
+        &table.name,
+        names,
+        &table.primary_key,
+    );
+    if !excluded.is_empty() {
+        let mut names: Vec<&str> = excluded.iter().map(String::as_str).collect();
+        names.sort();
+        logs::info(&format!(
+            "{}: columns left out by the selection: {}",
+            table.qualified(),
+            names.join(", ")
+        ));
+    }
+    excluded
 }
 
 /// A table the state synced that discovery no longer finds: said by name, and its rows marked deleted (the source
@@ -233,6 +260,8 @@ struct TableSync<'a> {
     rows: u64,
     deletes: u64,
     started: Instant,
+    /// Columns Fivetran's selection leaves out of this table's records.
+    excluded: HashSet<String>,
 }
 
 impl<'a> TableSync<'a> {
@@ -252,6 +281,7 @@ impl<'a> TableSync<'a> {
             rows: 0,
             deletes: 0,
             started: Instant::now(),
+            excluded: HashSet::new(),
         }
     }
 
@@ -456,7 +486,8 @@ impl<'a> TableSync<'a> {
             ..Read::full(self.table.clone(), parts)
         };
         let started = self.connector.start(read)?;
-        let maker = RecordMaker::new(&self.table, false);
+        let maker =
+            RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
         self.pump(started, maker, Phase::Full, every).await?;
         state::finish_full(self.entry(), pass);
         Ok(())
@@ -489,7 +520,8 @@ impl<'a> TableSync<'a> {
         };
         let every = self.connector.table_plan(&self.table).checkpoint_rows;
         let started = self.connector.start(read)?;
-        let maker = RecordMaker::new(&self.table, false);
+        let maker =
+            RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
         self.pump(started, maker, Phase::Incremental, every).await?;
         state::finish_incremental(self.entry(), pass);
         Ok(())
