@@ -201,7 +201,9 @@ def test_logs_are_json_lines_without_secrets(server, pg):
 
 
 def rss_mb(server) -> float:
-    for line in open(f"/proc/{server.process.pid}/status"):
+    with open(f"/proc/{server.process.pid}/status") as status:
+        lines = status.read().splitlines()
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
