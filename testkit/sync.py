@@ -43,16 +43,23 @@ def run_sync(project: Path, configuration: dict, state: dict = None):
     """One sync through the Connector SDK's own in-process runner (what `fivetran debug` runs), into
     project/files/warehouse.db. Returns the final state."""
     from connector_accel import sdk
-    from fivetran_connector_sdk import Connector, Logging
+    from fivetran_connector_sdk import Connector
+
+    sdk._SOURCES.clear()  # a new sync is a new process in production: discover afresh
+    return run_sync_of(Connector(update=sdk.update, schema=sdk.schema), project, state, configuration)
+
+
+def run_sync_of(connector, project: Path, state: dict | None = None, configuration: dict | None = None) -> dict:
+    """One sync of an SDK `connector` through the SDK's in-process runner into project/files/warehouse.db; the
+    final state."""
+    from fivetran_connector_sdk import Logging
     from fivetran_connector_sdk_cli import core_adapter
     from fivetran_connector_sdk_common import constants
 
     _quiet_memory_tracker()
     constants.DEBUGGING = True  # as `fivetran debug` sets them before it runs a connector
     Logging.LOG_LEVEL = Logging.Level.INFO
-    sdk._SOURCES.clear()  # a new sync is a new process in production: discover afresh
-    connector = Connector(update=sdk.update, schema=sdk.schema)
-    core_adapter.run(connector, str(project), configuration, state or {})
+    core_adapter.run(connector, str(project), configuration or {}, state or {})
     state_file = project / "files" / "state.json"
     return json.loads(state_file.read_text()) if state_file.exists() else {}
 

@@ -1,9 +1,9 @@
 //! Records grouped as Fivetran takes them: `Records` batches of at most 100 records and about 100 KiB of encoded
-//! records; a record bigger than that alone, as `record`. Flushed before every checkpoint, warning or task.
+//! records; a record bigger than that alone, as `record`. Flushed before every checkpoint, warning or task. The
+//! records come encoded (`crate::records`), so a batch is their bytes, framed as `Records` frames them.
 
-use crate::proto::update_response::Operation;
-use crate::proto::{Record, Records, UpdateResponse};
-use prost::Message;
+use crate::wire::Encoded;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
 /// The Partner SDK's limit on records per batch (enforced by Fivetran's side).
 pub const MAX_RECORDS: usize = 100;
@@ -12,58 +12,57 @@ pub const MAX_BYTES: usize = 100 * 1024;
 
 #[derive(Default)]
 pub struct Batcher {
-    records: Vec<Record>,
-    /// The encoded size of `Records { records }` so far.
-    bytes: usize,
+    /// The records so far, each as field 1 of `Records`: exactly `Records { records }` encoded.
+    framed: Vec<u8>,
+    count: usize,
 }
 
 impl Batcher {
-    /// Adds `record`; returns what must be sent first: the batch it would overflow, and the record itself when it
-    /// is too big for any batch.
-    pub fn push(&mut self, record: Record) -> Vec<UpdateResponse> {
-        let size = record.encoded_len();
+    /// Adds one record's bytes; returns what must be sent first: the batch it would overflow, and the record
+    /// itself when it is too big for any batch.
+    pub fn push(&mut self, record: &[u8]) -> Vec<Encoded> {
         // A repeated message field costs its tag (1 byte) and a varint length besides the record.
-        let framed = 1 + prost::length_delimiter_len(size) + size;
+        let framed = 1 + encoded_len_varint(record.len() as u64) + record.len();
         let mut out = Vec::new();
         if framed > MAX_BYTES {
             out.extend(self.flush());
-            out.push(UpdateResponse {
-                operation: Some(Operation::Record(record)),
-            });
+            out.push(Encoded::record(record));
             return out;
         }
-        if self.records.len() == MAX_RECORDS || self.bytes + framed > MAX_BYTES {
+        if self.count == MAX_RECORDS || self.framed.len() + framed > MAX_BYTES {
             out.extend(self.flush());
         }
-        self.bytes += framed;
-        self.records.push(record);
-        if self.records.len() == MAX_RECORDS {
+        encode_key(1, WireType::LengthDelimited, &mut self.framed);
+        encode_varint(record.len() as u64, &mut self.framed);
+        self.framed.extend_from_slice(record);
+        self.count += 1;
+        if self.count == MAX_RECORDS {
             out.extend(self.flush());
         }
         out
     }
 
     /// The batch so far, if any.
-    pub fn flush(&mut self) -> Option<UpdateResponse> {
-        if self.records.is_empty() {
+    pub fn flush(&mut self) -> Option<Encoded> {
+        if self.count == 0 {
             return None;
         }
-        self.bytes = 0;
-        Some(UpdateResponse {
-            operation: Some(Operation::Records(Records {
-                records: std::mem::take(&mut self.records),
-            })),
-        })
+        let batch = Encoded::records(&self.framed);
+        self.framed.clear();
+        self.count = 0;
+        Some(batch)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::update_response::Operation;
     use crate::proto::value_type::Inner;
-    use crate::proto::ValueType;
+    use crate::proto::{Record, UpdateResponse, ValueType};
+    use prost::Message;
 
-    fn record(text_bytes: usize) -> Record {
+    fn record(text_bytes: usize) -> Vec<u8> {
         let value = ValueType {
             inner: Some(Inner::String("x".repeat(text_bytes))),
         };
@@ -72,14 +71,24 @@ mod tests {
             data: [("c".to_string(), value)].into_iter().collect(),
             ..Record::default()
         }
+        .encode_to_vec()
     }
 
-    fn sizes(out: &[UpdateResponse]) -> Vec<(usize, usize)> {
+    /// (records, encoded bytes) of each response, decoded as a client decodes it.
+    fn sizes(out: &[Encoded]) -> Vec<(usize, usize)> {
         out.iter()
-            .map(|r| match &r.operation {
-                Some(Operation::Records(b)) => (b.records.len(), r.encoded_len()),
-                Some(Operation::Record(_)) => (1, usize::MAX),
-                _ => (0, 0),
+            .map(|e| {
+                let r = UpdateResponse::decode(e.0.as_ref()).expect("a response prost decodes");
+                assert_eq!(
+                    r.encode_to_vec(),
+                    e.0.as_ref(),
+                    "prost writes the same bytes"
+                );
+                match &r.operation {
+                    Some(Operation::Records(b)) => (b.records.len(), r.encoded_len()),
+                    Some(Operation::Record(_)) => (1, usize::MAX),
+                    _ => (0, 0),
+                }
             })
             .collect()
     }
@@ -87,14 +96,14 @@ mod tests {
     #[test]
     fn batches_hold_at_most_100_records_and_100_kib() {
         let mut b = Batcher::default();
-        let mut sent: Vec<UpdateResponse> = (0..250).flat_map(|_| b.push(record(10))).collect();
+        let mut sent: Vec<Encoded> = (0..250).flat_map(|_| b.push(&record(10))).collect();
         sent.extend(b.flush());
         assert_eq!(
             sizes(&sent).iter().map(|s| s.0).collect::<Vec<_>>(),
             [100, 100, 50]
         );
         let mut b = Batcher::default();
-        let mut sent: Vec<UpdateResponse> = (0..10).flat_map(|_| b.push(record(30_000))).collect();
+        let mut sent: Vec<Encoded> = (0..10).flat_map(|_| b.push(&record(30_000))).collect();
         sent.extend(b.flush());
         let batches = sizes(&sent);
         assert_eq!(batches.iter().map(|s| s.0).sum::<usize>(), 10);
@@ -111,11 +120,15 @@ mod tests {
     #[test]
     fn a_record_too_big_for_a_batch_goes_alone_after_the_batch_before_it() {
         let mut b = Batcher::default();
-        assert!(b.push(record(10)).is_empty());
-        let out = b.push(record(200_000));
+        assert!(b.push(&record(10)).is_empty());
+        let out = b.push(&record(200_000));
         assert_eq!(sizes(&out), [(1, sizes(&out)[0].1), (1, usize::MAX)]);
-        assert!(matches!(out[0].operation, Some(Operation::Records(_))));
-        assert!(matches!(out[1].operation, Some(Operation::Record(_))));
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|e| UpdateResponse::decode(e.0.as_ref()).map(|r| r.operation))
+            .collect();
+        assert!(matches!(kinds[0], Ok(Some(Operation::Records(_)))));
+        assert!(matches!(kinds[1], Ok(Some(Operation::Record(_)))));
         assert!(b.flush().is_none());
     }
 }

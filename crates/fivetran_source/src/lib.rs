@@ -10,7 +10,15 @@ pub mod proto {
     tonic::include_proto!("fivetran_sdk.v2");
 }
 
+/// The `SourceConnector` server trait, generated over `proto`'s messages with one exception: its `Update` streams
+/// `wire::Encoded`, responses already encoded (build.rs).
+pub mod server {
+    #![allow(unused_qualifications)]
+    include!(concat!(env!("OUT_DIR"), "/server/fivetran_sdk.v2.rs"));
+}
+
 pub mod batch;
+pub mod identity;
 pub mod logs;
 pub mod naming;
 pub mod records;
@@ -19,8 +27,9 @@ pub mod service;
 pub mod state;
 pub mod sync;
 pub mod values;
+pub mod wire;
 
-use proto::source_connector_server::SourceConnectorServer;
+use server::source_connector_server::SourceConnectorServer;
 use std::net::{Ipv6Addr, SocketAddr};
 
 /// Fivetran's limit on a message, both ways (tonic's default for decoding is 4 MiB).

@@ -1,40 +1,88 @@
-//! Rows -> `Record`s of one table: upserts, or deletes (key columns only) where the soft-delete column marks the row
-//! deleted, as the SDK connector decides (`encode::is_deleted`).
+//! Rows -> the bytes of one table's `Record`s: upserts, or deletes (key columns only) where the soft-delete column
+//! marks the row deleted, as the SDK connector decides (`encode::is_deleted`); in a key pass, key-only updates.
+//! Written straight into a reused buffer (`crate::wire`): the fields every record of the table shares and each
+//! column's map key are encoded once per table read.
 
-use crate::proto::{Record, RecordType, ValueType};
-use crate::values::value;
+use crate::proto::RecordType;
+use crate::values::view;
+use crate::wire::{map_key, put_bytes, put_entry};
 use connector_accel_core::encode::is_deleted;
 use connector_accel_core::model::{Cell, FivetranType, Table};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What a row became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    Row,
+    /// A delete record (key columns only): the row is soft-deleted.
+    Delete,
+    /// Nothing: a key pass leaves a soft-deleted row out (its truncate marked it deleted already).
+    Skipped,
+}
 
 /// Turns one table's rows into records; made once per table read.
 pub struct RecordMaker {
-    schema: Option<String>,
-    table: String,
-    /// Each column's name and declared type, in row order.
-    columns: Vec<(String, FivetranType)>,
-    flat: HashMap<Arc<str>, FivetranType>,
+    /// Fields 1-3 of each row's record (an upsert, or a key pass's update), and of a delete's.
+    head: Vec<u8>,
+    delete_head: Vec<u8>,
+    /// Each column's encoded map key and declared type, in row order.
+    columns: Vec<(Vec<u8>, FivetranType)>,
+    /// The flattened columns' names (the flattener's interned ones), encoded map keys and declared types: a few,
+    /// found by the name's pointer first.
+    flat: Vec<(Arc<str>, Vec<u8>, FivetranType)>,
     soft_delete: Option<usize>,
     keys: Vec<usize>,
+    key_pass: bool,
+    /// Columns (own or flattened) Fivetran's selection leaves out: never written; `skip` marks the own ones.
+    excluded: std::collections::HashSet<String>,
+    skip: Vec<bool>,
+}
+
+/// Record fields 1 (schema_name, optional: written whenever set), 2 (table_name) and 3 (type), as prost skips a
+/// proto3 field that holds its default.
+pub fn head(schema: Option<&str>, table: &str, kind: RecordType) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(schema) = schema {
+        put_bytes(1, schema.as_bytes(), &mut out);
+    }
+    if !table.is_empty() {
+        put_bytes(2, table.as_bytes(), &mut out);
+    }
+    if kind != RecordType::Upsert {
+        prost::encoding::int32::encode(3, &(kind as i32), &mut out);
+    }
+    out
 }
 
 impl RecordMaker {
-    pub fn new(table: &Table) -> RecordMaker {
+    /// Upserts (and deletes) of `table`'s rows; with `key_pass`, the key-only updates of delete reconciliation,
+    /// read from `table.keys_only()`.
+    pub fn new(table: &Table, key_pass: bool) -> RecordMaker {
         let position = |name: &str| table.columns.iter().position(|c| c.name == name);
+        let kind = if key_pass {
+            RecordType::Update
+        } else {
+            RecordType::Upsert
+        };
         RecordMaker {
-            schema: Some(table.schema.clone()),
-            table: table.name.clone(),
+            head: head(Some(&table.schema), &table.name, kind),
+            delete_head: head(Some(&table.schema), &table.name, RecordType::Delete),
             columns: table
                 .columns
                 .iter()
-                .map(|c| (c.name.clone(), c.fivetran_type))
+                .map(|c| (map_key(&c.name), c.fivetran_type))
                 .collect(),
             flat: table
                 .flat_columns
                 .iter()
-                .map(|f| (Arc::from(f.name.as_str()), f.fivetran_type))
+                .map(|f| {
+                    (
+                        Arc::from(f.name.as_str()),
+                        map_key(&f.name),
+                        f.fivetran_type,
+                    )
+                })
                 .collect(),
             soft_delete: table.soft_delete.as_deref().and_then(position),
             keys: table
@@ -42,60 +90,78 @@ impl RecordMaker {
                 .iter()
                 .filter_map(|k| position(k))
                 .collect(),
+            key_pass,
+            excluded: Default::default(),
+            skip: vec![false; table.columns.len()],
         }
     }
 
-    /// The record for one row, and whether it is a delete.
-    pub fn record(&self, row: &[Cell]) -> (Record, bool) {
+    /// Leaves the `excluded` columns of `table` (own or flattened) out of every record
+    /// (`selection::excluded_columns`).
+    pub fn excluding(
+        mut self,
+        table: &Table,
+        excluded: std::collections::HashSet<String>,
+    ) -> RecordMaker {
+        self.skip = table
+            .columns
+            .iter()
+            .map(|c| excluded.contains(&c.name))
+            .collect();
+        self.excluded = excluded;
+        self
+    }
+
+    /// Writes the record of one row into `out` (cleared first); what the row became.
+    pub fn write(&self, row: &[Cell], out: &mut Vec<u8>) -> Made {
+        out.clear();
         let deleted = self.soft_delete.is_some_and(|i| is_deleted(row.get(i)));
-        let mut data: HashMap<String, ValueType> = HashMap::with_capacity(row.len());
+        if deleted && self.key_pass {
+            return Made::Skipped;
+        }
         if deleted {
+            out.extend_from_slice(&self.delete_head);
             for &k in &self.keys {
-                let (name, declared) = &self.columns[k];
-                data.insert(name.clone(), value(&row[k], *declared));
+                let (key, declared) = &self.columns[k];
+                put_entry(key, &view(&row[k], *declared), out);
             }
-        } else {
-            for (cell, (name, declared)) in row.iter().zip(&self.columns) {
-                self.put(&mut data, name, cell, *declared);
+            return Made::Delete;
+        }
+        out.extend_from_slice(&self.head);
+        for ((cell, (key, declared)), skip) in row.iter().zip(&self.columns).zip(&self.skip) {
+            if *skip {
+                continue;
+            }
+            match cell {
+                Cell::Flat(pairs) => self.flattened(pairs, out),
+                _ => put_entry(key, &view(cell, *declared), out),
             }
         }
-        let kind = if deleted {
-            RecordType::Delete
-        } else {
-            RecordType::Upsert
-        };
-        let record = Record {
-            schema_name: self.schema.clone(),
-            table_name: self.table.clone(),
-            r#type: kind.into(),
-            data,
-        };
-        (record, deleted)
+        Made::Row
     }
 
-    fn put(
-        &self,
-        data: &mut HashMap<String, ValueType>,
-        name: &str,
-        cell: &Cell,
-        declared: FivetranType,
-    ) {
-        match cell {
-            Cell::Flat(pairs) => {
-                for (flat_name, flat_cell) in pairs {
-                    let t = self
-                        .flat
-                        .get(flat_name)
-                        .copied()
-                        .unwrap_or(FivetranType::Json);
-                    data.insert(flat_name.to_string(), value(flat_cell, t));
-                }
+    fn flattened(&self, pairs: &[(Arc<str>, Cell)], out: &mut Vec<u8>) {
+        for (name, cell) in pairs {
+            if !self.excluded.is_empty() && self.excluded.contains(&**name) {
+                continue;
             }
-            _ => {
-                data.insert(name.to_string(), value(cell, declared));
+            let same = |f: &&(Arc<str>, Vec<u8>, FivetranType)| Arc::ptr_eq(&f.0, name);
+            let declared = self
+                .flat
+                .iter()
+                .find(same)
+                .or_else(|| self.flat.iter().find(|f| f.0 == *name));
+            match declared {
+                Some((_, key, t)) => put_entry(key, &view(cell, *t), out),
+                None => put_entry(&map_key(name), &view(cell, FivetranType::Json), out),
             }
         }
     }
+}
+
+/// A truncate of the table: a `Record` of type TRUNCATE and no data.
+pub fn truncate(table: &Table) -> Vec<u8> {
+    head(Some(&table.schema), &table.name, RecordType::Truncate)
 }
 
 /// A cell as a JSON value, for the rare flattened cell sent whole.

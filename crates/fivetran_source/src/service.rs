@@ -2,13 +2,14 @@
 //! streams from `crate::sync` through a bounded channel (a slow client holds the read back instead of filling
 //! memory; a client that goes away stops it and closes its sessions).
 
-use crate::proto::source_connector_server::SourceConnector;
 use crate::proto::{
     form_field, schema_response, test_response, ConfigurationFormRequest,
     ConfigurationFormResponse, ConfigurationTest, DropdownField, FormField, Schema, SchemaList,
     SchemaRequest, SchemaResponse, Table as ProtoTable, TestRequest, TestResponse, TextField,
-    ToggleField, UpdateRequest, UpdateResponse,
+    ToggleField, UpdateRequest,
 };
+use crate::server::source_connector_server::SourceConnector;
+use crate::wire::Encoded;
 use connector_accel_core::connector::Connector;
 use connector_accel_core::error::Error;
 use connector_accel_core::form::{self, Kind};
@@ -170,7 +171,7 @@ impl SourceConnector for Service {
         }))
     }
 
-    type UpdateStream = ReceiverStream<Result<UpdateResponse, Status>>;
+    type UpdateStream = ReceiverStream<Result<Encoded, Status>>;
 
     async fn update(
         &self,

@@ -179,7 +179,9 @@ pub fn begin_full(
     watermark: Option<&Watermark>,
     shape: &str,
 ) {
+    let kept = crate::identity::lasting(entry);
     entry.clear();
+    entry.extend(kept);
     entry.insert("phase".into(), "full".into());
     entry.insert("cursor".into(), json!(cursor));
     entry.insert("plan".into(), plan);
@@ -187,8 +189,14 @@ pub fn begin_full(
     entry.insert("shape".into(), shape.into());
 }
 
-/// The position of the last row of `partition` sent to Fivetran.
-pub fn record_partition(entry: &mut Entry, partition: usize, last_key: Option<&[String]>) {
+/// The position of the last row of `partition` sent to Fivetran, and how many rows it has sent up to it (what a
+/// resumed load counts from, `state.record_partition`).
+pub fn record_partition(
+    entry: &mut Entry,
+    partition: usize,
+    last_key: Option<&[String]>,
+    rows: u64,
+) {
     let (Some(key), Some(part)) = (
         last_key,
         entry
@@ -200,13 +208,17 @@ pub fn record_partition(entry: &mut Entry, partition: usize, last_key: Option<&[
     };
     if let Some(part) = part.as_object_mut() {
         part.insert("after".into(), json!(key));
+        let before = part.get("rows").and_then(Value::as_u64).unwrap_or(0);
+        part.insert("rows".into(), (before + rows).into());
     }
 }
 
 pub fn finish_full(entry: &mut Entry, pass: i64) {
     let cursor = entry.get("cursor").cloned().unwrap_or(Value::Null);
     let pending = entry.get("pending").cloned().unwrap_or(Value::Null);
+    let kept = crate::identity::lasting(entry);
     entry.clear();
+    entry.extend(kept);
     let incremental = !cursor.is_null();
     entry.insert(
         "phase".into(),

@@ -72,7 +72,7 @@ fn a_full_load_resumes_per_partition_then_reads_incrementally_from_its_watermark
     let shape = shape_of(&table());
     let e = entry(&mut state, "public.t");
     begin_full(e, Some("updated_at"), plan, Some(&mark), &shape);
-    record_partition(e, 1, Some(&["9".to_string()]));
+    record_partition(e, 1, Some(&["9".to_string()]), 3);
     assert!(full_load_planned(e, Some("updated_at"), &shape));
     assert!(!full_load_planned(e, Some("other"), &shape));
     assert!(shape_changed(e, "another shape"));
@@ -103,4 +103,59 @@ fn dotted_names_have_keys_of_their_own_as_python_makes_them() {
     assert_eq!(table_key("a", "b.c"), r#""a"."b.c""#);
     assert_eq!(table_key("a.b", "c"), r#""a.b"."c""#);
     assert_eq!(table_key("q", "x\"y"), r#""q"."x""y""#);
+}
+
+#[test]
+fn the_identity_is_the_one_python_keeps() {
+    // state.identity_of of the same table gives this object (checked with Python).
+    let mut t = table();
+    t.identity = Some("16384".into());
+    assert_eq!(
+        crate::identity::identity_of(&t).to_string(),
+        r#"{"schema":"public","table":"t","id":"16384","columns":{"id":"integer","näme":"text","a":"numeric(12,2)"},"key":["id"]}"#
+    );
+}
+
+#[test]
+fn identity_changes_are_said_as_python_says_them_and_a_load_keeps_the_identity() {
+    let mut entry = Map::new();
+    let mut t = table();
+    t.identity = Some("16384".into());
+    crate::identity::remember_identity(&mut entry, &t);
+    assert_eq!(crate::identity::identity_change(&entry, &t), "");
+    t.columns[2].source_type = "numeric(14,2)".into();
+    t.columns.remove(1);
+    t.primary_key = vec!["id".into(), "a".into()];
+    assert_eq!(
+        crate::identity::identity_change(&entry, &t),
+        "its columns changed (removed näme; retyped a (numeric(12,2) -> numeric(14,2)); key ['id'] -> ['id', 'a'])"
+    );
+    t.identity = Some("20000".into());
+    assert_eq!(
+        crate::identity::identity_change(&entry, &t),
+        "it was dropped and created again (id 16384, now 20000)"
+    );
+    crate::identity::reconciled(&mut entry, chrono::Utc::now());
+    begin_full(&mut entry, None, json!({"partitions": []}), None, "s");
+    finish_full(&mut entry, 3);
+    assert!(
+        entry.contains_key("identity") && entry.contains_key("reconciled_at"),
+        "{entry:?}"
+    );
+}
+
+#[test]
+fn reconciliation_is_due_as_its_hours_say() {
+    let now = chrono::Utc::now();
+    let mut entry = Map::new();
+    assert!(!crate::identity::reconciliation_due(&entry, None, now));
+    assert!(crate::identity::reconciliation_due(&entry, Some(24.0), now));
+    crate::identity::reconciled(&mut entry, now - chrono::Duration::hours(2));
+    assert!(!crate::identity::reconciliation_due(
+        &entry,
+        Some(24.0),
+        now
+    ));
+    assert!(crate::identity::reconciliation_due(&entry, Some(1.0), now));
+    assert!(crate::identity::reconciliation_due(&entry, Some(0.0), now));
 }

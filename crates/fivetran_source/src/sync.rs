@@ -4,24 +4,31 @@
 //! only rows Fivetran already has.
 
 use crate::batch::Batcher;
+use crate::identity;
 use crate::logs;
 use crate::proto::update_response::Operation;
 use crate::proto::{Checkpoint, Task, UpdateRequest, UpdateResponse, Warning};
-use crate::records::RecordMaker;
+use crate::records::{Made, RecordMaker};
 use crate::selection::selected;
 use crate::state;
+use crate::wire::Encoded;
 use connector_accel_core::connector::{Connector, Read, Started};
 use connector_accel_core::error::Error;
 use connector_accel_core::model::Table;
 use connector_accel_core::read::{PartRead, Sizes};
 use connector_accel_core::source::Watermark;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::Sender;
 use tonic::Status;
 
 const PROGRESS: Duration = Duration::from_secs(30);
+
+#[path = "reconcile.rs"]
+mod reconcile;
+use reconcile::{excluded_of, say_gone};
 
 /// Why a sync ended early.
 enum Stop {
@@ -40,10 +47,11 @@ type Step<T = ()> = Result<T, Stop>;
 
 /// Runs one `Update` and ends the stream: a configuration error becomes the `Task` a user can act on, any other
 /// failure the stream's status (retried ones that ran out are UNAVAILABLE, so Fivetran syncs again).
-pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Status>>) {
+pub async fn run(request: UpdateRequest, tx: Sender<Result<Encoded, Status>>) {
     let mut out = Out {
         tx,
         batcher: Batcher::default(),
+        record: Vec::new(),
     };
     let err = match update(request, &mut out).await {
         Ok(()) | Err(Stop::Gone) => return,
@@ -63,13 +71,23 @@ pub async fn run(request: UpdateRequest, tx: Sender<Result<UpdateResponse, Statu
 
 /// The response stream, and the batch being filled.
 struct Out {
-    tx: Sender<Result<UpdateResponse, Status>>,
+    tx: Sender<Result<Encoded, Status>>,
     batcher: Batcher,
+    /// The record being written, reused row after row.
+    record: Vec<u8>,
 }
 
 impl Out {
-    async fn raw(&mut self, response: UpdateResponse) -> Step {
+    async fn raw(&mut self, response: Encoded) -> Step {
         self.tx.send(Ok(response)).await.map_err(|_| Stop::Gone)
+    }
+
+    /// One record's bytes, into the batch being filled.
+    async fn record(&mut self, record: &[u8]) -> Step {
+        for response in self.batcher.push(record) {
+            self.raw(response).await?;
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Step {
@@ -82,9 +100,9 @@ impl Out {
     /// A checkpoint, warning or task, after every record before it.
     async fn send(&mut self, operation: Operation) -> Step {
         self.flush().await?;
-        self.raw(UpdateResponse {
+        self.raw(Encoded::of(&UpdateResponse {
             operation: Some(operation),
-        })
+        }))
         .await
     }
 
@@ -126,6 +144,11 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
         .cloned()
         .collect();
     crate::naming::check(&chosen)?;
+    let present: HashSet<(String, String)> = tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    say_gone(&present, &mut state, out).await?;
     if connector.config.sync_validation || connector.config.source_metadata {
         logs::info("the Partner SDK server writes no SYNC_VALIDATION, SOURCE_TABLES or SOURCE_COLUMNS tables (the Connector SDK connector does)");
     }
@@ -135,9 +158,9 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
         .collect();
     logs::info(&format!("sync plan (smallest first): {}", plan.join(", ")));
     for table in chosen {
-        TableSync::new(&connector, table, &mut state, out)
-            .run()
-            .await?;
+        let mut sync = TableSync::new(&connector, table, &mut state, out);
+        sync.excluded = excluded_of(request.selection.as_ref(), &sync.table);
+        sync.run().await?;
     }
     state::close_pass(&mut state, chrono::Utc::now());
     out.checkpoint(&state).await
@@ -168,10 +191,12 @@ fn warn_future(qualified: &str, mark: Option<&Watermark>) -> Option<String> {
 }
 
 /// Where a read's batches move the state: a full load's partition positions, or the incremental read's.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Full,
     Incremental,
+    /// Delete reconciliation's key pass: no position, no checkpoint.
+    Keys,
 }
 
 /// One table in one pass.
@@ -184,6 +209,8 @@ struct TableSync<'a> {
     rows: u64,
     deletes: u64,
     started: Instant,
+    /// Columns Fivetran's selection leaves out of this table's records.
+    excluded: HashSet<String>,
 }
 
 impl<'a> TableSync<'a> {
@@ -203,6 +230,7 @@ impl<'a> TableSync<'a> {
             rows: 0,
             deletes: 0,
             started: Instant::now(),
+            excluded: HashSet::new(),
         }
     }
 
@@ -221,6 +249,13 @@ impl<'a> TableSync<'a> {
             ));
             return Ok(());
         }
+        let table = self.table.clone();
+        let changed = identity::identity_change(self.entry(), &table);
+        if !changed.is_empty() {
+            let message = format!("{}: {changed} since the last sync; it is read again in full, and its rows the source no longer holds are marked deleted", self.qualified);
+            self.out.warn(message).await?;
+            self.entry().clear();
+        }
         let planned = self.entry().contains_key("plan");
         if let (Err(reason), false) = (&self.table.cursor, planned) {
             logs::info(&format!(
@@ -230,26 +265,49 @@ impl<'a> TableSync<'a> {
         }
         let phase = if state::reads_incrementally(self.entry(), cursor.as_deref()) {
             self.incremental(pass).await?;
-            "incremental"
+            Phase::Incremental
         } else {
             self.full_load(cursor.as_deref(), pass).await?;
-            "full"
+            Phase::Full
         };
+        let now = chrono::Utc::now();
+        let hours = self.connector.config.delete_reconciliation_hours;
+        let mut keys = None;
+        if phase == Phase::Full || identity::reconciliation_due(self.entry(), hours, now) {
+            keys = Some(self.reconcile().await?);
+            identity::reconciled(self.entry(), now);
+        }
+        identity::remember_identity(self.entry(), &table);
         self.out.checkpoint(self.state).await?;
+        self.say_done(phase, keys);
+        if keys.is_none() {
+            self.say_deletes_missed(hours).await?;
+        }
+        Ok(())
+    }
+
+    fn say_done(&self, phase: Phase, keys: Option<u64>) {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         let keyless = if self.table.primary_key.is_empty() {
             " (no primary key: keyed by Fivetran)"
         } else {
             ""
         };
+        let checked = keys.map_or(String::new(), |k| {
+            format!(", and rows not among its {k} keys marked deleted")
+        });
+        let phase = if phase == Phase::Full {
+            "full"
+        } else {
+            "incremental"
+        };
         logs::info(&format!(
-            "{}: {phase} done, {} rows upserted{keyless}, {} deleted in {elapsed:.1}s ({:.0} rows/s)",
+            "{}: {phase} done, {} rows upserted{keyless}, {} deleted{checked} in {elapsed:.1}s ({:.0} rows/s)",
             self.qualified,
             self.rows - self.deletes,
             self.deletes,
             self.rows as f64 / elapsed
         ));
-        Ok(())
     }
 
     async fn full_load(&mut self, cursor: Option<&str>, pass: i64) -> Step {
@@ -308,7 +366,9 @@ impl<'a> TableSync<'a> {
             ..Read::full(self.table.clone(), parts)
         };
         let started = self.connector.start(read)?;
-        self.pump(started, Phase::Full, every).await?;
+        let maker =
+            RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
+        self.pump(started, maker, Phase::Full, every).await?;
         state::finish_full(self.entry(), pass);
         Ok(())
     }
@@ -340,31 +400,48 @@ impl<'a> TableSync<'a> {
         };
         let every = self.connector.table_plan(&self.table).checkpoint_rows;
         let started = self.connector.start(read)?;
-        self.pump(started, Phase::Incremental, every).await?;
+        let maker =
+            RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
+        self.pump(started, maker, Phase::Incremental, every).await?;
         state::finish_incremental(self.entry(), pass);
         Ok(())
     }
 
-    /// Sends every batch's records, then records its position; checkpoints every `every` rows.
-    async fn pump(&mut self, mut started: Started, phase: Phase, every: u64) -> Step {
-        let maker = RecordMaker::new(&self.table);
-        let (mut since_checkpoint, mut last_progress) = (0u64, Instant::now());
+    /// Sends every batch's records, then records its position; checkpoints every `every` rows. Returns the rows
+    /// read (a key pass counts its keys apart from the table's rows).
+    async fn pump(
+        &mut self,
+        mut started: Started,
+        maker: RecordMaker,
+        phase: Phase,
+        every: u64,
+    ) -> Step<u64> {
+        let (mut read, mut since_checkpoint, mut last_progress) = (0u64, 0u64, Instant::now());
         while let Some(batch) = started.batches.recv().await {
             let batch = batch?;
+            let mut deletes = 0;
             for row in &batch.rows {
-                let (record, deleted) = maker.record(row);
-                self.deletes += u64::from(deleted);
-                for response in self.out.batcher.push(record) {
+                match maker.write(row, &mut self.out.record) {
+                    Made::Row => {}
+                    Made::Delete => deletes += 1,
+                    Made::Skipped => continue,
+                }
+                for response in self.out.batcher.push(&self.out.record) {
                     self.out.raw(response).await?;
                 }
             }
             let n = batch.rows.len() as u64;
-            self.rows += n;
-            since_checkpoint += n;
+            read += n;
             let key = batch.last_key.as_deref();
             match phase {
-                Phase::Full => state::record_partition(self.entry(), batch.partition, key),
+                Phase::Full => state::record_partition(self.entry(), batch.partition, key, n),
                 Phase::Incremental => state::record_incremental(self.entry(), key),
+                Phase::Keys => {}
+            }
+            if phase != Phase::Keys {
+                self.rows += n;
+                self.deletes += deletes;
+                since_checkpoint += n;
             }
             for warning in batch.warnings {
                 self.out.warn(warning).await?;
@@ -379,7 +456,8 @@ impl<'a> TableSync<'a> {
                 self.progress();
             }
         }
-        self.out.drain(&started.log).await
+        self.out.drain(&started.log).await?;
+        Ok(read)
     }
 
     fn progress(&self) {

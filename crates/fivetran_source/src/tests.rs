@@ -7,7 +7,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::proto::source_connector_client::SourceConnectorClient;
-use crate::proto::source_connector_server::{SourceConnector, SourceConnectorServer};
 use crate::proto::update_response::Operation;
 use crate::proto::value_type::Inner;
 use crate::proto::{
@@ -15,6 +14,7 @@ use crate::proto::{
     Record, RecordType, Records, SchemaRequest, SchemaResponse, TestRequest, TestResponse,
     TextField, UpdateRequest, UpdateResponse, ValueType,
 };
+use crate::server::source_connector_server::{SourceConnector, SourceConnectorServer};
 
 fn value(inner: Inner) -> ValueType {
     ValueType { inner: Some(inner) }
@@ -133,7 +133,7 @@ impl SourceConnector for FormOnly {
         Err(Status::unimplemented("Schema"))
     }
 
-    type UpdateStream = tokio_stream::Empty<Result<UpdateResponse, Status>>;
+    type UpdateStream = tokio_stream::Empty<Result<crate::wire::Encoded, Status>>;
 
     async fn update(
         &self,

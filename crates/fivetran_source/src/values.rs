@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use connector_accel_core::model::{Cell, FivetranType, Table};
 use prost_types::Timestamp;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The declared type of a column and, for decimals, its precision and scale.
 pub fn data_type(t: FivetranType) -> (DataType, Option<DataTypeParams>) {
@@ -74,67 +75,114 @@ fn timestamp(t: &NaiveDateTime) -> Timestamp {
 /// declared kind (JSON, XML, decimal text); JSON values keep their exact text.
 pub fn value(cell: &Cell, declared: FivetranType) -> ValueType {
     ValueType {
-        inner: Some(inner(cell, declared)),
+        inner: Some(view(cell, declared).into_inner()),
     }
 }
 
-fn inner(cell: &Cell, declared: FivetranType) -> Inner {
+/// A cell as one of the protocol's values, borrowing the cell's text and bytes: the one decision of which value a
+/// cell becomes, which `value` builds as a message and `crate::wire` encodes straight into a record's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum View<'a> {
+    Null,
+    Bool(bool),
+    Short(i32),
+    Int(i32),
+    Long(i64),
+    Float(f32),
+    Double(f64),
+    NaiveDate(Timestamp),
+    NaiveDatetime(Timestamp),
+    UtcDatetime(Timestamp),
+    Decimal(Cow<'a, str>),
+    Binary(&'a [u8]),
+    String(Cow<'a, str>),
+    Json(Cow<'a, str>),
+    Xml(Cow<'a, str>),
+}
+
+impl View<'_> {
+    pub fn into_inner(self) -> Inner {
+        match self {
+            View::Null => Inner::Null(true),
+            View::Bool(b) => Inner::Bool(b),
+            View::Short(i) => Inner::Short(i),
+            View::Int(i) => Inner::Int(i),
+            View::Long(i) => Inner::Long(i),
+            View::Float(f) => Inner::Float(f),
+            View::Double(d) => Inner::Double(d),
+            View::NaiveDate(t) => Inner::NaiveDate(t),
+            View::NaiveDatetime(t) => Inner::NaiveDatetime(t),
+            View::UtcDatetime(t) => Inner::UtcDatetime(t),
+            View::Decimal(s) => Inner::Decimal(s.into_owned()),
+            View::Binary(b) => Inner::Binary(b.to_vec()),
+            View::String(s) => Inner::String(s.into_owned()),
+            View::Json(s) => Inner::Json(s.into_owned()),
+            View::Xml(s) => Inner::Xml(s.into_owned()),
+        }
+    }
+}
+
+/// The value `cell` becomes in a column declared `declared`.
+pub fn view(cell: &Cell, declared: FivetranType) -> View<'_> {
     match cell {
-        Cell::Null | Cell::Json(Value::Null) => Inner::Null(true),
-        Cell::Bool(b) => Inner::Bool(*b),
+        Cell::Null | Cell::Json(Value::Null) => View::Null,
+        Cell::Bool(b) => View::Bool(*b),
         Cell::Int(i) => integer(*i, declared),
         Cell::Float(f) => match declared {
-            FivetranType::Double => Inner::Double(f64::from(*f)),
-            _ => Inner::Float(*f),
+            FivetranType::Double => View::Double(f64::from(*f)),
+            _ => View::Float(*f),
         },
-        Cell::Double(d) => Inner::Double(*d),
-        Cell::Decimal(s) => Inner::Decimal(s.clone()),
-        Cell::Text(s) => text(s.clone(), declared),
-        Cell::Bytes(b) => Inner::Binary(b.clone()),
-        Cell::Date(d) => Inner::NaiveDate(timestamp(&d.and_time(chrono::NaiveTime::MIN))),
-        Cell::Timestamp(t) => Inner::NaiveDatetime(timestamp(t)),
-        Cell::TimestampUtc(t) => Inner::UtcDatetime(timestamp(t)),
+        Cell::Double(d) => View::Double(*d),
+        Cell::Decimal(s) => View::Decimal(Cow::Borrowed(s)),
+        Cell::Text(s) => text(s, declared),
+        Cell::Bytes(b) => View::Binary(b),
+        Cell::Date(d) => View::NaiveDate(timestamp(&d.and_time(chrono::NaiveTime::MIN))),
+        Cell::Timestamp(t) => View::NaiveDatetime(timestamp(t)),
+        Cell::TimestampUtc(t) => View::UtcDatetime(timestamp(t)),
         Cell::Json(v) => json(v, declared),
         // A flattened column's cells are sent as columns of their own (`crate::records`); one left whole is JSON.
-        Cell::Flat(_) => Inner::Json(crate::records::json_of(cell).to_string()),
+        Cell::Flat(_) => View::Json(Cow::Owned(crate::records::json_of(cell).to_string())),
     }
 }
 
-fn integer(i: i64, declared: FivetranType) -> Inner {
+fn integer(i: i64, declared: FivetranType) -> View<'static> {
     match declared {
-        FivetranType::Short if i16::try_from(i).is_ok() => Inner::Short(i as i32),
-        FivetranType::Int if i32::try_from(i).is_ok() => Inner::Int(i as i32),
-        FivetranType::Decimal { .. } => Inner::Decimal(i.to_string()),
-        FivetranType::Double => Inner::Double(i as f64),
-        FivetranType::String => Inner::String(i.to_string()),
-        _ => Inner::Long(i),
+        FivetranType::Short if i16::try_from(i).is_ok() => View::Short(i as i32),
+        FivetranType::Int if i32::try_from(i).is_ok() => View::Int(i as i32),
+        FivetranType::Decimal { .. } => View::Decimal(Cow::Owned(i.to_string())),
+        FivetranType::Double => View::Double(i as f64),
+        FivetranType::String => View::String(Cow::Owned(i.to_string())),
+        _ => View::Long(i),
     }
 }
 
-fn text(s: String, declared: FivetranType) -> Inner {
+fn text(s: &str, declared: FivetranType) -> View<'_> {
+    let s = Cow::Borrowed(s);
     match declared {
-        FivetranType::Json => Inner::Json(s),
-        FivetranType::Xml => Inner::Xml(s),
-        FivetranType::Decimal { .. } => Inner::Decimal(s),
-        _ => Inner::String(s),
+        FivetranType::Json => View::Json(s),
+        FivetranType::Xml => View::Xml(s),
+        FivetranType::Decimal { .. } => View::Decimal(s),
+        _ => View::String(s),
     }
 }
 
 /// A JSON value in a column: whole as JSON text (serde_json keeps each number's own digits), or, in a flattened
 /// column of a scalar type, as that scalar.
-fn json(v: &Value, declared: FivetranType) -> Inner {
+fn json(v: &Value, declared: FivetranType) -> View<'_> {
     match (v, declared) {
-        (Value::String(s), FivetranType::String) => Inner::String(s.clone()),
-        (Value::Bool(b), FivetranType::Boolean) => Inner::Bool(*b),
+        (Value::String(s), FivetranType::String) => View::String(Cow::Borrowed(s)),
+        (Value::Bool(b), FivetranType::Boolean) => View::Bool(*b),
         (Value::Number(n), FivetranType::Long) if n.as_i64().is_some() => {
-            Inner::Long(n.as_i64().unwrap_or_default())
+            View::Long(n.as_i64().unwrap_or_default())
         }
         (Value::Number(n), FivetranType::Double) if n.as_f64().is_some() => {
-            Inner::Double(n.as_f64().unwrap_or_default())
+            View::Double(n.as_f64().unwrap_or_default())
         }
-        (Value::Number(n), FivetranType::Decimal { .. }) => Inner::Decimal(n.to_string()),
-        (other, FivetranType::String) => Inner::String(other.to_string()),
-        (other, _) => Inner::Json(other.to_string()),
+        (Value::Number(n), FivetranType::Decimal { .. }) => {
+            View::Decimal(Cow::Owned(n.to_string()))
+        }
+        (other, FivetranType::String) => View::String(Cow::Owned(other.to_string())),
+        (other, _) => View::Json(Cow::Owned(other.to_string())),
     }
 }
 
@@ -142,6 +190,10 @@ fn json(v: &Value, declared: FivetranType) -> Inner {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    fn inner(cell: &Cell, declared: FivetranType) -> Inner {
+        view(cell, declared).into_inner()
+    }
 
     fn at(y: i32, m: u32, d: u32, nanos: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d)
