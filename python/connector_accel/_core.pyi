@@ -26,7 +26,7 @@ class TableInfo(TypedDict):
     cursor: str | None
     cursor_reason: str | None
     soft_delete: str | None
-    identity: str | None  # PostgreSQL's OID, SQL Server's object_id: another one means another table
+    identity: str | None  # PostgreSQL's OID, SQL Server's object_id, Snowflake's creation time: another one means another table
     filtered: bool
     nullable: dict[str, bool]
     columns: dict[str, str | Decimal]  # Fivetran type names, flattened JSON columns included

@@ -38,6 +38,7 @@ impl Source {
         match self.inner.config.connection {
             Connection::Postgres(_) => "postgres",
             Connection::Mssql(_) => "sqlserver",
+            Connection::Snowflake(_) => "snowflake",
         }
     }
 
