@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from connector_accel import ConfigurationError, Source, SourceConnectionError
 
-from testkit import ROOT, run_sync, warehouse, warehouse_contents
+from testkit import ROOT, run_sync, warehouse
 from testkit.resume import keys_left, keys_synced_since, last_synced, upserted_by
 from testkit.snowflake import Server
 
@@ -138,7 +138,8 @@ def test_a_multi_chunk_result_downloads_every_chunk_with_its_headers(chunked, tm
 
 def test_partitioned_load_reads_key_ranges_in_parallel(chunked, tmp_path):
     source = Source(config(chunked, tables="BIG", partitions=4))
-    source.discover()
+    (t,), _ = source.discover()
+    assert t["primary_key"] == ["PART", "ID"], "the key in its declared order"
     parts = source.plan("PUBLIC", "BIG")["partitions"]
     assert len(parts) == 4 and parts[0]["lo"] is None and parts[-1]["hi"] is None
     assert all(a["hi"] == b["lo"] for a, b in zip(parts, parts[1:], strict=False)), "ranges are contiguous"
@@ -155,7 +156,7 @@ def test_incremental_sync_reads_changed_rows_by_the_seeds_timestamp_column(chunk
                 "FROM range(1, 101) t(i)")
     cfg = config(chunked, tables="INC", timestamp_column="updated_at", incremental_lookback_seconds="0")
     state = run_sync(tmp_path, cfg)
-    assert state["tables"]["PUBLIC.INC"]["cursor"]["high"].startswith("2024-01-01 01:40:00")
+    assert state["tables"]["PUBLIC.INC"]["mark"]["high"].startswith("2024-01-01 01:40:00")
     chunked.sql("UPDATE INC SET V = 'changed', UPDATED_AT = TIMESTAMP '2024-02-01 00:00:00.123456' WHERE ID = 7",
                 "INSERT INTO INC VALUES (101, 'new', TIMESTAMP '2024-02-01 00:00:01')")
     since = last_synced(tmp_path, f"{SCHEMA}.inc")
@@ -163,8 +164,10 @@ def test_incremental_sync_reads_changed_rows_by_the_seeds_timestamp_column(chunk
     db = warehouse(tmp_path)
     assert db.execute(f"SELECT v FROM {SCHEMA}.inc WHERE id = 7").fetchone() == ("changed",)
     assert db.execute(f"SELECT count(*) FROM {SCHEMA}.inc").fetchone() == (101,)
-    assert keys_synced_since(tmp_path, f"{SCHEMA}.inc", "id", since) == [(Decimal(7),), (Decimal(101),)]
-    assert state["tables"]["PUBLIC.INC"]["cursor"]["high"] == "2024-02-01 00:00:01.000000000"
+    # the changed and the new row, and the row at the last mark (reads start at it, not after it: a row committed
+    # later with the same cursor value is not lost)
+    assert keys_synced_since(tmp_path, f"{SCHEMA}.inc", "id", since) == [(Decimal(i),) for i in (7, 100, 101)]
+    assert state["tables"]["PUBLIC.INC"]["mark"]["high"] == "2024-02-01 00:00:01.000000000"
 
 
 # --- login, sessions, asynchronous statements ---------------------------------------------------------------------
@@ -244,7 +247,7 @@ def test_an_expired_session_is_renewed_with_the_master_token(tmp_path):
         run_sync(tmp_path, config(server, tables="E"))
         counts = server.counts()
         assert warehouse(tmp_path).execute(f"SELECT count(*) FROM {SCHEMA}.e").fetchone() == (3,)
-        assert counts["logins"] == 1 and counts["renewals"] >= 2, counts
+        assert counts["logins"] == 1 and counts["renewals"] >= 1, counts
     finally:
         server.stop()
 

@@ -49,7 +49,7 @@ class Server:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"the fakesnow server did not start: {self.output()}")
+                    raise RuntimeError(f"the fakesnow server did not start: {self.output()}") from None
                 time.sleep(0.1)
 
     def output(self) -> str:

@@ -15,6 +15,8 @@ Snowflake's documentation and its drivers' protocol (tests only, like testkit/td
   timezone), as the service sends them at those scales (fakesnow sends decimal128 and nine-digit structs);
 - asynchronous statements: with --async-polls N, a statement first answers "still running" (333334) with its
   getResultUrl, which answers so N-1 more times before the result;
+- concurrency: fakesnow runs a session's statements on one DuckDB cursor, which cannot take two at once; the
+  wrapper queues a session's statements, where the service runs them side by side;
 - /testkit/sql runs setup statements on the shared database directly (the tests' own door, not Snowflake's).
 
 Run: python -m testkit.snowflake.server --port P [options]; it prints "ready" when listening.
@@ -22,10 +24,11 @@ Run: python -m testkit.snowflake.server --port P [options]; it prints "ready" wh
 from __future__ import annotations
 
 import argparse
-import importlib
+import asyncio
 import base64
 import gzip
 import hashlib
+import importlib
 import json
 import secrets
 import time
@@ -48,6 +51,7 @@ MASTERS: dict[str, str] = {}  # master token -> fakesnow's token
 CHUNKS: dict[str, bytes] = {}
 CHUNK_KEY = secrets.token_hex(8)
 RUNNING: dict[str, list] = {}  # query id -> [polls left, reply]
+LOCKS: dict[str, asyncio.Lock] = {}  # fakesnow's token -> one statement at a time
 COUNTS = {"logins": 0, "renewals": 0, "chunk_downloads": 0, "polls": 0, "queries": 0}
 
 
@@ -92,8 +96,13 @@ def check_jwt(token: str, account: str, user: str) -> str | None:
     return None
 
 
+async def body_of(request: Request) -> dict:
+    raw = await request.body()
+    return json.loads(gzip.decompress(raw) if request.headers.get("Content-Encoding") == "gzip" else raw)
+
+
 async def login(request: Request) -> Response:
-    body = json.loads(await request.body())
+    body = await body_of(request)
     data = body["data"]
     if data.get("ACCOUNT_NAME", "").upper() != ARGS.account.upper():
         return Response("<html>no such account</html>", status_code=404, media_type="text/html")
@@ -142,7 +151,8 @@ async def query(request: Request) -> Response:
         session[1] -= 1
     COUNTS["queries"] += 1
     body = await request.body()
-    reply = await fake.query_request(inner_request(request, session[0], body))
+    async with LOCKS.setdefault(session[0], asyncio.Lock()):
+        reply = await fake.query_request(inner_request(request, session[0], body))
     answer = json.loads(reply.body)
     if answer.get("success"):
         reencode(answer["data"])
@@ -172,7 +182,7 @@ async def renew(request: Request) -> Response:
     master = token_of(request)
     if master not in MASTERS:
         return error("390114", "Authentication token has expired.  The user must authenticate again.", 401)
-    body = json.loads(await request.body())
+    body = await body_of(request)
     old = SESSIONS.pop(body.get("oldSessionToken"), None)
     token = secrets.token_urlsafe(24)
     SESSIONS[token] = [MASTERS[master], ARGS.expire_after, master]
@@ -208,7 +218,7 @@ def reencode(data: dict) -> None:
         return
     table = pa.ipc.open_stream(base64.b64decode(data["rowsetBase64"])).read_all()
     arrays, fields = [], []
-    for i, (col, field) in enumerate(zip(table.columns, table.schema)):
+    for i, (col, field) in enumerate(zip(table.columns, table.schema, strict=True)):
         meta = dict(field.metadata or {})
         kind = data["rowtype"][i]["type"]
         arr = null_structs(col.combine_chunks())

@@ -177,7 +177,8 @@ async fn primary_keys(
                 )
             })
             .collect();
-        keys.sort();
+        // Stable by key position: rows of one position (fakesnow numbers every column 1) keep the service's order.
+        keys.sort_by_key(|(table, seq, _)| (table.clone(), *seq));
         for (table, _, column) in keys {
             if let Some(t) = by_name.get_mut(&(schema.clone(), table)) {
                 t.primary_key.push(column);
