@@ -8,7 +8,7 @@ Snowflake's documentation and its drivers' protocol (tests only, like testkit/td
 - session expiry: with --expire-after N, a session token is refused after N statements (390112) until it is renewed
   with the master token at /session/token-request (fakesnow has no master token and no renewal);
 - multi-chunk results: with --chunk-rows N, a result is cut into Arrow IPC streams of N rows: the first inline,
-  the others listed in `chunks` and served from /chunks/<id>, gzipped one in two, refused (403) without the
+  the others listed in `chunks` and served from /chunks/<id>, gzipped one in two (Content-Encoding: gzip), refused (403) without the
   `chunkHeaders` the reply names (fakesnow answers inline only);
 - encodings: with --encoding snowflake, NUMBER(p<=18,s) is re-encoded as Arrow int64 with the scale in the field's
   metadata, TIMESTAMP_NTZ/LTZ as int64 of 10^-6 s (scale 6), TIMESTAMP_TZ as the two-field struct (epoch in 10^-6 s,
@@ -268,7 +268,7 @@ def chunk(data: dict, request: Request) -> None:
         body = ipc([part])
         CHUNKS[name] = gzip.compress(body) if n % 2 == 0 else body
         data["chunks"].append({"url": f"{base}/chunks/{name}?sig=x", "rowCount": part.num_rows,
-                               "uncompressedSize": len(body)})
+                               "uncompressedSize": len(body), "compressedSize": len(CHUNKS[name])})
     data["chunkHeaders"] = {"x-amz-server-side-encryption-customer-key": CHUNK_KEY}
     data["qrmk"] = "not-the-key-the-headers-name"
 
@@ -279,7 +279,10 @@ async def chunk_download(request: Request) -> Response:
     if request.headers.get("authorization"):
         return Response("a chunk URL is presigned: no Authorization header", status_code=400)
     COUNTS["chunk_downloads"] += 1
-    return Response(CHUNKS[request.path_params["name"]], media_type="application/octet-stream")
+    body = CHUNKS[request.path_params["name"]]
+    # A gzipped object says so, as storage serves one uploaded with that encoding (requests then inflates it).
+    headers = {"Content-Encoding": "gzip"} if body[:2] == b"\x1f\x8b" else {}
+    return Response(body, media_type="application/octet-stream", headers=headers)
 
 
 async def testkit_sql(request: Request) -> Response:

@@ -33,14 +33,14 @@ pub struct Tokens {
 
 pub struct Client {
     pub conn: Arc<SnowflakeConnection>,
-    pub http: Http,
+    pub http: Arc<Http>,
     session: tokio::sync::Mutex<Option<Arc<Tokens>>>,
     sequence: AtomicU64,
 }
 
 impl Client {
     pub fn new(conn: Arc<SnowflakeConnection>) -> Result<Arc<Client>> {
-        let http = Http::new(&conn)?;
+        let http = Arc::new(Http::new(&conn)?);
         Ok(Arc::new(Client {
             conn,
             http,

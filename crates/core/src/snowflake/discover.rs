@@ -43,7 +43,7 @@ pub async fn named_rows(
     }
     let columns = answer.columns.clone();
     let batches: Vec<_> = answer
-        .batches(client.clone(), 4, what.to_string())
+        .batches(client.http.clone(), 4, what.to_string())
         .try_collect()
         .await?;
     let mut rows = Vec::new();

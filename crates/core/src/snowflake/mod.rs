@@ -6,7 +6,7 @@ pub mod client;
 pub mod decode;
 pub mod discover;
 pub mod errors;
-mod http;
+pub mod http;
 pub mod jwt;
 pub mod read;
 pub mod result;

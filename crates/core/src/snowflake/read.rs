@@ -79,7 +79,7 @@ async fn stream(
     }
     let f = &req.flatten;
     let mut rows = SfRows {
-        batches: answer.batches(client.clone(), CHUNKS_AHEAD, context.clone()),
+        batches: answer.batches(client.http.clone(), CHUNKS_AHEAD, context.clone()),
         current: None,
         at: 0,
         columns,

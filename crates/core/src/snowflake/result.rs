@@ -3,8 +3,8 @@
 //! (a keyset read's resume position is its last row). A chunk is an Arrow IPC stream, gzipped or not; the headers
 //! its download needs are the reply's `chunkHeaders`, or, without them, the SSE-C headers made from `qrmk`.
 
-use super::client::Client;
 use super::errors;
+use super::http::Http;
 use crate::error::{Error, Result};
 use arrow::record_batch::RecordBatch;
 use base64::Engine;
@@ -95,15 +95,15 @@ impl Answer {
     /// Every record batch, the inline ones first, then each chunk's as it is downloaded (up to `ahead` at once).
     pub fn batches(
         self,
-        client: Arc<Client>,
+        http: Arc<Http>,
         ahead: usize,
         what: String,
     ) -> BoxStream<'static, Result<RecordBatch>> {
         let headers = Arc::new(self.headers);
         let downloads = stream::iter(self.chunks)
             .map(move |url| {
-                let (client, headers, what) = (client.clone(), headers.clone(), what.clone());
-                async move { download(&client, &url, &headers, &what).await }
+                let (http, headers, what) = (http.clone(), headers.clone(), what.clone());
+                async move { download(&http, &url, &headers, &what).await }
             })
             .buffered(ahead.max(1))
             .flat_map(|found| match found {
@@ -140,7 +140,7 @@ fn chunk_headers(data: &Value) -> Vec<(String, String)> {
 }
 
 async fn download(
-    client: &Client,
+    http: &Http,
     url: &str,
     headers: &[(String, String)],
     what: &str,
@@ -149,8 +149,7 @@ async fn download(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let reply = client
-        .http
+    let reply = http
         .send(Method::GET, url, &named, None, CHUNK_LIMIT)
         .await?;
     if !reply.status.is_success() {

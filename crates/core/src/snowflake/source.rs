@@ -97,7 +97,7 @@ impl Source for SnowflakeSource {
                 let answer = c.query(&sql::watermark(&table, cursor), &[], &what).await?;
                 let columns = answer.columns.clone();
                 let batches: Vec<_> = answer
-                    .batches(c.clone(), 1, what.clone())
+                    .batches(c.http.clone(), 1, what.clone())
                     .try_collect()
                     .await?;
                 let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
