@@ -310,3 +310,17 @@ def assert_big_synced_as(project, table):
     count, total = db.execute(f"SELECT count(DISTINCT (part, id)), sum(amount) FROM {SCHEMA}.{table}").fetchone()
     assert count == BIG_ROWS
     assert total == sum(Decimal(g) / 100 for g in range(1, BIG_ROWS + 1)).quantize(Decimal("0.01"))
+
+
+def test_a_new_snowflake_project_names_what_to_fill_in_and_its_setup_test_connects(keyed, tmp_path):
+    from connector_accel import project
+    from connector_accel.form import connection_test
+
+    project.init(tmp_path, "snowflake")
+    fresh = json.loads((tmp_path / "configuration.json").read_text())
+    with pytest.raises(ConfigurationError) as e:
+        Source(fresh)
+    assert "'account'" in str(e.value), "the placeholder's file is Snowflake's, and its account is not set"
+    assert connection_test(config(keyed, tables="K")).success
+    wrong = connection_test(config(keyed, tables="K", snowflake_password="not-the-password"))
+    assert wrong.failure and "not-the-password" not in wrong.failure and "'password'" in wrong.failure, wrong

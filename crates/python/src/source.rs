@@ -32,7 +32,7 @@ impl Source {
         Ok(Source { inner })
     }
 
-    /// `"postgres"` or `"sqlserver"`.
+    /// `"postgres"`, `"sqlserver"` or `"snowflake"`.
     #[getter]
     fn kind(&self) -> &'static str {
         match self.inner.config.connection {
