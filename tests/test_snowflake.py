@@ -324,3 +324,11 @@ def test_a_new_snowflake_project_names_what_to_fill_in_and_its_setup_test_connec
     assert connection_test(config(keyed, tables="K")).success
     wrong = connection_test(config(keyed, tables="K", snowflake_password="not-the-password"))
     assert wrong.failure and "not-the-password" not in wrong.failure and "'password'" in wrong.failure, wrong
+
+
+def test_objects_flatten_into_typed_columns(snow, tmp_path):
+    """flatten_json (on by default): OBJECT C_OBJECT becomes c_object_a (a number) and c_object_b (text)."""
+    run_sync(tmp_path, config(snow, tables="TYPES"))
+    db = warehouse(tmp_path)
+    got = db.execute(f"SELECT c_object_a, c_object_b FROM {SCHEMA}.types ORDER BY id").fetchall()
+    assert [tuple(None if v is None else str(v) for v in row) for row in got] == [("1", "two"), (None, None)]
