@@ -20,8 +20,9 @@ $(PYTHON):
 build-dev: $(PYTHON) ## Build and install the package in place (editable; Python edits are live), without LTO
 	$(DEV_BUILD_ENV) $(PYTHON) -m pip install --quiet --no-deps -e .
 
-install-test: $(PYTHON) ## Install the test and lint dependencies (not the package)
+install-test: $(PYTHON) ## Install the test and lint dependencies (not the package), and the Snowflake peers' venv
 	$(PYTHON) scripts/extras.py test lint | xargs -d "\n" $(PYTHON) -m pip install --quiet
+	PYTHON=$(PYTHON) scripts/snowflake-peers.sh
 
 install-bench: $(PYTHON) ## Install what the benchmarks compare against (the bench extra: connectorx, python-tds)
 	$(PYTHON) scripts/extras.py test bench | xargs -d "\n" $(PYTHON) -m pip install --quiet

@@ -8,19 +8,19 @@
 # a whole-program LTO, and its reads were within measurement noise of the wheel's (benchmarks/RESULTS.md, "Build
 # profile"). Set CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 # to build exactly as `make wheels` does. CARGO_TARGET_DIR, if set, is where cargo keeps its work (default target/).
-# CONNECTOR_ACCEL_SERVER=0 leaves the Partner SDK server (`python -m connector_accel serve`) out of the module: 58
+# CONNECTOR_ACCEL_SERVER=0 leaves the Partner SDK server (`python -m connector_accel serve`) out of the module: 48
 # crates fewer, which a first ./scripts/demo.sh uses to be quick (the demo does not serve gRPC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-off}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
 # About this many crates are compiled by a first build (`cargo tree -p connector_accel_python -e normal,build`, unique
-# packages: 236 with the Partner SDK server, 178 without it); a rebuild compiles only what changed.
-crates=236 without=""
+# packages: 246 with the Partner SDK server, 198 without it); a rebuild compiles only what changed.
+crates=246 without=""
 if [ "${CONNECTOR_ACCEL_SERVER:-1}" = 0 ]; then
   # maturin's PEP 517 backend passes these to cargo; pyproject.toml's extension-module feature stays on.
   export MATURIN_PEP517_ARGS="--no-default-features"
-  crates=178 without=", without the Partner SDK server"
+  crates=198 without=", without the Partner SDK server"
 fi
 mkdir -p files
 log=files/build.log

@@ -1,5 +1,5 @@
 """The architecture the code map in docs/architecture.md describes, checked on the source: the engine crate knows
-neither pyo3 nor tonic, the core does not import a source folder, the two sources do not import each other, nothing
+neither pyo3 nor tonic, the core does not import a source folder, the sources do not import each other, nothing
 imports in a circle, and every pyclass is frozen (shared across threads without interior `&mut`)."""
 import re
 from pathlib import Path
@@ -9,7 +9,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parent.parent
 CRATES = ROOT / "crates"
 SRC = CRATES / "core" / "src"
-SOURCES = ("postgres", "mssql")
+SOURCES = ("postgres", "mssql", "snowflake")
 # Front ends: crates over the engine. Only these may name pyo3 (the binding) or tonic (the Partner SDK server).
 FRONT_ENDS = {"python": "pyo3", "fivetran_source": "tonic"}
 

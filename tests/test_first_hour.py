@@ -132,7 +132,7 @@ def test_a_benchmark_that_crashes_stops_its_server(tmp_path):
 
 
 def test_serve_in_a_build_without_the_server_says_how_to_get_it(monkeypatch, capsys):
-    """A first ./scripts/demo.sh builds the module without the Partner SDK server (CONNECTOR_ACCEL_SERVER=0, 58
+    """A first ./scripts/demo.sh builds the module without the Partner SDK server (CONNECTOR_ACCEL_SERVER=0, 48
     crates fewer); `serve` there says so and how to get it instead of failing obscurely. The build under test (every
     build after the first demo's, and every wheel) has the server."""
     from connector_accel import __main__ as cli

@@ -1,5 +1,5 @@
-"""`python -m connector_accel init DIR --source postgres|sqlserver`: a deployable connector project.
-`python -m connector_accel serve [--port 50051] [--source postgres|sqlserver]`: the Partner SDK server, in Rust."""
+"""`python -m connector_accel init DIR --source postgres|sqlserver|snowflake`: a deployable connector project.
+`python -m connector_accel serve [--port 50051] [--source postgres|sqlserver|snowflake]`: the Partner SDK server, in Rust."""
 import argparse
 import sys
 

@@ -26,7 +26,7 @@ class TableInfo(TypedDict):
     cursor: str | None
     cursor_reason: str | None
     soft_delete: str | None
-    identity: str | None  # PostgreSQL's OID, SQL Server's object_id: another one means another table
+    identity: str | None  # PostgreSQL's OID, SQL Server's object_id, Snowflake's creation time: another one means another table
     filtered: bool
     nullable: dict[str, bool]
     columns: dict[str, str | Decimal]  # Fivetran type names, flattened JSON columns included
@@ -105,7 +105,7 @@ class Source:
 
     def __new__(cls, configuration: Mapping[str, Any]) -> Source: ...
     @property
-    def kind(self) -> Literal["postgres", "sqlserver"]: ...
+    def kind(self) -> Literal["postgres", "sqlserver", "snowflake"]: ...
     @property
     def warnings(self) -> list[str]: ...
     @property

@@ -31,7 +31,7 @@ def _field(spec: FormField):
 
 
 def fields(source: str) -> list:
-    """The form's fields for `source` ("postgres" or "sqlserver")."""
+    """The form's fields for `source` ("postgres", "sqlserver" or "snowflake")."""
     from connector_accel._core import form_fields
 
     return [_field(spec) for spec in form_fields(source)]
@@ -52,7 +52,7 @@ def connection_test(configuration: dict):
 
 
 def configuration_form(source: str) -> ConfigurationForm:
-    """The form for `source` ("postgres" or "sqlserver")."""
+    """The form for `source` ("postgres", "sqlserver" or "snowflake")."""
     form = ConfigurationForm()
     for field in fields(source):
         form.add_field(field)

@@ -1,7 +1,7 @@
 """A deployable connector project: the few files `fivetran debug` and `fivetran deploy` need, and nothing else (no
 tests, no sources of this package), so that `fivetran package` uploads just them.
 
-    python -m connector_accel init DIR --source postgres|sqlserver
+    python -m connector_accel init DIR --source postgres|sqlserver|snowflake
 """
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ CONFIGURATION = {
         "mssql_cert_server": "", "schemas": "dbo", "exclude_tables": "", "cursor_columns": "",
         "soft_delete_column": "_IsDeleted", "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
     },
+    "snowflake": {
+        "account": "<account identifier>", "user": "<login>", "password": "<password>", "private_key": "",
+        "warehouse": "<warehouse>", "database": "<database>", "role": "", "schemas": "PUBLIC",
+        "exclude_tables": "", "cursor_columns": "", "soft_delete_column": "", "flatten_json": "true",
+        "ssl_verify": "true", "max_retries": "5", "retry_sleep_seconds": "5", "emit": "auto",
+    },
 }
 
 README = """# {name}
@@ -67,7 +73,10 @@ TLS = {
                 "   `verify-full` and `sslrootcert` (a CA file path or its PEM text).",
     "sqlserver": "`encrypt` is `on` and verifies the server's certificate: set `cert` (a CA file path or its PEM text)\n"
                  "   for a certificate no public CA signed.",
+    "snowflake": "Give `password`, or `private_key` (an unencrypted PKCS#8 PEM) for key-pair authentication; TLS to\n"
+                 "   the account is always verified unless `ssl_verify` is false.",
 }
+DATABASES = {"postgres": "PostgreSQL", "sqlserver": "SQL Server", "snowflake": "Snowflake"}
 
 FILES = ("connector.py", "requirements.txt", "configuration.json", "README.md")
 
@@ -75,13 +84,13 @@ FILES = ("connector.py", "requirements.txt", "configuration.json", "README.md")
 def init(directory: str | Path, source: str, force: bool = False) -> list[Path]:
     """Writes the project into `directory`; refuses to overwrite an existing file unless `force`."""
     if source not in CONFIGURATION:
-        raise ValueError(f"source: {source!r} is not postgres or sqlserver")
+        raise ValueError(f"source: {source!r} is not postgres, sqlserver or snowflake")
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     existing = [name for name in FILES if (root / name).exists()]
     if existing and not force:
         raise FileExistsError(f"{root}: {', '.join(existing)} already exist; choose an empty directory or pass --force")
-    database = "PostgreSQL" if source == "postgres" else "SQL Server"
+    database = DATABASES[source]
     contents = {
         "connector.py": CONNECTOR.format(source=source, database=database),
         "requirements.txt": f"connector_accel=={__version__}\n",

@@ -6,6 +6,7 @@
 pub enum Fetch {
     Postgres(PgFetch),
     Mssql(MssqlFetch),
+    Snowflake(SfFetch),
 }
 
 /// How a PostgreSQL column is selected and which binary format its decoder reads.
@@ -49,4 +50,28 @@ pub enum MssqlFetch {
     Binary,
     /// hierarchyid, geography, geometry (CLR types): their `ToString()` text.
     Clr,
+}
+
+/// A Snowflake column's type family: how it is selected and how its Arrow values decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SfFetch {
+    /// NUMBER(p,s): Arrow integers with the scale in the field's metadata, or decimal128.
+    Fixed,
+    Real,
+    Text,
+    Binary,
+    Boolean,
+    Date,
+    Time,
+    TimestampNtz,
+    TimestampLtz,
+    TimestampTz,
+    /// VARIANT / OBJECT / ARRAY: JSON text.
+    Variant,
+    Object,
+    Array,
+    /// GEOGRAPHY / GEOMETRY: their text output (GeoJSON unless the account says otherwise).
+    Geo,
+    /// Anything else (VECTOR, a type newer than this code): selected as TO_VARCHAR, its text.
+    CastText,
 }

@@ -213,16 +213,81 @@ const SQLSERVER: [Field; 9] = [
     },
 ];
 
-/// The form's fields for `source` ("postgres" or "sqlserver"), in the order the UI shows them; None for another
-/// source name.
+/// Seed 000's keys (`snowflake_user`, ... are accepted as aliases of these).
+const SNOWFLAKE: [Field; 10] = [
+    required(
+        "account",
+        "Account",
+        "Account identifier: the part before .snowflakecomputing.com.",
+        Some("myorg-myaccount"),
+    ),
+    required(
+        "user",
+        "User",
+        "Login name with SELECT on the synced tables.",
+        None,
+    ),
+    Field {
+        kind: Kind::Text {
+            required: false,
+            placeholder: None,
+            secret: true,
+        },
+        ..text(
+            "password",
+            "Password",
+            "The login's password (or use a private key).",
+        )
+    },
+    Field {
+        kind: Kind::Text {
+            required: false,
+            placeholder: None,
+            secret: true,
+        },
+        ..text(
+            "private_key",
+            "Private key",
+            "Unencrypted PKCS#8 PEM for key-pair (JWT) authentication; replaces the password.",
+        )
+    },
+    required("database", "Database", "Database to sync.", None),
+    text("warehouse", "Warehouse", "Warehouse the reads run on."),
+    text(
+        "role",
+        "Role",
+        "Role of the session; empty: the user's default.",
+    ),
+    Field {
+        name: "use_privatelink",
+        label: "Use PrivateLink",
+        description: "Connect through the PrivateLink host below.",
+        kind: Kind::Toggle,
+    },
+    text(
+        "privatelink_host",
+        "PrivateLink host",
+        "<account>.<region>.privatelink.snowflakecomputing.com",
+    ),
+    Field {
+        name: "ssl_verify",
+        label: "Verify TLS certificates",
+        description: "Off only behind a TLS-intercepting proxy you trust.",
+        kind: Kind::Toggle,
+    },
+];
+
+/// The form's fields for `source` ("postgres", "sqlserver" or "snowflake"), in the order the UI shows them; None
+/// for another source name.
 pub fn fields(source: &str) -> Option<Vec<Field>> {
     let mut all: Vec<Field> = match source {
         "postgres" => POSTGRES.to_vec(),
         "sqlserver" => SQLSERVER.to_vec(),
+        "snowflake" => SNOWFLAKE.to_vec(),
         _ => return None,
     };
     all.extend(SELECTION);
-    if source == "postgres" {
+    if source != "sqlserver" {
         all.push(FLATTEN);
     }
     all.push(EMIT);
@@ -237,7 +302,7 @@ mod tests {
     /// Every dropdown value is one the configuration accepts, and every field is a key it knows.
     #[test]
     fn every_field_is_a_key_the_configuration_accepts() {
-        for source in ["postgres", "sqlserver"] {
+        for source in ["postgres", "sqlserver", "snowflake"] {
             for field in fields(source).unwrap_or_default() {
                 let values: Vec<&str> = match field.kind {
                     Kind::Dropdown(options) => options.iter().map(|(v, _)| *v).collect(),
@@ -247,6 +312,7 @@ mod tests {
                 for value in values {
                     let (server, user) = match source {
                         "postgres" => (["host", "user", "database", "password"], "user"),
+                        "snowflake" => (["account", "user", "database", "password"], "user"),
                         _ => (
                             [
                                 "mssql_server",
@@ -262,6 +328,10 @@ mod tests {
                         .map(|k| (k.to_string(), "x".to_string()))
                         .collect();
                     raw.insert(user.into(), "u".into());
+                    if source == "snowflake" {
+                        let host = "a.us-east-1.privatelink.snowflakecomputing.com";
+                        raw.insert("privatelink_host".into(), host.into());
+                    }
                     raw.insert(field.name.to_string(), value.to_string());
                     let parsed = crate::config::Config::parse(&raw);
                     let (_, warnings) =

@@ -85,7 +85,8 @@ pub fn kind_of(source_type: &str) -> Option<CursorKind> {
     } else if matches!(
         t.as_str(),
         "smallint" | "integer" | "bigint" | "int" | "tinyint" | "rowversion"
-    ) {
+    ) || (t.starts_with("number(") && t.ends_with(",0)"))
+    {
         Some(CursorKind::Integer)
     } else {
         None

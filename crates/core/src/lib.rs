@@ -27,6 +27,7 @@ pub mod source;
 pub mod sources;
 pub mod statement;
 
-// The sources, side by side behind `source::Source`; neither imports the other.
+// The sources, side by side behind `source::Source`; none imports another.
 pub mod mssql;
 pub mod postgres;
+pub mod snowflake;

@@ -10,5 +10,6 @@ pub fn open(connection: &Connection) -> Arc<dyn Source> {
     match connection {
         Connection::Postgres(c) => Arc::new(crate::postgres::PgSource::new(c.clone())),
         Connection::Mssql(c) => Arc::new(crate::mssql::MssqlSource::new(c.clone())),
+        Connection::Snowflake(c) => Arc::new(crate::snowflake::SnowflakeSource::new(c.clone())),
     }
 }

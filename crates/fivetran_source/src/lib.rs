@@ -73,10 +73,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
                 options.source = match value()?.as_str() {
                     "postgres" => "postgres",
                     "sqlserver" => "sqlserver",
-                    other => return Err(format!("--source: '{other}' is not postgres or sqlserver")),
+                    "snowflake" => "snowflake",
+                    other => return Err(format!("--source: '{other}' is not postgres, sqlserver or snowflake")),
                 };
             }
-            other => return Err(format!("unknown argument '{other}'; the arguments are --port N and --source postgres|sqlserver")),
+            other => return Err(format!("unknown argument '{other}'; the arguments are --port N and --source postgres|sqlserver|snowflake")),
         }
     }
     Ok(options)

@@ -32,12 +32,13 @@ impl Source {
         Ok(Source { inner })
     }
 
-    /// `"postgres"` or `"sqlserver"`.
+    /// `"postgres"`, `"sqlserver"` or `"snowflake"`.
     #[getter]
     fn kind(&self) -> &'static str {
         match self.inner.config.connection {
             Connection::Postgres(_) => "postgres",
             Connection::Mssql(_) => "sqlserver",
+            Connection::Snowflake(_) => "snowflake",
         }
     }
 

@@ -3,10 +3,12 @@
 
 mod mssql;
 mod postgres;
+mod snowflake;
 mod values;
 
 pub use mssql::{Encrypt, MssqlConnection};
 pub use postgres::{PgConnection, SslMode};
+pub use snowflake::{jwt_account, Auth as SnowflakeAuth, SnowflakeConnection};
 
 use crate::error::{Error, Result};
 use crate::filters::{self, FilterSpec};
@@ -15,11 +17,12 @@ use std::collections::BTreeMap;
 use values::Values;
 
 /// Which database a configuration names, with its connection settings: SQL Server when it has `mssql_server`
-/// (in either of the seeds' spellings), PostgreSQL otherwise.
+/// (in either of the seeds' spellings), Snowflake when it names an account (or PrivateLink), PostgreSQL otherwise.
 #[derive(Debug, Clone)]
 pub enum Connection {
     Postgres(PgConnection),
     Mssql(MssqlConnection),
+    Snowflake(SnowflakeConnection),
 }
 
 /// Which tables are synced.
@@ -133,6 +136,8 @@ impl Config {
         let mut v = Values::new(raw)?;
         let connection = if v.values.contains_key("mssql_server") {
             Connection::Mssql(mssql::parse(&v)?)
+        } else if snowflake::named(&v) {
+            Connection::Snowflake(snowflake::parse(&mut v)?)
         } else {
             Connection::Postgres(postgres::parse(&v)?)
         };
@@ -206,6 +211,9 @@ impl Config {
 
     /// What a SQL Server source cannot do, refused here so that nothing runs; its TLS leniency, warned of.
     fn refuse_unsupported(&self, warnings: &mut Vec<String>) -> Result<()> {
+        if let Connection::Snowflake(conn) = &self.connection {
+            return snowflake::refuse_unsupported(self, conn, warnings);
+        }
         let Connection::Mssql(conn) = &self.connection else {
             return Ok(());
         };

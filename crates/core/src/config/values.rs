@@ -9,13 +9,13 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("dsn", &["connection_string"]),
     ("host", &[]),
     ("port", &[]),
-    ("database", &["dbname"]),
-    ("user", &["username"]),
-    ("password", &[]),
+    ("database", &["dbname", "snowflake_database"]),
+    ("user", &["username", "snowflake_user"]),
+    ("password", &["snowflake_password"]),
     ("sslmode", &["ssl_mode"]),
     ("sslrootcert", &["ssl_ca", "cert"]),
     ("connect_timeout", &[]),
-    ("schemas", &["schema"]),
+    ("schemas", &["schema", "snowflake_schema"]),
     ("tables", &[]),
     ("exclude_tables", &[]),
     ("flatten_json", &[]),
@@ -58,6 +58,17 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("mssql_cert_server", &["MSSQL_CERT_SERVER"]),
     ("encrypt", &[]),
     ("trust_server_certificate", &[]),
+    // Snowflake (seed 000, which spells most of them with or without `snowflake_`).
+    ("account", &["snowflake_account"]),
+    ("warehouse", &["snowflake_warehouse"]),
+    ("role", &["snowflake_role"]),
+    ("private_key", &[]),
+    ("private_key_password", &[]),
+    ("use_privatelink", &[]),
+    ("privatelink_host", &[]),
+    ("ssl_verify", &[]),
+    ("protocol", &[]),
+    ("batch_delay_ms", &[]),
 ];
 
 /// The placeholders `python -m connector_accel init` writes into a new project's configuration.json (project.py's
@@ -69,6 +80,8 @@ pub(crate) const PLACEHOLDERS: &[&str] = &[
     "<login>",
     "<password>",
     "<CA certificate: path or PEM text>",
+    "<account identifier>",
+    "<warehouse>",
 ];
 
 /// Configuration values by our own key names, with the unknown keys set aside.
@@ -77,6 +90,8 @@ pub(crate) struct Values {
     /// How the user spelled each key, so that an error names the key they wrote.
     spelled: BTreeMap<&'static str, String>,
     pub(crate) warnings: Vec<String>,
+    /// Keys given but still holding their placeholder: not values, yet they say which source the file is for.
+    pub(crate) placeheld: Vec<&'static str>,
 }
 
 impl Values {
@@ -84,15 +99,19 @@ impl Values {
         let mut values = BTreeMap::new();
         let mut spelled = BTreeMap::new();
         let mut warnings = Vec::new();
+        let mut placeheld = Vec::new();
         for (key, value) in raw {
             let found = ALIASES
                 .iter()
                 .find(|(name, aliases)| name == key || aliases.contains(&key.as_str()));
             match found {
-                Some(_) if PLACEHOLDERS.contains(&value.trim()) => warnings.push(format!(
-                    "'{key}' still holds the placeholder '{}', so it is taken as not set; fill it in or remove the key",
-                    value.trim()
-                )),
+                Some((name, _)) if PLACEHOLDERS.contains(&value.trim()) => {
+                    placeheld.push(*name);
+                    warnings.push(format!(
+                        "'{key}' still holds the placeholder '{}', so it is taken as not set; fill it in or remove the key",
+                        value.trim()
+                    ))
+                }
                 Some((name, _)) => {
                     spelled.insert(*name, key.clone());
                     if values.insert(*name, value.clone()).is_some() {
@@ -111,6 +130,7 @@ impl Values {
             values,
             spelled,
             warnings,
+            placeheld,
         })
     }
 

@@ -12,7 +12,7 @@ use crate::model::Column;
 pub fn select(column: &Column) -> Select {
     match column.fetch {
         Fetch::Mssql(s) => s,
-        Fetch::Postgres(_) => Select::Plain,
+        Fetch::Postgres(_) | Fetch::Snowflake(_) => Select::Plain,
     }
 }
 

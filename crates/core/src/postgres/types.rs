@@ -11,7 +11,7 @@ use crate::model::Column;
 pub fn decoder(column: &Column) -> Decoder {
     match column.fetch {
         Fetch::Postgres(d) => d,
-        Fetch::Mssql(_) => Decoder::CastText,
+        Fetch::Mssql(_) | Fetch::Snowflake(_) => Decoder::CastText,
     }
 }
 
