@@ -52,8 +52,9 @@ def test_every_generated_placeholder_is_taken_as_not_set(source):
     generated = project.CONFIGURATION[source]
     placeholders = {k: v for k, v in generated.items() if v.startswith("<")}
     assert placeholders, "the connection keys are placeholders"
-    filled = {"postgres": {"host": "h", "user": "u"}, "sqlserver": {"mssql_server": "h", "mssql_user": "u",
-                                                                    "mssql_database": "d"}}[source]
+    filled = {"postgres": {"host": "h", "user": "u"},
+              "sqlserver": {"mssql_server": "h", "mssql_user": "u", "mssql_database": "d"},
+              "snowflake": {"account": "a", "user": "u", "password": "p", "database": "d"}}[source]
     warnings = ca.Source(dict(generated, **filled)).warnings
     for key, value in placeholders.items():
         if key not in filled:
