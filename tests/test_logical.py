@@ -286,3 +286,27 @@ def test_a_big_transaction_and_the_retained_wal_said(lpg, lsql, tmp_path, capfd)
     out = capfd.readouterr().out
     assert "100,000 change events applied" in out and "MB of WAL on the server" in out, out
     same(lsql, tmp_path, schema, "t", "id, val")
+
+
+def test_read_changes_yields_events_with_operation_and_position(lpg, lsql):
+    from connector_accel import read_changes
+
+    schema = "cdc_library"
+    fresh(lsql, schema)
+    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
+    config = connection_config(lpg, schemas=schema, replication_slot="cdc_library_slot", publication="cdc_library")
+    first = list(read_changes(config))  # creates the slot: nothing before it
+    assert first[-1]["op"] == "end" and len(first) == 1
+    lsql(f"INSERT INTO {schema}.t VALUES (1, 'a'), (2, 'b')")
+    lsql(f"UPDATE {schema}.t SET val = 'c' WHERE id = 1")
+    lsql(f"DELETE FROM {schema}.t WHERE id = 2")
+    lsql(f"TRUNCATE {schema}.t")
+    events = list(read_changes(config, after=first[-1]["lsn"]))
+    assert [(e["op"], e.get("row")) for e in events[:-1]] == [
+        ("upsert", {"id": 1, "val": "a"}), ("upsert", {"id": 2, "val": "b"}), ("upsert", {"id": 1, "val": "c"}),
+        ("delete", {"id": 2}), ("truncate", {})]
+    assert events[0]["lsn"] < events[2]["lsn"] or len(events[0]["lsn"]) < len(events[2]["lsn"])
+    # from the end position on, nothing is read again: the slot was advanced to it
+    assert [e["op"] for e in read_changes(config, after=events[-1]["lsn"])] == ["end"]
+    assert lsql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'cdc_library_slot'") \
+        == [(events[-1]["lsn"],)]
