@@ -175,13 +175,13 @@ def stop(datadir: Path) -> bool:
     return True
 
 
-def start_for_this_process(datadir: Path, port: int) -> dict:
+def start_for_this_process(datadir: Path, port: int, conf: dict | None = None) -> dict:
     """`start`, with the server stopped when this process ends: normally, by an exception, by Ctrl-C or by SIGTERM
     (SIGKILL cannot be caught). For benchmarks, which must not leave a server behind whatever happens."""
     import atexit
     import signal
 
-    settings = start(datadir, port)
+    settings = start(datadir, port, conf)
     atexit.register(stop, datadir)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # so that atexit runs

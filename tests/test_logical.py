@@ -68,7 +68,6 @@ def test_inserts_updates_deletes_key_changes_and_truncate_arrive(lpg, lsql, tmp_
     lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g, g / 4.0, '2024-01-01'::timestamptz + g * interval '1 hour', "
          "ARRAY['a', g::text], g * interval '1 minute' FROM generate_series(1, 2000) g")
     config = logical_config(lpg, schema, emit=emit)
-    columns = "id, val, n, ts, tags, span"
     state = run_sync(tmp_path, config)
     assert state["replication"]["lsn"], state
     out = capfd.readouterr().out

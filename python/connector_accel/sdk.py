@@ -169,7 +169,7 @@ class TableSync:
         if phase == "full" or st.reconciliation_due(entry, hours, now):
             self._reconcile()
             st.reconciled(entry, now)
-        if replicated:
+        if replicated and self.catchup is not None:
             self.catchup.finish_load(self.table, entry)
         st.remember_identity(entry, self.table)
         upserted = self.rows - self.deletes

@@ -136,11 +136,13 @@ impl ChangeReader {
     fn __exit__(
         &self,
         py: Python<'_>,
-        _t: Option<&Bound<'_, PyAny>>,
-        _v: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.close(py)
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let _ = (exc_type, exc, tb);
+        self.close(py)?;
+        Ok(false)
     }
 }
 

@@ -261,7 +261,7 @@ impl Stream {
         let Some((target, cells)) = self.cells(tables, rel, values)? else {
             return Ok(());
         };
-        let partial = values.iter().any(|v| *v == Value::Unchanged);
+        let partial = values.contains(&Value::Unchanged);
         let op = if op == Op::Upsert && partial {
             Op::Update
         } else {
@@ -288,7 +288,7 @@ impl Stream {
         if let Some(old) = old {
             if self.key_changed(tables, rel, &old, new) {
                 self.delete(tables, rel, &old)?;
-                if new.iter().any(|v| *v == Value::Unchanged) {
+                if new.contains(&Value::Unchanged) {
                     self.say_resync(
                         tables,
                         rel,
