@@ -36,12 +36,12 @@ def config(settings) -> dict:
 def prepare(settings, changes: int) -> str:
     """bench.cdc with `changes` / 2 rows, the slot at its start, then the stream; returns the slot's position."""
     import psycopg
-
     from connector_accel import read_changes
 
     rows = changes // 2
     with psycopg.connect(**b.conninfo(settings), autocommit=True) as conn:
         conn.execute(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{SLOT}'")
+        conn.execute(f"DROP PUBLICATION IF EXISTS {SLOT}")
         conn.execute("DROP TABLE IF EXISTS bench.cdc; CREATE SCHEMA IF NOT EXISTS bench")
         conn.execute(f"CREATE TABLE bench.cdc {b.WIDE_COLUMNS}")
         conn.execute(b.wide_rows_sql("bench.cdc", rows))
