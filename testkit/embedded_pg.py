@@ -109,8 +109,9 @@ def _write_certificates(datadir: Path) -> None:
     key_path.chmod(0o600)
 
 
-def start(datadir: Path, port: int) -> dict:
-    """Initialises `datadir` if needed and starts the server; returns the connection settings."""
+def start(datadir: Path, port: int, conf: dict | None = None) -> dict:
+    """Initialises `datadir` if needed and starts the server; returns the connection settings. `conf` adds
+    postgresql.conf settings when the directory is initialised (e.g. {"wal_level": "logical"})."""
     datadir = datadir.resolve()
     run_as = _as_service_user()
     if not (datadir / "PG_VERSION").exists():
@@ -133,9 +134,10 @@ def start(datadir: Path, port: int) -> dict:
         tls = supports_tls()
         if tls:
             _write_certificates(datadir)
-        with open(datadir / "postgresql.conf", "a") as conf:
-            conf.write(f"\nssl = {'on' if tls else 'off'}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                       "max_connections = 200\nshared_buffers = 256MB\n")
+        extra = "".join(f"{k} = {v}\n" for k, v in (conf or {}).items())
+        with open(datadir / "postgresql.conf", "a") as out:
+            out.write(f"\nssl = {'on' if tls else 'off'}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                      "max_connections = 200\nshared_buffers = 256MB\n" + extra)
         _chown(datadir)
     if not _running(datadir):
         started = subprocess.run(
@@ -173,13 +175,13 @@ def stop(datadir: Path) -> bool:
     return True
 
 
-def start_for_this_process(datadir: Path, port: int) -> dict:
+def start_for_this_process(datadir: Path, port: int, conf: dict | None = None) -> dict:
     """`start`, with the server stopped when this process ends: normally, by an exception, by Ctrl-C or by SIGTERM
     (SIGKILL cannot be caught). For benchmarks, which must not leave a server behind whatever happens."""
     import atexit
     import signal
 
-    settings = start(datadir, port)
+    settings = start(datadir, port, conf)
     atexit.register(stop, datadir)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # so that atexit runs

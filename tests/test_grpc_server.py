@@ -251,3 +251,12 @@ def test_a_client_that_stops_reading_holds_the_read_back_and_a_cancel_ends_it(se
     assert sessions() > 0, "the read ran ahead of a client that stopped reading"
     call.cancel()
     wait_for(lambda: sessions() == 0, seconds=30)
+
+
+def test_update_method_logical_is_refused_not_synced_by_cursor(server, pg, orders):
+    """The server does not read the log yet: a configuration asking for it gets a task naming the key, never a
+    silent sync by cursor (which would miss deletes)."""
+    responses = server.update(configuration(pg, update_method="logical"))
+    tasks = [r for r in responses if r.WhichOneof("operation") == "task"]
+    assert tasks and "update_method" in tasks[0].task.message and "SDK connector" in tasks[0].task.message, responses
+    assert not records_of(responses)

@@ -21,6 +21,7 @@ from connector_accel.library import (
     plan_partitions,
     read_arrow,
     read_batches,
+    read_changes,
     read_partition,
 )
 
@@ -42,5 +43,6 @@ __all__ = [
     "plan_partitions",
     "read_arrow",
     "read_batches",
+    "read_changes",
     "read_partition",
 ]

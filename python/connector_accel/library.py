@@ -120,6 +120,30 @@ def read_batches(config_or_dsn, table: str, partitions: int = 1, batch_size: int
     return source.read(schema, name, partitions=parts, batch_size=batch_size)
 
 
+def read_changes(config_or_dsn, after: str | None = None, batch_size: int = 10000):
+    """The change events of the configuration's tables from PostgreSQL's logical replication slot (created, with
+    its publication, when missing), after the log position `after` up to the position current now: yields dicts
+    `{"op": "upsert" | "update" | "delete" | "truncate", "schema", "table", "row", "lsn"}` in commit order (`row`
+    holds only the columns the event carries: a delete its key, an update that left an unchanged TOASTed value out
+    the others), then a last `{"op": "end", "lsn": position}`: pass that `lsn` as `after` next time, once what you
+    did with the events is durable; the slot is advanced to `after` then, never before."""
+    if batch_size < 1:
+        raise ValueError("batch_size: must be at least 1")
+    config = dict(_config(config_or_dsn), update_method="logical")
+    source = _open(config)
+    status = source.open_replication(after)
+    if status["gap"] is not None:
+        raise _configuration_error("replication_slot", f"{status['gap']}: read the tables in full again, then "
+                                                       "read changes from the position this call reports")
+    committed = status["upto"]
+    with source.read_changes(status["tables"], status["upto"], after=after, batch_size=batch_size) as reader:
+        for batch in reader:
+            for op_name, schema, table, row, lsn in batch["changes"]:
+                yield {"op": op_name, "schema": schema, "table": table, "row": row, "lsn": lsn}
+            committed = batch["committed"] or committed
+    yield {"op": "end", "lsn": committed}
+
+
 @dataclass(frozen=True)
 class PartitionPlan:
     """One key range of a table, self-contained and picklable: hand it to another process or machine and call

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from connector_accel import emit, metadata, naming
+from connector_accel import emit, logical, metadata, naming
 from connector_accel import state as st
 from connector_accel._core import Source
 
@@ -90,8 +90,12 @@ def _sync(configuration: dict, state: dict):
         f"{t['schema']}.{t['table']} ~{t['row_estimate'] or 0} rows" for t in tables) if tables else "no tables selected")
     _say_gone(tables, state)
     policy = emit.Policy(source.emit)
+    catchup = None
+    if source.update_method == "logical":
+        catchup = logical.Catchup(source, tables, state)
+        catchup.run()
     for table in tables:
-        TableSync(source, table, state, policy).run()
+        TableSync(source, table, state, policy, catchup).run()
     st.close_pass(state, datetime.now(timezone.utc))
     op.checkpoint(state)
 
@@ -122,8 +126,10 @@ def _preprocess(source: Source, state: dict) -> None:
 class TableSync:
     """One table in one pass: a resumable full load (partitioned) or an incremental read."""
 
-    def __init__(self, source: Source, table: dict, state: dict, policy: emit.Policy):
+    def __init__(self, source: Source, table: dict, state: dict, policy: emit.Policy,
+                 catchup: "logical.Catchup | None" = None):
         self.source, self.table, self.state, self.policy = source, table, state, policy
+        self.catchup = catchup
         self.schema, self.name = table["schema"], table["table"]
         self.qualified = f"{self.schema}.{self.name}"
         self.entry = st.table_entry(state, st.table_key(self.schema, self.name))
@@ -142,8 +148,15 @@ class TableSync:
             log.warning(f"{self.qualified}: {changed} since the last sync; it is read again in full, and its rows the "
                         "source no longer holds are marked deleted")
             st.forget(entry)
-        cursor = self.table["cursor"]
-        if cursor is None and "plan" not in entry:
+        if self.catchup is not None and self.catchup.reads_from_log(self.table, entry):
+            entry["pass"] = self.state["pass"]
+            st.remember_identity(entry, self.table)
+            op.checkpoint(self.state)
+            log.info(f"{self.qualified}: its changes came from the log (logical replication)")
+            return
+        replicated = self.catchup is not None and self.catchup.replicates(self.table)
+        cursor = None if replicated else self.table["cursor"]
+        if cursor is None and "plan" not in entry and not replicated:
             log.info(f"{self.qualified}: read in full every sync, because {self.table['cursor_reason']}")
         if st.reads_incrementally(entry, cursor):
             phase = "incremental"
@@ -156,6 +169,8 @@ class TableSync:
         if phase == "full" or st.reconciliation_due(entry, hours, now):
             self._reconcile()
             st.reconciled(entry, now)
+        if replicated and self.catchup is not None:
+            self.catchup.finish_load(self.table, entry)
         st.remember_identity(entry, self.table)
         upserted = self.rows - self.deletes
         if self.source.sync_validation:
@@ -167,7 +182,7 @@ class TableSync:
         checked = "" if self.keys is None else f", and rows not among its {self.keys:,} keys marked deleted"
         log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted{keyless}, {self.deletes:,} deleted"
                  f"{checked} in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
-        if self.keys is None:
+        if self.keys is None and not replicated:
             self._say_deletes_missed(hours)
 
     def _say_deletes_missed(self, hours: float | None) -> None:

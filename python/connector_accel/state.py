@@ -271,3 +271,31 @@ def table_key(schema: str, table: str) -> str:
     if not any(c in name for name in (schema, table) for c in '."'):
         return f"{schema}.{table}"
     return ".".join('"' + name.replace('"', '""') + '"' for name in (schema, table))
+
+
+# -- Logical replication: {"replication": {"slot": name, "lsn": pg_lsn text}} at the top, and per table
+# "phase": "logical" once its full load is done (its changes then come from the log), with "partitions".
+
+def replication_position(state: Mapping[str, Any], slot: str) -> str | None:
+    """The log position this state's checkpoints made durable for `slot` (None for another slot or none)."""
+    rep = state.get("replication") or {}
+    return rep.get("lsn") if rep.get("slot") == slot else None
+
+
+def record_replication(state: dict, slot: str, lsn: str | None) -> None:
+    """Every change up to `lsn` has been handed over (a checkpoint of this state makes it durable)."""
+    if lsn is not None:
+        state["replication"] = {"slot": slot, "lsn": lsn}
+
+
+def reads_from_log(entry: Mapping[str, Any], slot: str) -> bool:
+    """A table whose full load finished after `slot` was reading: the log carries all its changes since."""
+    return entry.get("phase") == "logical" and entry.get("slot") == slot
+
+
+def finish_logical(entry: dict, slot: str, partitions: str | None) -> None:
+    """The full load is done; from now on its changes come from `slot` (its partitions as they were then)."""
+    entry["phase"], entry["slot"] = "logical", slot
+    entry.pop("cursor", None)
+    if partitions is not None:
+        entry["partitions"] = partitions

@@ -1,6 +1,7 @@
 //! A configured source with its catalog, as every front end drives it: the Python binding (which waits on these
 //! futures off the interpreter) and the Partner SDK server (which awaits them). Nothing here knows a front end.
 
+use crate::changes::{ChangeBatch, ChangeRequest, Lsn, SlotStatus};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::messages::Messages;
@@ -184,6 +185,57 @@ impl Connector {
             log,
             monitor,
         })
+    }
+}
+
+impl Connector {
+    /// The replication slot and publication made ready for this sync (see `Source::open_replication`), over the
+    /// selected tables, retried on transient errors.
+    pub fn open_replication(
+        &self,
+        after: Option<Lsn>,
+    ) -> BoxFuture<'static, Result<(SlotStatus, Vec<Arc<Table>>)>> {
+        let catalog = self.catalog();
+        let (source, replication, retry, log) = (
+            self.source.clone(),
+            self.config.replication.clone(),
+            self.config.retry_policy(),
+            self.log.clone(),
+        );
+        Box::pin(async move {
+            let (tables, _) = catalog.await?;
+            let tables: Vec<Arc<Table>> = tables.to_vec();
+            crate::retry::run(retry, "opening the replication slot", &log, || {
+                source.open_replication(replication.clone(), tables.clone(), after)
+            })
+            .await
+        })
+    }
+
+    /// Starts a catch-up read of the log for `tables` after `after` up to `upto`, in batches of at most
+    /// `batch_size` events.
+    pub fn read_changes(
+        &self,
+        tables: Vec<Arc<Table>>,
+        after: Option<Lsn>,
+        upto: Lsn,
+        batch_size: usize,
+    ) -> (Receiver<Result<ChangeBatch>>, Messages) {
+        let log = Messages::default();
+        let request = ChangeRequest {
+            tables,
+            after,
+            upto,
+            batch_size: batch_size.max(1),
+            flatten: self.config.flatten.clone(),
+            log: log.clone(),
+        };
+        let _guard = crate::runtime::get().enter();
+        (
+            self.source
+                .read_changes(self.config.replication.clone(), request),
+            log,
+        )
     }
 }
 

@@ -161,6 +161,30 @@ const POSTGRES: [Field; 7] = [
     ),
 ];
 
+/// PostgreSQL's change data capture: the method and the names of what carries it.
+const REPLICATION: [Field; 3] = [
+    Field {
+        name: "update_method",
+        label: "Update method",
+        description: "How changes after the first load are found: cursor (a cursor column per table) or logical \
+                      (logical replication: every insert, update, delete and truncate; needs wal_level=logical).",
+        kind: Kind::Dropdown(&[
+            ("cursor", "A cursor column per table (or a full read)"),
+            ("logical", "Logical replication (pgoutput): inserts, updates, deletes, truncates"),
+        ]),
+    },
+    text(
+        "replication_slot",
+        "Replication slot",
+        "update_method=logical: the slot this connection reads alone; empty: derived from the connection.",
+    ),
+    text(
+        "publication",
+        "Publication",
+        "update_method=logical: the publication filtering the slot; empty: one of ours, derived from the connection.",
+    ),
+];
+
 const FLATTEN: Field = Field {
     name: "flatten_json",
     label: "Flatten JSON",
@@ -289,6 +313,7 @@ pub fn fields(source: &str) -> Option<Vec<Field>> {
     all.extend(SELECTION);
     if source != "sqlserver" {
         all.push(FLATTEN);
+        all.extend(REPLICATION);
     }
     all.push(EMIT);
     Some(all)

@@ -2,7 +2,8 @@
 //! watermark, and reads. The binding layer picks the implementation from the configuration and drives it through
 //! this trait alone, so nothing above it knows which database it talks to.
 
-use crate::config::{Config, Preprocessing};
+use crate::changes::{ChangeBatch, ChangeRequest, Lsn, SlotStatus};
+use crate::config::{Config, Preprocessing, Replication};
 use crate::error::{Error, Result};
 use crate::messages::Messages;
 use crate::model::Table;
@@ -92,6 +93,36 @@ pub trait Source: Send + Sync {
     fn describe_query(&self, _query: String) -> BoxFuture<'static, Result<(Table, Vec<String>)>> {
         let name = self.name();
         Box::pin(async move { Err(unsupported(name, "query", "queries")) })
+    }
+
+    /// Makes sure the replication slot and publication exist (creating them before any load, so that a load's
+    /// snapshot is no older than the slot), moves the slot to `after` (a position a checkpoint made durable), and
+    /// says where a catch-up read stands; with the selected tables the log carries.
+    fn open_replication(
+        &self,
+        _replication: Replication,
+        _tables: Vec<Arc<Table>>,
+        _after: Option<Lsn>,
+    ) -> BoxFuture<'static, Result<(SlotStatus, Vec<Arc<Table>>)>> {
+        let name = self.name();
+        Box::pin(async move { Err(unsupported(name, "update_method", "logical replication")) })
+    }
+
+    /// Starts a catch-up read of the log on the shared runtime; batches (or the error that stopped it) arrive on
+    /// the receiver, the last one carrying the read's end position.
+    fn read_changes(
+        &self,
+        replication: Replication,
+        request: ChangeRequest,
+    ) -> Receiver<Result<ChangeBatch>> {
+        let _ = (replication, request);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Err(unsupported(
+            self.name(),
+            "update_method",
+            "logical replication",
+        )));
+        rx
     }
 
     /// Runs the preprocessing statements with `state`'s values bound; returns the rows they changed.

@@ -129,6 +129,14 @@ impl Out {
 
 async fn update(request: UpdateRequest, out: &mut Out) -> Step {
     let connector = crate::service::connector(&request.configuration)?;
+    if connector.config.replication.method == connector_accel_core::config::UpdateMethod::Logical {
+        // Refused rather than synced by cursor: the user asked for deletes and every update.
+        Err(Error::config(
+            "update_method",
+            "logical is read by the Connector SDK connector (connector.py) and the library's read_changes; this \
+             Partner SDK server syncs by cursor so far: remove update_method, or run the SDK connector",
+        ))?;
+    }
     for warning in connector.warnings.clone() {
         out.warn(warning).await?;
     }

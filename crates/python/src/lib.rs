@@ -3,6 +3,7 @@
 
 mod aio;
 mod arrow;
+mod changes;
 mod convert;
 mod exceptions;
 mod form;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exceptions::register(m)?;
     m.add_class::<source::Source>()?;
     m.add_class::<reader::BatchReader>()?;
+    m.add_class::<changes::ChangeReader>()?;
     m.add_class::<arrow::ArrowReader>()?;
     m.add_class::<arrow::SnapshotHolder>()?;
     m.add_class::<arrow::ArrowBatch>()?;

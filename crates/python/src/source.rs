@@ -132,6 +132,79 @@ impl Source {
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
+    /// `update_method`: `"cursor"` or `"logical"`.
+    #[getter]
+    fn update_method(&self) -> &'static str {
+        match self.inner.config.replication.method {
+            connector_accel_core::config::UpdateMethod::Cursor => "cursor",
+            connector_accel_core::config::UpdateMethod::Logical => "logical",
+        }
+    }
+
+    /// The replication slot this configuration reads (`replication_slot`, or the name derived from it).
+    #[getter]
+    fn replication_slot(&self) -> String {
+        self.inner.config.replication.slot.clone()
+    }
+
+    /// The publication the slot's changes are filtered by.
+    #[getter]
+    fn publication(&self) -> String {
+        self.inner.config.replication.publication.clone()
+    }
+
+    /// `wal_retained_warn_mb`: retained WAL above which each sync warns.
+    #[getter]
+    fn wal_retained_warn_mb(&self) -> u64 {
+        self.inner.config.replication.wal_retained_warn_mb
+    }
+
+    /// Makes the replication slot and publication ready (created when missing, before any load reads), moves the
+    /// slot to `after` (a position the state handed back at this sync's start made durable), and returns where a
+    /// catch-up read stands: slot, publication, created, gap (why changes were lost, or None), confirmed, upto,
+    /// retained_bytes, excluded tables `(schema, table, why)`, partitions (`"schema.table"` -> partition OIDs) and
+    /// the tables the log carries.
+    #[pyo3(signature = (after=None))]
+    fn open_replication<'py>(
+        &self,
+        py: Python<'py>,
+        after: Option<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let after = after.as_deref().map(lsn).transpose()?;
+        let (status, tables) = wait(py, self.inner.open_replication(after))?;
+        let names: Vec<(String, String)> = tables
+            .iter()
+            .map(|t| (t.schema.clone(), t.name.clone()))
+            .collect();
+        crate::changes::status_dict(py, &status, &names)
+    }
+
+    /// A reader of the log's change events for `tables` (`(schema, table)` pairs, from `open_replication`) after
+    /// `after` up to `upto` (positions as pg_lsn text), at most `batch_size` events a batch.
+    #[pyo3(signature = (tables, upto, after=None, batch_size=10000))]
+    fn read_changes(
+        &self,
+        py: Python<'_>,
+        tables: Vec<(String, String)>,
+        upto: &str,
+        after: Option<String>,
+        batch_size: i64,
+    ) -> PyResult<crate::changes::ChangeReader> {
+        let found = tables
+            .iter()
+            .map(|(s, t)| self.table(py, s, t))
+            .collect::<PyResult<Vec<_>>>()?;
+        let after = after.as_deref().map(lsn).transpose()?;
+        let batch = size(
+            "batch_size",
+            Some(batch_size),
+            connector_accel_core::config::MAX_BATCH_SIZE,
+        )?
+        .unwrap_or(10_000);
+        let (receiver, log) = self.inner.read_changes(found, after, lsn(upto)?, batch);
+        crate::changes::ChangeReader::new(py, receiver, log)
+    }
+
     /// Exports a snapshot from a session that stays open while the returned holder lives: readers given its `id`
     /// (in this process or any other on the same database) all see the same committed data. PostgreSQL only.
     fn export_snapshot(&self, py: Python<'_>) -> PyResult<SnapshotHolder> {
@@ -286,6 +359,16 @@ impl Source {
         );
         Ok(ArrowReader::new(stream, started.log, started.monitor))
     }
+}
+
+/// A log position as pg_lsn text (`16/B374D848`).
+fn lsn(text: &str) -> PyResult<connector_accel_core::changes::Lsn> {
+    connector_accel_core::changes::Lsn::parse(text).ok_or_else(|| {
+        to_py(Error::config(
+            "lsn",
+            format!("'{text}' is not a log position; positions are written as PostgreSQL writes pg_lsn, e.g. 16/B374D848"),
+        ))
+    })
 }
 
 /// A caller's batch size, worker count or queue depth: None keeps the plan's; otherwise 1 to `max`.

@@ -3,11 +3,13 @@
 
 mod mssql;
 mod postgres;
+mod replication;
 mod snowflake;
 mod values;
 
 pub use mssql::{Encrypt, MssqlConnection};
 pub use postgres::{PgConnection, SslMode};
+pub use replication::{Replication, UpdateMethod};
 pub use snowflake::{jwt_account, Auth as SnowflakeAuth, SnowflakeConnection};
 
 use crate::error::{Error, Result};
@@ -110,6 +112,8 @@ pub struct Config {
     /// How often a table read by cursor has its deleted rows found by a key-only scan: at most every this many
     /// hours (0: every sync); None when off, and each such table says so on every sync.
     pub delete_reconciliation_hours: Option<f64>,
+    /// `update_method` and the replication slot and publication it uses.
+    pub replication: Replication,
 }
 
 /// Incremental syncs after the first full load.
@@ -147,8 +151,6 @@ impl Config {
             exclude_tables: v.list("exclude_tables"),
         };
         let config = Config {
-            connection,
-            selection,
             flatten: Flatten {
                 enabled: v.flag("flatten_json", true)?,
                 separator: v
@@ -198,6 +200,9 @@ impl Config {
             )?,
             on_unrepresentable_value: on_unrepresentable(&v)?,
             delete_reconciliation_hours: reconciliation(&v)?,
+            replication: replication::parse(&v, &connection, &selection)?,
+            connection,
+            selection,
         };
         if config.flatten.separator.is_empty() {
             return Err(Error::config(

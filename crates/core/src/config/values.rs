@@ -49,6 +49,10 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("enable_preprocessing", &[]),
     ("preprocessing_sql", &[]),
     ("preprocessing_table", &["preprocessing_tables"]),
+    ("update_method", &[]),
+    ("replication_slot", &[]),
+    ("publication", &[]),
+    ("wal_retained_warn_mb", &[]),
     // SQL Server (seeds 003 and 004, which spell them in upper or lower case).
     ("mssql_server", &["MSSQL_SERVER"]),
     ("mssql_port", &["MSSQL_PORT"]),

@@ -11,6 +11,7 @@ pub mod parallel;
 pub mod planning;
 pub mod preprocess;
 pub mod read;
+pub mod replication;
 pub mod sessions;
 mod source;
 pub mod sql;

@@ -3,7 +3,8 @@
 use super::sessions::{self, Sessions};
 use super::types::Decoder;
 use super::{describe, discover, parallel, planning, preprocess, read};
-use crate::config::{Config, PgConnection, Preprocessing};
+use crate::changes::{ChangeBatch, ChangeRequest, Lsn, SlotStatus};
+use crate::config::{Config, PgConnection, Preprocessing, Replication};
 use crate::error::Result;
 use crate::fetch::Fetch;
 use crate::messages::Messages;
@@ -118,6 +119,49 @@ impl Source for PgSource {
             sessions.give(session);
             Ok(found)
         })
+    }
+
+    fn open_replication(
+        &self,
+        replication: Replication,
+        tables: Vec<Arc<Table>>,
+        after: Option<Lsn>,
+    ) -> BoxFuture<'static, Result<(SlotStatus, Vec<Arc<Table>>)>> {
+        let sessions = self.sessions.clone();
+        Box::pin(async move {
+            let mut session = sessions.take().await?;
+            let found = super::replication::slot::open(
+                session.ready().await?,
+                &replication,
+                &tables,
+                after,
+            )
+            .await?;
+            sessions.give(session);
+            Ok(found)
+        })
+    }
+
+    fn read_changes(
+        &self,
+        replication: Replication,
+        request: ChangeRequest,
+    ) -> Receiver<Result<ChangeBatch>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let (sessions, request) = (self.sessions.clone(), Arc::new(request));
+        crate::runtime::get().spawn(async move {
+            let run = super::replication::run(
+                sessions,
+                replication.slot,
+                replication.publication,
+                request,
+                tx.clone(),
+            );
+            if let Err(e) = run.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
     }
 
     fn preprocess(
