@@ -26,8 +26,8 @@ mkdir -p files
 log=files/build.log
 echo "==> building the Rust core (cargo, release profile, LTO $CARGO_PROFILE_RELEASE_LTO," \
   "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen units$without) and installing it into $(dirname "$(dirname "$(command -v python3)")")"
-echo "    a first build compiles about $crates crates: 14 CPU-minutes or more (measured at 236 crates; 7.5 minutes on 2 free" \
-  "cores, more on a busy machine);" \
+echo "    a first build compiles about $crates crates: 12 to 15 CPU-minutes, about 7 minutes on 2 free cores (more on a" \
+  "busy machine);" \
   "later runs reuse ${CARGO_TARGET_DIR:-target/} and take seconds. Full output: $log"
 # cargo's own progress lines, numbered and timed (bash only: mawk, Debian's awk, has no clock).
 progress() {
