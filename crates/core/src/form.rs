@@ -313,6 +313,9 @@ pub fn fields(source: &str) -> Option<Vec<Field>> {
     all.extend(SELECTION);
     if source != "sqlserver" {
         all.push(FLATTEN);
+    }
+    // Logical replication is PostgreSQL's alone (the configuration refuses it elsewhere).
+    if source == "postgres" {
         all.extend(REPLICATION);
     }
     all.push(EMIT);
