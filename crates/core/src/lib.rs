@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod source;
 pub mod sources;
 pub mod statement;
+mod tls;
 
 // The sources, side by side behind `source::Source`; none imports another.
 pub mod mssql;

@@ -2,7 +2,7 @@
 //! limits, and the batches that come back. Sources fill batches; the engine schedules and retries them.
 
 use crate::config::{Flatten, OnUnrepresentable};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::messages::Messages;
 use crate::model::{Cell, Column, Cursor, Table};
 use crate::monitor::Shared;
@@ -99,7 +99,7 @@ impl Unrepresentable {
     pub fn refuse(&self, table: &str, column: &str, key: &str, why: &str) -> Result<String> {
         let place = format!("column {column} of the row {key}: {why}");
         if self.policy == OnUnrepresentable::Fail {
-            return Err(crate::error::Error::Conversion(format!(
+            return Err(Error::Conversion(format!(
                 "table {table} {place}; fix the value at the source, or set 'on_unrepresentable_value' to null to \
                  land such values as NULL (with a warning) and sync the rest"
             )));
@@ -162,6 +162,31 @@ pub fn order_columns(table: &Table, span: &Span) -> Vec<String> {
         .collect()
 }
 
+/// Where a row is, for a message: its key values in read order (`with key (id=5)`), or that it has no key that
+/// reads as text; `key` is the row's key as the source's reader got it.
+pub fn place(table: &Table, span: &Span, key: Result<Vec<String>>) -> String {
+    match key {
+        Ok(values) if !values.is_empty() => {
+            let pairs: Vec<String> = order_columns(table, span)
+                .iter()
+                .zip(&values)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            format!("with key ({})", pairs.join(", "))
+        }
+        _ => "without a key (the table has no primary key that reads as text)".into(),
+    }
+}
+
+/// A value of the `column`th column of `table` that could not be converted, named by table and column.
+pub fn conversion_error(table: &Table, column: usize, message: &str) -> Error {
+    let name = table.columns.get(column).map_or("?", |c| c.name.as_str());
+    Error::Conversion(format!(
+        "table {} column {name}: {message}",
+        table.qualified()
+    ))
+}
+
 /// Whether a read of `table` can resume after a key: it has one, and every key column's value round-trips
 /// through text (as the source's `round_trips` says), so that it can be bound back as a position.
 pub fn resumable(table: &Table, round_trips: impl Fn(&Column) -> bool) -> bool {
@@ -180,7 +205,7 @@ pub async fn next_row<T>(
     next: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::time::timeout(limit, next).await.unwrap_or_else(|_| {
-        Err(crate::error::Error::Query {
+        Err(Error::Query {
             message: format!(
                 "{context}: no data from the server for {:.0}s; the read is retried from its last key (raise 'read_timeout_seconds' for statements that may think longer)",
                 limit.as_secs_f64()

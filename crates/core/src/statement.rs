@@ -33,15 +33,52 @@ pub trait Dialect {
     }
     /// What the reader selects for a column, named as the column.
     fn select_expr(&self, column: &Column) -> String;
-    /// `left op right` over whole keys in their lexicographic order (`op` is `>` or `<=`).
-    fn compare(&self, left: &[String], op: &str, right: &[String]) -> String;
+    /// `left op right` over whole keys in their lexicographic order (`op` is `>` or `<=`). Spelled out by default
+    /// (`a > x OR (a = x AND b > y)`; `<=` adds the all-equal case), for dialects without row-value comparison.
+    fn compare(&self, left: &[String], op: &str, right: &[String]) -> String {
+        let strict = if op.starts_with('>') { ">" } else { "<" };
+        let equal = |j: usize| format!("{} = {}", left[j], right[j]);
+        let mut terms = Vec::new();
+        for i in 0..left.len() {
+            let mut parts: Vec<String> = (0..i).map(equal).collect();
+            parts.push(format!("{} {strict} {}", left[i], right[i]));
+            terms.push(parts.join(" AND "));
+        }
+        if op.ends_with('=') {
+            terms.push((0..left.len()).map(equal).collect::<Vec<_>>().join(" AND "));
+        }
+        format!("(({}))", terms.join(") OR ("))
+    }
     /// Rows at or after the mark (`high`, or the oldest open writer `guard`), moved back by the look-back; None
     /// when there is no lower bound yet.
     fn since(&self, cursor: &SinceCursor, p: &mut Params<'_>) -> Option<String>;
     /// `column [NOT] IN values`, each value cast to `ty`.
-    fn in_list(&self, column: &str, values: &[String], ty: &str, p: &mut Params<'_>) -> String;
+    fn in_list(&self, column: &str, values: &[String], ty: &str, p: &mut Params<'_>) -> String {
+        let items: Vec<String> = values.iter().map(|v| p.typed(v, ty)).collect();
+        format!("{column} IN ({})", items.join(", "))
+    }
     /// `column LIKE pattern`.
-    fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String;
+    fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String {
+        format!("{column} LIKE {}", p.bind(Some(pattern)))
+    }
+}
+
+/// `since` for dialects with `DATEADD` and no open-writer guard (SQL Server, Snowflake): late commits are covered by
+/// the look-back alone. DATEADD refuses `second` on a date, so a date cursor looks back whole days.
+pub fn dateadd_since(c: &SinceCursor, p: &mut Params<'_>) -> Option<String> {
+    let mark = p.typed(c.high?, c.ty);
+    let column = &c.column;
+    if c.kind == CursorKind::Integer || c.lookback_seconds <= 0.0 {
+        return Some(format!("{column} >= {mark}"));
+    }
+    if c.ty.eq_ignore_ascii_case("date") {
+        let days = (c.lookback_seconds / 86_400.0).ceil() as i64;
+        return Some(format!("{column} >= DATEADD(day, {}, {mark})", -days));
+    }
+    Some(format!(
+        "{column} >= DATEADD(second, {}, {mark})",
+        -(c.lookback_seconds.ceil() as i64)
+    ))
 }
 
 /// The cursor bound of an incremental read, as the dialect needs it.

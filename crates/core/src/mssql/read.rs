@@ -9,9 +9,10 @@ use super::errors;
 use super::sql::TSql;
 use super::types::{key_round_trips, select};
 use crate::engine::{self, Progress, Rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Cell, FivetranType, Table};
 use crate::pool::Pool;
+use crate::read::conversion_error;
 use crate::read::{key_positions, PartRead, ReadRequest, Tx};
 use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
@@ -120,7 +121,7 @@ impl Rows for MsRows<'_> {
         for (i, (_, v)) in row.cells().enumerate() {
             cells.push(match cell(v, self.types[i]) {
                 Ok(c) => c,
-                Err(Refused::Unexpected(m)) => return Err(fail(self.table, i, &m)),
+                Err(Refused::Unexpected(m)) => return Err(conversion_error(self.table, i, &m)),
                 Err(Refused::Unrepresentable(why)) => {
                     let place = self.req.unrepresentable.refuse(
                         &self.table.qualified(),
@@ -143,8 +144,8 @@ impl Rows for MsRows<'_> {
             .map(|&i| {
                 let v = row
                     .get_column_data(i)
-                    .map_err(|e| fail(self.table, i, &e.to_string()))?;
-                key_text(v).map_err(|m| fail(self.table, i, &m))
+                    .map_err(|e| conversion_error(self.table, i, &e.to_string()))?;
+                key_text(v).map_err(|m| conversion_error(self.table, i, &m))
             })
             .collect()
     }
@@ -158,24 +159,8 @@ impl Rows for MsRows<'_> {
 }
 
 impl MsRows<'_> {
-    /// Where a row is, for a message: its key values (`(id=5)`), or that it has no key that reads as text.
+    /// Where a row is, for a message (`crate::read::place`).
     fn place(&self, row: &tiberius::Row) -> String {
-        let names = crate::read::order_columns(self.table, &self.req.span);
-        match self.key(row) {
-            Ok(values) if !values.is_empty() => {
-                let pairs: Vec<String> = names
-                    .iter()
-                    .zip(&values)
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect();
-                format!("with key ({})", pairs.join(", "))
-            }
-            _ => "without a key (the table has no primary key that reads as text)".into(),
-        }
+        crate::read::place(self.table, &self.req.span, self.key(row))
     }
-}
-
-fn fail(t: &Table, column: usize, message: &str) -> Error {
-    let name = t.columns.get(column).map_or("?", |c| c.name.as_str());
-    Error::Conversion(format!("table {} column {name}: {message}", t.qualified()))
 }

@@ -10,9 +10,10 @@ use super::result::RowType;
 use super::sql::SfSql;
 use super::types::{family, key_round_trips};
 use crate::engine::{self, Progress, Rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::flatten::Flattener;
 use crate::model::{Cell, FivetranType, Table};
+use crate::read::conversion_error;
 use crate::read::{key_positions, PartRead, ReadRequest, Tx};
 use arrow::record_batch::RecordBatch;
 use futures_util::stream::BoxStream;
@@ -173,7 +174,7 @@ impl Rows for SfRows<'_> {
                     self.lost.1.get_or_insert(place);
                     Cell::Null
                 }
-                Err(why) => return Err(fail(self.table, i, &why)),
+                Err(why) => return Err(conversion_error(self.table, i, &why)),
             });
         }
         Ok(cells)
@@ -184,7 +185,7 @@ impl Rows for SfRows<'_> {
             .iter()
             .map(|&i| {
                 key_text(batch.column(i).as_ref(), *row, self.kinds[i])
-                    .map_err(|m| fail(self.table, i, &m))
+                    .map_err(|m| conversion_error(self.table, i, &m))
             })
             .collect()
     }
@@ -197,24 +198,8 @@ impl Rows for SfRows<'_> {
 }
 
 impl SfRows<'_> {
-    /// Where a row is, for a message: its key values, or that it has none that reads as text.
+    /// Where a row is, for a message (`crate::read::place`).
     fn place(&self, row: &Row) -> String {
-        let names = crate::read::order_columns(self.table, &self.req.span);
-        match self.key(row) {
-            Ok(values) if !values.is_empty() => {
-                let pairs: Vec<String> = names
-                    .iter()
-                    .zip(&values)
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect();
-                format!("with key ({})", pairs.join(", "))
-            }
-            _ => "without a key (the table has no primary key that reads as text)".into(),
-        }
+        crate::read::place(self.table, &self.req.span, self.key(row))
     }
-}
-
-fn fail(t: &Table, column: usize, message: &str) -> Error {
-    let name = t.columns.get(column).map_or("?", |c| c.name.as_str());
-    Error::Conversion(format!("table {} column {name}: {message}", t.qualified()))
 }

@@ -48,46 +48,8 @@ impl Dialect for SfSql {
         }
     }
 
-    /// Spelled out (`a > x OR (a = x AND b > y)`): Snowflake has no row-value comparison.
-    fn compare(&self, left: &[String], op: &str, right: &[String]) -> String {
-        let strict = if op.starts_with('>') { ">" } else { "<" };
-        let equal = |j: usize| format!("{} = {}", left[j], right[j]);
-        let mut terms = Vec::new();
-        for i in 0..left.len() {
-            let mut parts: Vec<String> = (0..i).map(equal).collect();
-            parts.push(format!("{} {strict} {}", left[i], right[i]));
-            terms.push(parts.join(" AND "));
-        }
-        if op.ends_with('=') {
-            terms.push((0..left.len()).map(equal).collect::<Vec<_>>().join(" AND "));
-        }
-        format!("(({}))", terms.join(") OR ("))
-    }
-
-    /// No open-writer guard: late commits are covered by the look-back, as for SQL Server.
     fn since(&self, c: &SinceCursor, p: &mut Params<'_>) -> Option<String> {
-        let mark = p.typed(c.high?, c.ty);
-        let column = &c.column;
-        if c.kind == CursorKind::Integer || c.lookback_seconds <= 0.0 {
-            return Some(format!("{column} >= {mark}"));
-        }
-        if c.ty == "DATE" {
-            let days = (c.lookback_seconds / 86_400.0).ceil() as i64;
-            return Some(format!("{column} >= DATEADD(day, {}, {mark})", -days));
-        }
-        Some(format!(
-            "{column} >= DATEADD(second, {}, {mark})",
-            -(c.lookback_seconds.ceil() as i64)
-        ))
-    }
-
-    fn in_list(&self, column: &str, values: &[String], ty: &str, p: &mut Params<'_>) -> String {
-        let items: Vec<String> = values.iter().map(|v| p.typed(v, ty)).collect();
-        format!("{column} IN ({})", items.join(", "))
-    }
-
-    fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String {
-        format!("{column} LIKE {}", p.bind(Some(pattern)))
+        crate::statement::dateadd_since(c, p)
     }
 }
 
