@@ -1,15 +1,9 @@
 """A sync carries the last emitted primary key in its state; a rerun continues after it, and a finished pass
 starts over. The reader's memory is bounded by its queue, not by the table."""
-import json
-import os
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
-from testkit import ROOT, connection_config, run_sync, warehouse
-from testkit.resume import keys_left, keys_synced_since, last_synced, upserted_by
+from testkit import connection_config, run_sync, warehouse
+from testkit.resume import keys_left, keys_synced_since, killed_mid_table, last_synced, upserted_by
 
 
 def make_table(sql, name, rows):
@@ -46,35 +40,11 @@ def test_a_table_finished_in_the_pass_is_skipped_and_the_next_is_read_whole(pg, 
     assert dw.execute("SELECT count(*) FROM tester_resume.second").fetchone()[0] == 2500
 
 
-def mid_table(state_file: Path, table: str) -> bool:
-    """Whether the saved state holds a position inside `table`'s full load."""
-    try:
-        entry = json.loads(state_file.read_text())["tables"][table]
-    except (OSError, ValueError, KeyError):
-        return False
-    return any(p.get("after") for p in entry.get("plan", {}).get("partitions", []))
-
-
 def test_killed_sync_resumes_without_losing_rows(pg, sql, tmp_path):
     """`fivetran debug` killed with SIGKILL after its first mid-table checkpoint; the rerun ends equal to the source."""
     make_table(sql, "killed", 60000)
-    (tmp_path / "connector.py").write_text((ROOT / "connector.py").read_text())
-    (tmp_path / "requirements.txt").write_text("")
     config = connection_config(pg, schemas="resume", tables="resume.killed", checkpoint_rows=5000, batch_size=1000)
-    (tmp_path / "configuration.json").write_text(json.dumps(config))
-    command = [str(Path(sys.executable).parent / "fivetran"), "debug", "--configuration", "configuration.json"]
-    env = dict(os.environ, DO_NOT_TRACK="1")
-    state_file = tmp_path / "files" / "state.json"
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if mid_table(state_file, "resume.killed"):
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    proc.wait()
-    interrupted = json.loads(state_file.read_text())
-    assert proc.returncode == -signal.SIGKILL, "the sync finished before it could be killed; raise the row count"
+    interrupted, command, env = killed_mid_table(tmp_path, config, "resume.killed")
     saved = interrupted["tables"]["resume.killed"]["plan"]["partitions"]
     assert saved[0]["after"]
     since = last_synced(tmp_path, "tester_resume.killed")

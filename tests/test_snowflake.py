@@ -3,20 +3,15 @@ Snowflake over DuckDB) behind the protocol wrapper of testkit/snowflake/server.p
 results, the service's Arrow encodings, JWT checks, session expiry, asynchronous statements). What this cannot
 prove about the real service is in README ("What was tested against what")."""
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from connector_accel import ConfigurationError, Source, SourceConnectionError
 
-from testkit import ROOT, run_sync, warehouse
-from testkit.resume import keys_left, keys_synced_since, last_synced, upserted_by
+from testkit import run_sync, warehouse
+from testkit.resume import keys_left, keys_synced_since, killed_mid_table, last_synced, upserted_by
 from testkit.snowflake import Server
 
 SCHEMA = "tester_public"
@@ -266,34 +261,12 @@ def test_a_statement_still_running_is_polled_to_its_result(tmp_path):
         server.stop()
 
 
-def mid_table(state_file: Path, table: str) -> bool:
-    try:
-        entry = json.loads(state_file.read_text())["tables"][table]
-    except (OSError, ValueError, KeyError):
-        return False
-    return any(p.get("after") for p in entry.get("plan", {}).get("partitions", []))
-
-
 def test_a_killed_sync_resumes_after_its_checkpointed_key(chunked, tmp_path):
     """`fivetran debug` SIGKILLed after its first mid-table checkpoint; the rerun reads only what was left."""
     chunked.sql("CREATE OR REPLACE TABLE KILLED AS SELECT * FROM BIG", "ALTER TABLE KILLED ADD PRIMARY KEY (PART, ID)")
-    (tmp_path / "connector.py").write_text((ROOT / "connector.py").read_text())
-    (tmp_path / "requirements.txt").write_text("")
     cfg = config(chunked, tables="KILLED", checkpoint_rows=2000, batch_size=500)
-    (tmp_path / "configuration.json").write_text(json.dumps(cfg))
-    command = [str(Path(sys.executable).parent / "fivetran"), "debug", "--configuration", "configuration.json"]
-    env = dict(os.environ, DO_NOT_TRACK="1")
-    state_file = tmp_path / "files" / "state.json"
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        if mid_table(state_file, "PUBLIC.KILLED"):
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the sync finished before it could be killed; raise the row count"
-    saved = json.loads(state_file.read_text())["tables"]["PUBLIC.KILLED"]["plan"]["partitions"]
+    interrupted, command, env = killed_mid_table(tmp_path, cfg, "PUBLIC.KILLED", timeout=180)
+    saved = interrupted["tables"]["PUBLIC.KILLED"]["plan"]["partitions"]
     since = last_synced(tmp_path, f"{SCHEMA}.killed")
     rerun = subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert_big_synced_as(tmp_path, "killed")
