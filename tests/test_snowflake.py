@@ -165,6 +165,28 @@ def test_incremental_sync_reads_changed_rows_by_the_seeds_timestamp_column(chunk
     assert state["tables"]["PUBLIC.INC"]["mark"]["high"] == "2024-02-01 00:00:01.000000000"
 
 
+def test_rows_flagged_in_the_soft_delete_column_land_deleted_on_an_incremental_sync(chunked, tmp_path):
+    """`soft_delete_column` (lower case, as for PostgreSQL and SQL Server) finds IS_DELETED: a row the source flags
+    is deleted in the destination (_fivetran_deleted), the rest stay as the source holds them."""
+    chunked.sql("CREATE OR REPLACE TABLE SOFT (ID NUMBER(38,0) PRIMARY KEY, V VARCHAR, IS_DELETED BOOLEAN NOT NULL, "
+                "UPDATED_AT TIMESTAMP_NTZ NOT NULL)",
+                "INSERT INTO SOFT SELECT i, 'v' || i, FALSE, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL (i) MINUTE "
+                "FROM range(1, 51) t(i)")
+    cfg = config(chunked, tables="SOFT", timestamp_column="updated_at", soft_delete_column="is_deleted",
+                 incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, cfg)
+    chunked.sql("UPDATE SOFT SET IS_DELETED = TRUE, UPDATED_AT = TIMESTAMP '2024-02-01 00:00:00' WHERE ID IN (3, 30)",
+                "UPDATE SOFT SET V = 'changed', UPDATED_AT = TIMESTAMP '2024-02-01 00:00:00' WHERE ID = 4")
+    state = run_sync(tmp_path, cfg, state)
+    assert state["tables"]["PUBLIC.SOFT"]["phase"] == "incremental"
+    db = warehouse(tmp_path)
+    live = db.execute(f"SELECT id, v FROM {SCHEMA}.soft WHERE NOT _fivetran_deleted ORDER BY id").fetchall()
+    want = [(Decimal(i), v) for i, v in chunked.sql("SELECT ID, V FROM SOFT WHERE NOT IS_DELETED ORDER BY ID")]
+    assert live == want and (Decimal(4), "changed") in live
+    gone = db.execute(f"SELECT id FROM {SCHEMA}.soft WHERE _fivetran_deleted ORDER BY id").fetchall()
+    assert gone == [(Decimal(3),), (Decimal(30),)]
+
+
 # --- login, sessions, asynchronous statements ---------------------------------------------------------------------
 
 def rsa_pem(tmp_path, name):
