@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-from connector_accel import ConfigurationError, Source, SourceConnectionError
+from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
 from testkit import run_sync, warehouse
 from testkit.resume import keys_left, keys_synced_since, killed_mid_table, last_synced, upserted_by
@@ -185,6 +185,39 @@ def test_rows_flagged_in_the_soft_delete_column_land_deleted_on_an_incremental_s
     assert live == want and (Decimal(4), "changed") in live
     gone = db.execute(f"SELECT id FROM {SCHEMA}.soft WHERE _fivetran_deleted ORDER BY id").fetchall()
     assert gone == [(Decimal(3),), (Decimal(30),)]
+
+
+# --- preprocessing (seed 000) --------------------------------------------------------------------------------------
+
+def test_preprocessing_runs_before_the_read_with_state_values_bound(chunked, tmp_path):
+    """Each listed table's statement runs before it is read, `{marker}` bound from the state (a hostile value is
+    data, not SQL): what it wrote is what lands in the destination."""
+    hostile = "x'); DROP TABLE PRE; --"
+    chunked.sql("CREATE OR REPLACE TABLE PRE (ID NUMBER(38,0) PRIMARY KEY, NOTE VARCHAR)",
+                "INSERT INTO PRE VALUES (1, NULL), (2, NULL), (3, NULL)")
+    cfg = config(chunked, tables="PRE", enable_preprocessing="true", preprocessing_table="PUBLIC.PRE",
+                 preprocessing_sql=json.dumps(["UPDATE {table} SET NOTE = {marker} || '!' WHERE ID IN (1, 3)"]))
+    state = run_sync(tmp_path, cfg, {"marker": hostile})
+    assert state["preprocessed_pass"] == state["pass"]
+    got = warehouse(tmp_path).execute(f"SELECT id, note FROM {SCHEMA}.pre ORDER BY id").fetchall()
+    assert got == [(Decimal(1), hostile + "!"), (Decimal(2), None), (Decimal(3), hostile + "!")]
+
+
+def test_a_failing_preprocessing_statement_is_one_line_naming_the_key_and_nothing_applies(chunked, tmp_path):
+    chunked.sql("CREATE OR REPLACE TABLE PRE_FAIL (ID NUMBER(38,0) PRIMARY KEY, NOTE VARCHAR)",
+                "INSERT INTO PRE_FAIL VALUES (1, NULL)")
+    statements = ["UPDATE PRE_FAIL SET NOTE = 'first'", "UPDATE NO_SUCH_TABLE SET NOTE = 'x'"]
+    cfg = config(chunked, tables="PRE_FAIL", enable_preprocessing="true", preprocessing_sql=json.dumps(statements))
+    with pytest.raises(Exception) as err:
+        run_sync(tmp_path, cfg)
+    # the SDK's runner adds its own traceback to whatever update() raises; ours is the one line before it
+    ours = str(err.value).split("Traceback")[0].strip()
+    assert len(ours.splitlines()) == 1 and "running preprocessing_sql (statement 2)" in ours, ours
+    assert "Snowflake error" in ours and "NO_SUCH_TABLE" in ours.upper(), ours
+    with pytest.raises(QueryError) as direct:
+        Source(cfg).preprocess({})
+    assert str(direct.value).splitlines() == [ours.split("error: ", 1)[1]]
+    assert chunked.sql("SELECT COALESCE(NOTE, 'untouched') FROM PRE_FAIL") == [["untouched"]], "rolled back"
 
 
 # --- login, sessions, asynchronous statements ---------------------------------------------------------------------
