@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-from connector_accel import ConfigurationError, Source, SourceConnectionError
+from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
 from testkit import run_sync, warehouse
 from testkit.resume import keys_left, keys_synced_since, killed_mid_table, last_synced, upserted_by
@@ -163,6 +163,61 @@ def test_incremental_sync_reads_changed_rows_by_the_seeds_timestamp_column(chunk
     # later with the same cursor value is not lost)
     assert keys_synced_since(tmp_path, f"{SCHEMA}.inc", "id", since) == [(Decimal(i),) for i in (7, 100, 101)]
     assert state["tables"]["PUBLIC.INC"]["mark"]["high"] == "2024-02-01 00:00:01.000000000"
+
+
+def test_rows_flagged_in_the_soft_delete_column_land_deleted_on_an_incremental_sync(chunked, tmp_path):
+    """`soft_delete_column` (lower case, as for PostgreSQL and SQL Server) finds IS_DELETED: a row the source flags
+    is deleted in the destination (_fivetran_deleted), the rest stay as the source holds them."""
+    chunked.sql("CREATE OR REPLACE TABLE SOFT (ID NUMBER(38,0) PRIMARY KEY, V VARCHAR, IS_DELETED BOOLEAN NOT NULL, "
+                "UPDATED_AT TIMESTAMP_NTZ NOT NULL)",
+                "INSERT INTO SOFT SELECT i, 'v' || i, FALSE, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL (i) MINUTE "
+                "FROM range(1, 51) t(i)")
+    cfg = config(chunked, tables="SOFT", timestamp_column="updated_at", soft_delete_column="is_deleted",
+                 incremental_lookback_seconds="0")
+    state = run_sync(tmp_path, cfg)
+    chunked.sql("UPDATE SOFT SET IS_DELETED = TRUE, UPDATED_AT = TIMESTAMP '2024-02-01 00:00:00' WHERE ID IN (3, 30)",
+                "UPDATE SOFT SET V = 'changed', UPDATED_AT = TIMESTAMP '2024-02-01 00:00:00' WHERE ID = 4")
+    state = run_sync(tmp_path, cfg, state)
+    assert state["tables"]["PUBLIC.SOFT"]["phase"] == "incremental"
+    db = warehouse(tmp_path)
+    live = db.execute(f"SELECT id, v FROM {SCHEMA}.soft WHERE NOT _fivetran_deleted ORDER BY id").fetchall()
+    want = [(Decimal(i), v) for i, v in chunked.sql("SELECT ID, V FROM SOFT WHERE NOT IS_DELETED ORDER BY ID")]
+    assert live == want and (Decimal(4), "changed") in live
+    gone = db.execute(f"SELECT id FROM {SCHEMA}.soft WHERE _fivetran_deleted ORDER BY id").fetchall()
+    assert gone == [(Decimal(3),), (Decimal(30),)]
+
+
+# --- preprocessing (seed 000) --------------------------------------------------------------------------------------
+
+def test_preprocessing_runs_before_the_read_with_state_values_bound(chunked, tmp_path):
+    """Each listed table's statement runs before it is read, `{marker}` bound from the state (a hostile value is
+    data, not SQL): what it wrote is what lands in the destination."""
+    hostile = "x'); DROP TABLE PRE; --"
+    chunked.sql("CREATE OR REPLACE TABLE PRE (ID NUMBER(38,0) PRIMARY KEY, NOTE VARCHAR)",
+                "INSERT INTO PRE VALUES (1, NULL), (2, NULL), (3, NULL)")
+    cfg = config(chunked, tables="PRE", enable_preprocessing="true", preprocessing_table="PUBLIC.PRE",
+                 preprocessing_sql=json.dumps(["UPDATE {table} SET NOTE = {marker} || '!' WHERE ID IN (1, 3)"]))
+    state = run_sync(tmp_path, cfg, {"marker": hostile})
+    assert state["preprocessed_pass"] == state["pass"]
+    got = warehouse(tmp_path).execute(f"SELECT id, note FROM {SCHEMA}.pre ORDER BY id").fetchall()
+    assert got == [(Decimal(1), hostile + "!"), (Decimal(2), None), (Decimal(3), hostile + "!")]
+
+
+def test_a_failing_preprocessing_statement_is_one_line_naming_the_key_and_nothing_applies(chunked, tmp_path):
+    chunked.sql("CREATE OR REPLACE TABLE PRE_FAIL (ID NUMBER(38,0) PRIMARY KEY, NOTE VARCHAR)",
+                "INSERT INTO PRE_FAIL VALUES (1, NULL)")
+    statements = ["UPDATE PRE_FAIL SET NOTE = 'first'", "UPDATE NO_SUCH_TABLE SET NOTE = 'x'"]
+    cfg = config(chunked, tables="PRE_FAIL", enable_preprocessing="true", preprocessing_sql=json.dumps(statements))
+    with pytest.raises(Exception) as err:
+        run_sync(tmp_path, cfg)
+    # the SDK's runner adds its own traceback to whatever update() raises; ours is the one line before it
+    ours = str(err.value).split("Traceback")[0].strip()
+    assert len(ours.splitlines()) == 1 and "running preprocessing_sql (statement 2)" in ours, ours
+    assert "Snowflake error" in ours and "NO_SUCH_TABLE" in ours.upper(), ours
+    with pytest.raises(QueryError) as direct:
+        Source(cfg).preprocess({})
+    assert str(direct.value).splitlines() == [ours.split("error: ", 1)[1]]
+    assert chunked.sql("SELECT COALESCE(NOTE, 'untouched') FROM PRE_FAIL") == [["untouched"]], "rolled back"
 
 
 # --- login, sessions, asynchronous statements ---------------------------------------------------------------------

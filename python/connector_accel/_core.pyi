@@ -100,8 +100,9 @@ class BatchReader:
 
 @final
 class Source:
-    """A PostgreSQL or SQL Server source (SQL Server when the configuration has `mssql_server`). Snapshots, queries
-    and preprocessing are PostgreSQL-only; asking a SQL Server source for them raises ConfigurationError."""
+    """A PostgreSQL, SQL Server or Snowflake source (SQL Server when the configuration has `mssql_server`, Snowflake
+    when it names an account). Snapshots and queries are PostgreSQL-only, and preprocessing is not SQL Server's;
+    asking another source for them raises ConfigurationError."""
 
     def __new__(cls, configuration: Mapping[str, Any]) -> Source: ...
     @property

@@ -21,6 +21,7 @@ pub mod model;
 pub mod monitor;
 pub mod plan;
 pub mod pool;
+pub mod preprocess;
 pub mod read;
 pub mod retry;
 pub mod runtime;

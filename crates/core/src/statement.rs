@@ -61,6 +61,10 @@ pub trait Dialect {
     fn like(&self, column: &str, pattern: &str, p: &mut Params<'_>) -> String {
         format!("{column} LIKE {}", p.bind(Some(pattern)))
     }
+    /// The `n`th parameter as a text value the statement's author casts as needed (preprocessing's `{name}`).
+    fn bound_text(&self, n: usize) -> String {
+        self.placeholder(n)
+    }
 }
 
 /// `since` for dialects with `DATEADD` and no open-writer guard (SQL Server, Snowflake): late commits are covered by

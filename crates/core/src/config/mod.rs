@@ -217,7 +217,7 @@ impl Config {
     /// What a SQL Server source cannot do, refused here so that nothing runs; its TLS leniency, warned of.
     fn refuse_unsupported(&self, warnings: &mut Vec<String>) -> Result<()> {
         if let Connection::Snowflake(conn) = &self.connection {
-            return snowflake::refuse_unsupported(self, conn, warnings);
+            return snowflake::refuse_unsupported(conn, warnings);
         }
         let Connection::Mssql(conn) = &self.connection else {
             return Ok(());
@@ -239,7 +239,7 @@ impl Config {
         if !self.preprocessing.statements.is_empty() {
             return Err(Error::config(
                 "enable_preprocessing",
-                "is supported for PostgreSQL sources only; turn it off for SQL Server",
+                "is supported for PostgreSQL and Snowflake sources only; turn it off for SQL Server",
             ));
         }
         Ok(())

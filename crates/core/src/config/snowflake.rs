@@ -28,6 +28,9 @@ pub struct SnowflakeConnection {
     pub auth: Auth,
     pub warehouse: Option<String>,
     pub database: Option<String>,
+    /// The session's schema when one schema is selected (seed 000's `schema`), as the seed's session had it:
+    /// unqualified names in `preprocessing_sql` resolve in it. Reads name their tables in full either way.
+    pub schema: Option<String>,
     pub role: Option<String>,
     /// Verify the service's certificate (`ssl_verify`, seed 000's key; true unless set false).
     pub ssl_verify: bool,
@@ -142,6 +145,10 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
             "database",
             "the database whose tables are synced",
         )?),
+        schema: match v.list("schemas").as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        },
         role: v.text("role"),
         ssl_verify: v.flag("ssl_verify", true)?,
         connect_timeout_s: v.whole("connect_timeout", 60, 1, super::MAX_CONNECT_TIMEOUT)?,
@@ -212,7 +219,6 @@ fn is_loopback(host: &str) -> bool {
 
 /// What a Snowflake source cannot do, refused before anything runs; an unverified certificate, warned of.
 pub(crate) fn refuse_unsupported(
-    config: &super::Config,
     conn: &SnowflakeConnection,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
@@ -226,12 +232,6 @@ pub(crate) fn refuse_unsupported(
         return Err(Error::config(
             "database",
             "is missing; set it to the database whose tables are synced",
-        ));
-    }
-    if !config.preprocessing.statements.is_empty() {
-        return Err(Error::config(
-            "enable_preprocessing",
-            "is supported for PostgreSQL sources only; turn it off for Snowflake (run the statements as a Snowflake task instead)",
         ));
     }
     Ok(())
@@ -290,6 +290,7 @@ mod tests {
             (Some("WH"), Some("R"), Some("DB"))
         );
         assert_eq!(c.selection.schemas, ["PUBLIC"]);
+        assert_eq!(s.schema.as_deref(), Some("PUBLIC"), "the session's schema");
         assert_eq!(c.max_retries, 5);
         assert!(matches!(s.auth, Auth::Password(_)));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -367,7 +368,19 @@ mod tests {
             "{e}"
         );
         let e = with("enable_preprocessing", "true");
-        assert!(e.contains("preprocessing"), "{e}");
+        assert!(e.contains("'preprocessing_sql'"), "{e}");
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("enable_preprocessing", "true"),
+            ("preprocessing_sql", "UPDATE {table} SET F = TRUE"),
+            ("preprocessing_table", "PUBLIC.T"),
+        ]);
+        let (c, _) = parse(&pairs).unwrap();
+        assert_eq!(
+            c.preprocessing.tables,
+            ["PUBLIC.T"],
+            "Snowflake runs preprocessing too"
+        );
         let (c, _) = parse(&[
             ("account", "a"),
             ("user", "u"),

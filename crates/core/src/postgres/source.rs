@@ -172,7 +172,8 @@ impl Source for PgSource {
     ) -> BoxFuture<'static, Result<u64>> {
         let sessions = self.sessions.clone();
         Box::pin(async move {
-            let statements = preprocess::statements(&preprocessing, &state)?;
+            let statements =
+                crate::preprocess::statements(&super::sql::Postgres, &preprocessing, &state)?;
             // Not given back: the statements may leave session state behind.
             let mut session = sessions.take().await?;
             session.ready().await?;

@@ -55,6 +55,11 @@ impl Dialect for Postgres {
         format!("${n}")
     }
 
+    /// Typed text: an untyped `$n` would take the type the server infers, which a text value may not bind to.
+    fn bound_text(&self, n: usize) -> String {
+        format!("${n}::text")
+    }
+
     fn cast(&self, placeholder: &str, ty: &str) -> String {
         format!("CAST({placeholder}::text AS {ty})")
     }

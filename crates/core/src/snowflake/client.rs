@@ -263,6 +263,7 @@ impl Client {
         let mut query = vec![("requestId", request_id())];
         for (name, value) in [
             ("databaseName", &c.database),
+            ("schemaName", &c.schema),
             ("warehouse", &c.warehouse),
             ("roleName", &c.role),
         ] {

@@ -8,6 +8,7 @@ pub mod discover;
 pub mod errors;
 pub mod http;
 pub mod jwt;
+mod preprocess;
 pub mod read;
 pub mod result;
 mod source;

@@ -3,14 +3,16 @@
 
 use super::client::Client;
 use super::decode::{key_text, kind};
-use super::{discover, read, sql};
-use crate::config::{Config, SnowflakeConnection};
+use super::{discover, preprocess, read, sql};
+use crate::config::{Config, Preprocessing, SnowflakeConnection};
 use crate::error::{Error, Result};
+use crate::messages::Messages;
 use crate::model::Table;
 use crate::read::{Batch, ReadRequest};
 use crate::source::{Discovered, Source, Watermark};
 use futures_util::future::BoxFuture;
 use futures_util::TryStreamExt;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::Receiver;
 
@@ -134,6 +136,22 @@ impl Source for SnowflakeSource {
             Ok(c) => crate::read::spawn(request, |req, tx| read::run(c, req, tx)),
             Err(e) => crate::read::spawn(request, |_, _| async move { Err(e) }),
         }
+    }
+
+    /// On the one session the reads use: they start after it, so they see what the statements committed.
+    fn preprocess(
+        &self,
+        preprocessing: Preprocessing,
+        state: BTreeMap<String, String>,
+        log: Messages,
+    ) -> BoxFuture<'static, Result<u64>> {
+        self.with_client(|c| {
+            Box::pin(async move {
+                let statements =
+                    crate::preprocess::statements(&sql::SfSql, &preprocessing, &state)?;
+                preprocess::run(&c, &statements, &log).await
+            })
+        })
     }
 }
 
