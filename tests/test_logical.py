@@ -10,53 +10,21 @@ import time
 import psycopg
 import pytest
 
-from testkit import ROOT, connection_config, conninfo, embedded_pg, free_port, run_sync, warehouse
+from testkit import ROOT, connection_config, conninfo, embedded_pg, run_sync, warehouse
+from testkit.logical import fresh, logical_config, runner, same, slots, start_server
 
 
 @pytest.fixture(scope="module")
 def lpg(tmp_path_factory):
     """A server that decodes its log (wal_level = logical)."""
     datadir = tmp_path_factory.mktemp("pg_logical") / "data"
-    settings = embedded_pg.start(datadir, free_port(), conf={"wal_level": "logical", "max_replication_slots": 20})
-    yield settings
+    yield start_server(datadir)
     embedded_pg.stop(datadir)
 
 
 @pytest.fixture
 def lsql(lpg):
-    def run(statement: str, params=None):
-        with psycopg.connect(**conninfo(lpg), autocommit=True) as conn:
-            cur = conn.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    return run
-
-
-def fresh(lsql, schema: str) -> None:
-    lsql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    lsql(f"CREATE SCHEMA {schema}")
-
-
-def logical_config(lpg, schema: str, **extra) -> dict:
-    return connection_config(lpg, schemas=schema, update_method="logical", **extra)
-
-
-def live(project, schema: str, table: str, columns: str) -> list:
-    return warehouse(project).execute(
-        f'SELECT {columns} FROM "tester_{schema}"."{table}" WHERE NOT _fivetran_deleted ORDER BY ALL').fetchall()
-
-
-def source(lsql, schema: str, table: str, columns: str) -> list:
-    return [tuple(r) for r in lsql(f"SELECT {columns} FROM {schema}.{table} ORDER BY {columns}")]
-
-
-def same(lsql, project, schema: str, table: str, columns: str) -> None:
-    dest, src = live(project, schema, table, columns), source(lsql, schema, table, columns)
-    assert dest == src, f"{schema}.{table}: destination {len(dest)} rows, source {len(src)}; first differences " \
-                        f"{[r for r in dest if r not in src][:3]} vs {[r for r in src if r not in dest][:3]}"
-
-
-def slots(lsql) -> list:
-    return [r[0] for r in lsql("SELECT slot_name FROM pg_replication_slots")]
+    return runner(lpg)
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])

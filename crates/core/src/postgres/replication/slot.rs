@@ -280,22 +280,11 @@ pub async fn open(
             ));
         }
     }
-    status.gap = match (&found, after) {
-        (None, Some(at)) => Some(format!("slot {} no longer exists (dropped?); the changes after {at} are lost", r.slot)),
-        (Some(f), Some(at)) if f.lost => Some(format!(
-            "slot {} was invalidated by the server (wal_status lost: it retained more than max_slot_wal_keep_size); \
-             the changes after {at} are lost",
-            r.slot
-        )),
-        (Some(f), Some(at)) if f.confirmed.is_some_and(|c| c > at) => Some(format!(
-            "slot {} has moved to {} past this connection's checkpoint {at} (another reader of the slot?); the \
-             changes between are lost to it",
-            r.slot,
-            f.confirmed.unwrap_or_default()
-        )),
-        _ => None,
-    };
-    let recreate = status.gap.is_some() && found.is_some();
+    status.gap = gap(&r.slot, found.as_ref(), after);
+    // a slot the server invalidated cannot be read even without a checkpoint (a re-sync from an empty state)
+    let recreate = found
+        .as_ref()
+        .is_some_and(|f| f.lost || status.gap.is_some());
     if recreate {
         client
             .query_one("SELECT pg_drop_replication_slot($1)::text", &[&r.slot])
@@ -313,6 +302,7 @@ pub async fn open(
     } else {
         status.confirmed = found.as_ref().and_then(|f| f.confirmed);
     }
+    mark_restart_point(client).await?;
     status.upto = flushed_upto(client).await?;
     let row = client
         .query_one(
@@ -325,6 +315,49 @@ pub async fn open(
     status.retained_bytes = row.get(0);
     status.partitions = partitions(client, &published).await?;
     Ok((status, published))
+}
+
+/// The changes after the checkpoint `after` the slot no longer holds, said: dropped, invalidated by the server, or
+/// moved past `after` by another reader. None without a checkpoint (every table is loaded in full then anyway).
+fn gap(slot: &str, found: Option<&Found>, after: Option<Lsn>) -> Option<String> {
+    let at = after?;
+    let Some(f) = found else {
+        return Some(format!(
+            "slot {slot} no longer exists (dropped?); the changes after {at} are lost"
+        ));
+    };
+    if f.lost {
+        return Some(format!(
+            "slot {slot} was invalidated by the server (wal_status lost: it retained more than \
+             max_slot_wal_keep_size); the changes after {at} are lost"
+        ));
+    }
+    let moved = f.confirmed.filter(|c| *c > at)?;
+    Some(format!(
+        "slot {slot} has moved to {moved} past this connection's checkpoint {at} (another reader of the slot?); \
+         the changes between are lost to it"
+    ))
+}
+
+/// Logs a record of the running transactions where the server has `pg_log_standby_snapshot` (16 and later) and
+/// this login may run it. A slot's restart position (the oldest WAL it holds) only moves up to such a record, so
+/// without one the next sync's advance moves the confirmed position but keeps the WAL of the last writes until the
+/// background writer logs one (every 15 s while the server writes). Taken before `upto`, so the next sync's
+/// advance to this sync's end passes it; where it is not allowed the retained WAL is still reported.
+async fn mark_restart_point(client: &Client) -> Result<()> {
+    let allowed: bool = client
+        .query_one(
+            "SELECT coalesce(has_function_privilege(p, 'EXECUTE'), false) \
+               FROM to_regprocedure('pg_log_standby_snapshot()') p",
+            &[],
+        )
+        .await
+        .map_err(query_err("checking for pg_log_standby_snapshot"))?
+        .get(0);
+    if allowed {
+        text(client, "SELECT pg_log_standby_snapshot()::text").await?;
+    }
+    Ok(())
 }
 
 /// How long a sync waits for the server to flush what was already written when it started.
@@ -374,4 +407,50 @@ async fn partitions(
             ))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(confirmed: &str, lost: bool) -> Found {
+        Found {
+            plugin: "pgoutput".into(),
+            database: "db".into(),
+            confirmed: Lsn::parse(confirmed),
+            lost,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_said_only_after_a_checkpoint_the_slot_no_longer_holds() {
+        let at = Lsn::parse("0/2000");
+        assert_eq!(
+            gap("s", Some(&found("0/1000", false)), at),
+            None,
+            "behind: advanced"
+        );
+        assert_eq!(gap("s", Some(&found("0/2000", false)), at), None);
+        assert_eq!(
+            gap("s", None, None),
+            None,
+            "no checkpoint: everything is loaded"
+        );
+        assert_eq!(gap("s", Some(&found("0/1000", true)), None), None);
+        let dropped = gap("s", None, at).unwrap_or_default();
+        assert!(
+            dropped.starts_with("slot s no longer exists") && dropped.contains("after 0/2000"),
+            "{dropped}"
+        );
+        let lost = gap("s", Some(&found("0/1000", true)), at).unwrap_or_default();
+        assert!(
+            lost.contains("wal_status lost") && lost.contains("max_slot_wal_keep_size"),
+            "{lost}"
+        );
+        let moved = gap("s", Some(&found("0/3000", false)), at).unwrap_or_default();
+        assert!(
+            moved.contains("moved to 0/3000 past this connection's checkpoint 0/2000"),
+            "{moved}"
+        );
+    }
 }
