@@ -61,18 +61,10 @@ pub fn double_holds(text: &str) -> bool {
 }
 
 /// Text written into a fixed buffer; a write that does not fit fails. `{:e}` of a double takes at most 24 bytes.
+#[derive(Default)]
 struct StackText {
     bytes: [u8; 32],
     len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        StackText {
-            bytes: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl StackText {
