@@ -57,6 +57,9 @@ pub struct Flattener {
     /// Reused object after object: the flattened name being built, and the leaves of the object being read.
     name: String,
     leaves: Vec<(usize, Conv)>,
+    /// The slots of the previous object's leaves, by position: objects of one column mostly share a shape, so
+    /// a name is first compared with the one in its place last time, and looked up only when it differs.
+    last: Vec<usize>,
     sample_rows: i64,
     /// At most this many flattened columns per JSON column: a larger object stays JSON (a 200,000-key object
     /// flattened would be 200,000 columns in every row and in the schema).
@@ -82,6 +85,7 @@ impl Flattener {
             objects: 0,
             name: String::new(),
             leaves: Vec::new(),
+            last: Vec::new(),
             sample_rows,
             max_columns: usize::MAX,
             misfits: std::collections::HashSet::new(),
@@ -195,6 +199,8 @@ impl Flattener {
     /// becomes. Names are built in one reused buffer and looked up, never built per row.
     fn read_leaves(&mut self, column: &str, map: &Map<String, Value>) {
         self.objects += 1;
+        self.last.clear();
+        self.last.extend(self.leaves.iter().map(|&(slot, _)| slot));
         self.leaves.clear();
         self.name.clear();
         self.name.push_str(column);
@@ -221,6 +227,11 @@ impl Flattener {
     /// The slot of the name in `self.name`, made the first time the name is met.
     fn slot(&mut self) -> usize {
         let name = self.name.as_str();
+        if let Some(&i) = self.last.get(self.leaves.len()) {
+            if *self.slots[i].name == *name {
+                return i;
+            }
+        }
         if let Some(&i) = self.names.get(name) {
             return i;
         }
