@@ -10,97 +10,10 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// What kind of JSON leaf a value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leaf {
-    Null,
-    Bool,
-    Int,
-    BigInt,
-    Float,
-    /// A number with a fraction or an exponent that a double does not read back as itself.
-    Inexact,
-    Str,
-    Nested,
-}
-
-fn leaf(value: &Value) -> Leaf {
-    match value {
-        Value::Null => Leaf::Null,
-        Value::Bool(_) => Leaf::Bool,
-        Value::Number(n) => {
-            let text = n.to_string();
-            if text.contains(['.', 'e', 'E']) {
-                if double_holds(&text) {
-                    Leaf::Float
-                } else {
-                    Leaf::Inexact
-                }
-            } else if text.parse::<i64>().is_ok() {
-                Leaf::Int
-            } else {
-                Leaf::BigInt
-            }
-        }
-        Value::String(_) => Leaf::Str,
-        Value::Array(_) | Value::Object(_) => Leaf::Nested,
-    }
-}
-
-/// Whether a double reads the JSON number `text` back as the same decimal: 0.1 and 1e300 do;
-/// 12345678901234567890.123456789012345, 1.0000000000000001, 1e309 and 1e-400 do not (a double rounds them, makes
-/// them infinite or zero).
-pub fn double_holds(text: &str) -> bool {
-    match text.parse::<f64>() {
-        Ok(f) if f.is_finite() => decimal_parts(text) == decimal_parts(&format!("{f:e}")),
-        _ => false,
-    }
-}
-
-/// A decimal number's sign, significant digits (no leading or trailing zeros) and the power of ten of its first
-/// digit; zero is (false, "", 0) whatever its sign.
-fn decimal_parts(text: &str) -> (bool, String, i64) {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (mantissa, exponent) = rest.split_once(['e', 'E']).unwrap_or((rest, "0"));
-    let exponent: i64 = exponent.parse().unwrap_or(0);
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: String = whole.chars().chain(fraction.chars()).collect();
-    let leading = digits.len() - digits.trim_start_matches('0').len();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0');
-    if significant.is_empty() {
-        return (false, String::new(), 0);
-    }
-    let first = whole.len() as i64 - 1 - leading as i64 + exponent;
-    (negative, significant.to_string(), first)
-}
-
-/// The type a column gets from the kinds its sampled values had (nulls say nothing).
-fn infer(kinds: &[Leaf]) -> Option<FivetranType> {
-    let seen: Vec<Leaf> = kinds.iter().copied().filter(|k| *k != Leaf::Null).collect();
-    if seen.is_empty() {
-        return None;
-    }
-    let all = |k: &[Leaf]| seen.iter().all(|s| k.contains(s));
-    Some(if all(&[Leaf::Bool]) {
-        FivetranType::Boolean
-    } else if all(&[Leaf::Int]) {
-        FivetranType::Long
-    } else if all(&[Leaf::Int, Leaf::Float]) {
-        FivetranType::Double
-    } else if all(&[Leaf::Int, Leaf::BigInt, Leaf::Float, Leaf::Inexact])
-        && seen.contains(&Leaf::Inexact)
-    {
-        // A double would round them; the server's own text is exact.
-        FivetranType::String
-    } else if all(&[Leaf::Str]) {
-        FivetranType::String
-    } else {
-        FivetranType::Json
-    })
-}
+#[path = "flatten_leaf.rs"]
+mod leaf;
+pub use leaf::double_holds;
+use leaf::{convert, infer, leaf, Conv, Leaf};
 
 /// Whether an object at `level` has a part that flattens to no value (see `Flattener::valueless`).
 fn hollow(map: &Map<String, Value>, level: usize, depth: usize) -> bool {
@@ -112,12 +25,41 @@ fn hollow(map: &Map<String, Value>, level: usize, depth: usize) -> bool {
         })
 }
 
+/// A flattened column name the flattener has met: built, interned and looked up once, then found by name.
+struct Slot {
+    name: Arc<str>,
+    /// The type the column was given from the sample, if it was.
+    declared: Option<FivetranType>,
+    /// The name is one of the table's own columns: flattening to it would overwrite that column.
+    reserved: bool,
+    /// The number of the last object that had this name (`Flattener::objects`): a second leaf of one object with
+    /// the same name is a clash.
+    seen: u64,
+}
+
+/// Why an object that is not too wide stays whole, by the slot of the leaf to blame.
+#[derive(Debug, Clone, Copy)]
+enum Whole {
+    Twice(usize),
+    Misfit(usize, Leaf, &'static str),
+}
+
 /// Turns JSON object values into flattened cells, for one table.
 pub struct Flattener {
     separator: String,
     depth: usize,
     declared: HashMap<String, FivetranType>,
-    names: HashMap<String, Arc<str>>,
+    /// Every flattened name met so far, by name, into `slots`: no name is built twice.
+    names: HashMap<String, usize>,
+    slots: Vec<Slot>,
+    /// Objects flattened so far, numbering each for `Slot::seen`.
+    objects: u64,
+    /// Reused object after object: the flattened name being built, and the leaves of the object being read.
+    name: String,
+    leaves: Vec<(usize, Conv)>,
+    /// The slots of the previous object's leaves, by position: objects of one column mostly share a shape, so
+    /// a name is first compared with the one in its place last time, and looked up only when it differs.
+    last: Vec<usize>,
     sample_rows: i64,
     /// At most this many flattened columns per JSON column: a larger object stays JSON (a 200,000-key object
     /// flattened would be 200,000 columns in every row and in the schema).
@@ -139,6 +81,11 @@ impl Flattener {
                 .map(|c| (c.name.clone(), c.fivetran_type))
                 .collect(),
             names: HashMap::new(),
+            slots: Vec::new(),
+            objects: 0,
+            name: String::new(),
+            leaves: Vec::new(),
+            last: Vec::new(),
             sample_rows,
             max_columns: usize::MAX,
             misfits: std::collections::HashSet::new(),
@@ -229,43 +176,12 @@ impl Flattener {
             }
             return Ok(Cell::Json(Value::Object(map)));
         }
-        let mut leaves: Vec<(String, &Value)> = Vec::new();
-        self.walk(column, &map, 1, &mut |name, v| leaves.push((name, v)));
-        // Two paths to one name ({"a_b": 1, "a": {"b": 2}} -> both c_a_b) would keep one value and drop the other.
-        let mut seen: std::collections::HashSet<&str> =
-            self.reserved.iter().map(String::as_str).collect();
-        if let Some((twice, _)) = leaves.iter().find(|(name, _)| !seen.insert(name.as_str())) {
-            if self.misfits.insert(format!("{twice} (twice)")) {
-                self.warnings.push(format!(
-                    "table {table}: two keys of one object (or a key and a column) flatten to the same column \
-                     '{twice}'; such objects arrive whole in column {column} (JSON) instead of flattened, so neither \
-                     value is lost"
-                ));
+        self.read_leaves(column, &map);
+        if let Some(why) = self.unflattenable() {
+            if self.misfits.insert(self.whole_key(why)) {
+                self.warnings.push(self.whole_warning(table, column, why));
             }
             return Ok(Cell::Json(Value::Object(map)));
-        }
-        let mut out = Vec::with_capacity(leaves.len());
-        for (name, v) in leaves {
-            let cell = match self.convert(table, &name, v) {
-                Ok(cell) => cell,
-                Err(misfit) => {
-                    if self.misfits.insert(name.clone()) {
-                        self.warnings.push(format!(
-                            "{misfit}: such objects arrive whole in column {column} (JSON) instead of flattened"
-                        ));
-                    }
-                    return Ok(Cell::Json(Value::Object(map)));
-                }
-            };
-            let key = match self.names.get(&name) {
-                Some(k) => k.clone(),
-                None => {
-                    let k: Arc<str> = Arc::from(name.as_str());
-                    self.names.insert(name, k.clone());
-                    k
-                }
-            };
-            out.push((key, cell));
         }
         // Only an object that is flattened loses anything: one that arrives whole keeps every part.
         if let Some(path) = self.valueless(column, &map, 1) {
@@ -274,7 +190,120 @@ impl Flattener {
                     .push(self.valueless_warning(table, column, &path));
             }
         }
+        let mut out = Vec::with_capacity(self.leaves.len());
+        self.build(map, 1, &mut 0, &mut out);
         Ok(Cell::Flat(out))
+    }
+
+    /// Reads the leaves of `map`, an object of `column`, into `self.leaves`: each name's slot and what the value
+    /// becomes. Names are built in one reused buffer and looked up, never built per row.
+    fn read_leaves(&mut self, column: &str, map: &Map<String, Value>) {
+        self.objects += 1;
+        self.last.clear();
+        self.last.extend(self.leaves.iter().map(|&(slot, _)| slot));
+        self.leaves.clear();
+        self.name.clear();
+        self.name.push_str(column);
+        self.scan(map, 1);
+    }
+
+    fn scan(&mut self, map: &Map<String, Value>, level: usize) {
+        for (key, value) in map {
+            let len = self.name.len();
+            self.name.push_str(&self.separator);
+            self.name.push_str(key);
+            match value {
+                Value::Object(inner) if level < self.depth => self.scan(inner, level + 1),
+                _ => {
+                    let slot = self.slot();
+                    let conv = convert(self.slots[slot].declared, value);
+                    self.leaves.push((slot, conv));
+                }
+            }
+            self.name.truncate(len);
+        }
+    }
+
+    /// The slot of the name in `self.name`, made the first time the name is met.
+    fn slot(&mut self) -> usize {
+        let name = self.name.as_str();
+        if let Some(&i) = self.last.get(self.leaves.len()) {
+            if *self.slots[i].name == *name {
+                return i;
+            }
+        }
+        if let Some(&i) = self.names.get(name) {
+            return i;
+        }
+        let i = self.slots.len();
+        self.slots.push(Slot {
+            name: Arc::from(name),
+            declared: self.declared.get(name).copied(),
+            reserved: self.reserved.contains(name),
+            seen: 0,
+        });
+        self.names.insert(self.name.clone(), i);
+        i
+    }
+
+    /// Why the object just read stays whole: two of its leaves (or a leaf and a column) with one name, else the
+    /// first leaf that does not fit its column's type.
+    fn unflattenable(&mut self) -> Option<Whole> {
+        // Two paths to one name ({"a_b": 1, "a": {"b": 2}} -> both c_a_b) would keep one value and drop the other.
+        for &(i, _) in &self.leaves {
+            let slot = &mut self.slots[i];
+            if slot.reserved || slot.seen == self.objects {
+                return Some(Whole::Twice(i));
+            }
+            slot.seen = self.objects;
+        }
+        self.leaves.iter().find_map(|&(i, conv)| match conv {
+            Conv::Misfit(kind, declared) => Some(Whole::Misfit(i, kind, declared)),
+            _ => None,
+        })
+    }
+
+    /// The key under which `why` is warned about once, and the warning.
+    fn whole_key(&self, why: Whole) -> String {
+        match why {
+            Whole::Twice(i) => format!("{} (twice)", self.slots[i].name),
+            Whole::Misfit(i, ..) => self.slots[i].name.to_string(),
+        }
+    }
+
+    fn whole_warning(&self, table: &str, column: &str, why: Whole) -> String {
+        match why {
+            Whole::Twice(i) => format!(
+                "table {table}: two keys of one object (or a key and a column) flatten to the same column '{}'; \
+                 such objects arrive whole in column {column} (JSON) instead of flattened, so neither value is lost",
+                self.slots[i].name
+            ),
+            Whole::Misfit(i, kind, declared) => {
+                let misfit = self.mismatch(table, &self.slots[i].name, kind, declared);
+                format!("{misfit}: such objects arrive whole in column {column} (JSON) instead of flattened")
+            }
+        }
+    }
+
+    /// The cells of the object whose leaves were just read, walked in the same order as `scan`: its strings and
+    /// JSON values move into them.
+    fn build(
+        &self,
+        map: Map<String, Value>,
+        level: usize,
+        at: &mut usize,
+        out: &mut Vec<(Arc<str>, Cell)>,
+    ) {
+        for (_, value) in map {
+            match value {
+                Value::Object(inner) if level < self.depth => self.build(inner, level + 1, at, out),
+                value => {
+                    let (slot, conv) = self.leaves[*at];
+                    *at += 1;
+                    out.push((self.slots[slot].name.clone(), conv.cell(value)));
+                }
+            }
+        }
     }
 
     /// The warning for a JSON column whose objects have more keys than flattened columns are allowed.
@@ -337,38 +366,6 @@ impl Flattener {
                 _ => emit(name, value),
             }
         }
-    }
-
-    fn convert(&self, table: &str, name: &str, value: &Value) -> Result<Cell> {
-        let kind = leaf(value);
-        if kind == Leaf::Null {
-            return Ok(Cell::Null);
-        }
-        let declared = self.declared.get(name).copied();
-        let cell = match (declared, kind, value) {
-            (None | Some(FivetranType::Boolean), Leaf::Bool, Value::Bool(b)) => Cell::Bool(*b),
-            (None | Some(FivetranType::Long), Leaf::Int, Value::Number(n)) => {
-                Cell::Int(n.as_i64().unwrap_or_default())
-            }
-            (Some(FivetranType::Long), Leaf::Float, Value::Number(n)) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Cell::Int(f as i64),
-                _ => return Err(self.mismatch(table, name, kind, "LONG")),
-            },
-            (
-                None | Some(FivetranType::Double),
-                Leaf::Float | Leaf::Int | Leaf::BigInt,
-                Value::Number(n),
-            ) if (declared.is_some() || kind == Leaf::Float) && double_holds(n.as_str()) => {
-                Cell::Double(n.as_f64().unwrap_or(f64::NAN))
-            }
-            (None | Some(FivetranType::String), Leaf::Str, Value::String(s)) => {
-                Cell::Text(s.clone())
-            }
-            (Some(FivetranType::String), _, v) => Cell::Text(v.to_string()),
-            (None | Some(FivetranType::Json), _, v) => Cell::Json(v.clone()),
-            (Some(t), _, _) => return Err(self.mismatch(table, name, kind, t.name())),
-        };
-        Ok(cell)
     }
 
     fn mismatch(&self, table: &str, name: &str, kind: Leaf, declared: &str) -> Error {

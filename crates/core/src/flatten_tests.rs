@@ -161,3 +161,130 @@ fn values_convert_to_their_declared_type_or_arrive_whole() {
         Cell::Json(json!([1, 2]))
     );
 }
+
+/// The flattened (name, cell) pairs of one value.
+fn flat(f: &mut Flattener, value: Value) -> Vec<(String, Cell)> {
+    match f.cell("t", "j", value).unwrap() {
+        Cell::Flat(pairs) => pairs.into_iter().map(|(k, c)| (k.to_string(), c)).collect(),
+        other => panic!("not flattened: {other:?}"),
+    }
+}
+
+#[test]
+fn names_and_values_stay_right_object_after_object() {
+    // One flattener reuses its name buffer and leaf list from object to object: each object's names and values
+    // are its own, whatever shapes came before it.
+    let mut f = Flattener::new("__", 3, &[], 10);
+    let text = |s: &str| Cell::Text(s.into());
+    assert_eq!(
+        flat(
+            &mut f,
+            json!({"a": {"b": "x", "c": {"d": 1}}, "e": true, "l": [1]})
+        ),
+        vec![
+            ("j__a__b".into(), text("x")),
+            ("j__a__c__d".into(), Cell::Int(1)),
+            ("j__e".into(), Cell::Bool(true)),
+            ("j__l".into(), Cell::Json(json!([1]))),
+        ]
+    );
+    assert_eq!(
+        flat(&mut f, json!({"e": false, "a": {"c": {"d": 2, "z": null}}})),
+        vec![
+            ("j__e".into(), Cell::Bool(false)),
+            ("j__a__c__d".into(), Cell::Int(2)),
+            ("j__a__c__z".into(), Cell::Null),
+        ]
+    );
+    assert_eq!(
+        flat(&mut f, json!({"a": "y", "b": {"c": 1.5}})),
+        vec![
+            ("j__a".into(), text("y")),
+            ("j__b__c".into(), Cell::Double(1.5))
+        ]
+    );
+    // A name met again is the same interned name.
+    let first = f.cell("t", "j", json!({"e": true})).unwrap();
+    let again = f.cell("t", "j", json!({"e": false})).unwrap();
+    let (Cell::Flat(first), Cell::Flat(again)) = (first, again) else {
+        panic!("not flattened")
+    };
+    assert!(Arc::ptr_eq(&first[0].0, &again[0].0));
+}
+
+#[test]
+fn a_clash_is_within_one_object_or_with_a_column() {
+    let mut f = Flattener::new("_", 2, &[], 10).reserve(["id".to_string(), "j_x".to_string()]);
+    // The same name in two different objects is no clash.
+    assert_eq!(
+        flat(&mut f, json!({"a_b": 1})),
+        vec![("j_a_b".into(), Cell::Int(1))]
+    );
+    assert_eq!(
+        flat(&mut f, json!({"a": {"b": 2}})),
+        vec![("j_a_b".into(), Cell::Int(2))]
+    );
+    assert!(f.take_warnings().is_empty());
+    for clash in [json!({"a_b": 1, "a": {"b": 2}}), json!({"x": 1})] {
+        assert_eq!(f.cell("t", "j", clash.clone()).unwrap(), Cell::Json(clash));
+    }
+    let warned = f.take_warnings();
+    assert!(
+        warned.len() == 2 && warned[0].contains("'j_a_b'") && warned[1].contains("'j_x'"),
+        "{warned:?}"
+    );
+    // After a clash, objects that do not clash flatten again.
+    assert_eq!(
+        flat(&mut f, json!({"a": {"b": 3}})),
+        vec![("j_a_b".into(), Cell::Int(3))]
+    );
+}
+
+#[test]
+fn a_double_holds_what_the_copying_comparison_said() {
+    // The comparison of digits where they lie gives what comparing copied digit strings gave.
+    fn copied(text: &str) -> (bool, String, i64) {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mantissa, exponent) = rest.split_once(['e', 'E']).unwrap_or((rest, "0"));
+        let exponent: i64 = exponent.parse().unwrap_or(0);
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits: String = whole.chars().chain(fraction.chars()).collect();
+        let leading = digits.len() - digits.trim_start_matches('0').len();
+        let significant = digits.trim_start_matches('0').trim_end_matches('0');
+        if significant.is_empty() {
+            return (false, String::new(), 0);
+        }
+        (
+            negative,
+            significant.into(),
+            whole.len() as i64 - 1 - leading as i64 + exponent,
+        )
+    }
+    let reference = |text: &str| match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => copied(text) == copied(&format!("{f:e}")),
+        _ => false,
+    };
+    for text in [
+        "0.1",
+        "-0.000",
+        "0e0",
+        "+1.5",
+        ".5",
+        "5.",
+        "100",
+        "1.5e-5",
+        "-1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "5e-324",
+        "123456789.123456789",
+        "0.30000000000000004",
+        "1e23",
+        "9007199254740993.0",
+        "-00012.3400e2",
+    ] {
+        assert_eq!(double_holds(text), reference(text), "{text}");
+    }
+}

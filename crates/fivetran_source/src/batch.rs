@@ -2,8 +2,8 @@
 //! records; a record bigger than that alone, as `record`. Flushed before every checkpoint, warning or task. The
 //! records come encoded (`crate::records`), so a batch is their bytes, framed as `Records` frames them.
 
-use crate::wire::Encoded;
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use crate::wire::{put_key, put_varint, Encoded};
+use prost::encoding::{encoded_len_varint, WireType};
 
 /// The Partner SDK's limit on records per batch (enforced by Fivetran's side).
 pub const MAX_RECORDS: usize = 100;
@@ -32,8 +32,8 @@ impl Batcher {
         if self.count == MAX_RECORDS || self.framed.len() + framed > MAX_BYTES {
             out.extend(self.flush());
         }
-        encode_key(1, WireType::LengthDelimited, &mut self.framed);
-        encode_varint(record.len() as u64, &mut self.framed);
+        put_key(1, WireType::LengthDelimited, &mut self.framed);
+        put_varint(record.len() as u64, &mut self.framed);
         self.framed.extend_from_slice(record);
         self.count += 1;
         if self.count == MAX_RECORDS {

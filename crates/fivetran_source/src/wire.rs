@@ -6,7 +6,7 @@
 use crate::proto::UpdateResponse;
 use crate::values::View;
 use prost::bytes::{Buf, BufMut, Bytes};
-use prost::encoding::{self, encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::encoding::{self, encoded_len_varint, key_len, WireType};
 use prost::{DecodeError, Message};
 
 /// An `UpdateResponse` as bytes on the wire.
@@ -66,11 +66,44 @@ impl Message for Encoded {
     }
 }
 
+/// A varint as prost writes it. Pushed byte by byte into the `Vec`: prost's own goes through `BufMut`, a
+/// bounds-checked slice copy per byte, for every tag and length of every cell (a sixth of the server's time).
+pub fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A field's key (tag and wire type), as prost's `encode_key` writes it.
+pub fn put_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+    put_varint(u64::from(tag << 3 | wire_type as u32), out);
+}
+
 /// A length-delimited field (string, bytes or message) of `body`.
 pub fn put_bytes(tag: u32, body: &[u8], out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(body.len() as u64, out);
+    put_key(tag, WireType::LengthDelimited, out);
+    put_varint(body.len() as u64, out);
     out.extend_from_slice(body);
+}
+
+/// A varint field (bool, int32 sign-extended as prost does, int64).
+fn put_int(tag: u32, value: u64, out: &mut Vec<u8>) {
+    put_key(tag, WireType::Varint, out);
+    put_varint(value, out);
+}
+
+/// A `google.protobuf.Timestamp` field: its length, then seconds and nanos where not zero (proto3 skips defaults).
+fn put_timestamp(tag: u32, t: &prost_types::Timestamp, out: &mut Vec<u8>) {
+    put_key(tag, WireType::LengthDelimited, out);
+    put_varint(t.encoded_len() as u64, out);
+    if t.seconds != 0 {
+        put_int(1, t.seconds as u64, out);
+    }
+    if t.nanos != 0 {
+        put_int(2, t.nanos as u64, out);
+    }
 }
 
 fn bytes_len(tag: u32, body: &[u8]) -> usize {
@@ -90,11 +123,11 @@ pub fn map_key(name: &str) -> Vec<u8> {
 pub fn put_entry(key: &[u8], value: &View, out: &mut Vec<u8>) {
     let body = value_len(value);
     let field = key_len(2) + encoded_len_varint(body as u64) + body;
-    encode_key(4, WireType::LengthDelimited, out);
-    encode_varint((key.len() + field) as u64, out);
+    put_key(4, WireType::LengthDelimited, out);
+    put_varint((key.len() + field) as u64, out);
     out.extend_from_slice(key);
-    encode_key(2, WireType::LengthDelimited, out);
-    encode_varint(body as u64, out);
+    put_key(2, WireType::LengthDelimited, out);
+    put_varint(body as u64, out);
     put_value(value, out);
 }
 
@@ -121,16 +154,22 @@ fn value_len(value: &View) -> usize {
 
 fn put_value(value: &View, out: &mut Vec<u8>) {
     match value {
-        View::Null => encoding::bool::encode(1, &true, out),
-        View::Bool(b) => encoding::bool::encode(2, b, out),
-        View::Short(i) => encoding::int32::encode(3, i, out),
-        View::Int(i) => encoding::int32::encode(4, i, out),
-        View::Long(i) => encoding::int64::encode(5, i, out),
-        View::Float(f) => encoding::float::encode(6, f, out),
-        View::Double(d) => encoding::double::encode(7, d, out),
-        View::NaiveDate(t) => encoding::message::encode(8, t, out),
-        View::NaiveDatetime(t) => encoding::message::encode(9, t, out),
-        View::UtcDatetime(t) => encoding::message::encode(10, t, out),
+        View::Null => put_int(1, 1, out),
+        View::Bool(b) => put_int(2, u64::from(*b), out),
+        View::Short(i) => put_int(3, *i as u64, out),
+        View::Int(i) => put_int(4, *i as u64, out),
+        View::Long(i) => put_int(5, *i as u64, out),
+        View::Float(f) => {
+            put_key(6, WireType::ThirtyTwoBit, out);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        View::Double(d) => {
+            put_key(7, WireType::SixtyFourBit, out);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        View::NaiveDate(t) => put_timestamp(8, t, out),
+        View::NaiveDatetime(t) => put_timestamp(9, t, out),
+        View::UtcDatetime(t) => put_timestamp(10, t, out),
         View::Decimal(s) => put_bytes(11, s.as_bytes(), out),
         View::Binary(b) => put_bytes(12, b, out),
         View::String(s) => put_bytes(13, s.as_bytes(), out),

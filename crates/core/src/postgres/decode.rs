@@ -4,6 +4,7 @@
 use super::types::Decoder;
 use crate::model::{Cell, FivetranType};
 use chrono::{Days, NaiveDate, NaiveDateTime, TimeDelta};
+use std::fmt::Write;
 
 /// Why a value did not arrive as itself; the reader warns once per column and kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,24 +201,25 @@ pub fn numeric_text(raw: &[u8]) -> Result<Result<String, &'static str>, String> 
     if sign == 0x4000 {
         out.push('-');
     }
+    // Every numeric of every row comes through here: the digits are written into `out`, never into strings of
+    // their own (writing into a String cannot fail).
     if weight < 0 {
         out.push('0');
     } else {
-        out.push_str(&digit(0)?.to_string());
+        let _ = write!(out, "{}", digit(0)?);
         for i in 1..=weight {
-            out.push_str(&format!("{:04}", digit(i)?));
+            let _ = write!(out, "{:04}", digit(i)?);
         }
     }
     if dscale > 0 {
         out.push('.');
-        let mut frac = String::with_capacity(dscale + 4);
+        let start = out.len();
         let mut i = weight + 1;
-        while frac.len() < dscale {
-            frac.push_str(&format!("{:04}", digit(i)?));
+        while out.len() - start < dscale {
+            let _ = write!(out, "{:04}", digit(i)?);
             i += 1;
         }
-        frac.truncate(dscale);
-        out.push_str(&frac);
+        out.truncate(start + dscale);
     }
     Ok(Ok(out))
 }
