@@ -137,7 +137,11 @@ def start(datadir: Path, port: int, conf: dict | None = None) -> dict:
         extra = "".join(f"{k} = {v}\n" for k, v in (conf or {}).items())
         with open(datadir / "postgresql.conf", "a") as out:
             out.write(f"\nssl = {'on' if tls else 'off'}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                      "max_connections = 200\nshared_buffers = 256MB\n" + extra)
+                      "max_connections = 200\nshared_buffers = 256MB\n"
+                      # WAL kept to a few segments (the default keeps up to 1 GB per server): the suite runs several
+                      # servers with million-row tables, and a CI machine's disk can be short (a slot retains what
+                      # it needs regardless).
+                      "max_wal_size = 96MB\nmin_wal_size = 32MB\n" + extra)
         _chown(datadir)
     if not _running(datadir):
         started = subprocess.run(
