@@ -174,7 +174,9 @@ def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
     import signal
     import subprocess
     import sys
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_PROBE, json.dumps(connection_config(pg))],
+    # -X faulthandler: a probe that hangs is aborted with its threads' stacks printed, so a failure says where it waited
+    # (it failed once in a CI dry run under load and never again in 28 runs).
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", INTERRUPT_PROBE, json.dumps(connection_config(pg))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "reading"
     time.sleep(1.0)
@@ -183,9 +185,13 @@ def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
     try:
         _, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("Ctrl-C did not stop the stream within 20 s of a 60 s wait")
+        proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        pytest.fail(f"Ctrl-C did not stop the stream within 20 s of a 60 s wait; the probe's stacks:\n{err[-3000:]}")
     took = time.monotonic() - started
     # pyarrow raises ArrowInvalid("... was interrupted") and the re-raised interrupt follows it
     assert proc.returncode != 0 and "was interrupted" in err, (proc.returncode, err[-500:])
