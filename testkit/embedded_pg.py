@@ -206,6 +206,17 @@ def conninfo(settings: dict) -> dict:
             "password": settings["password"], "dbname": settings["database"]}
 
 
+def runner(settings: dict):
+    """Runs one statement on `settings`' server (autocommit) and returns the rows of the last one."""
+    import psycopg  # here, not at the top: the demo starts its server with this module and no psycopg
+
+    def run(statement: str, params=None):
+        with psycopg.connect(**conninfo(settings), autocommit=True) as conn:
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    return run
+
+
 def psql(settings: dict, sql: str, database: str = None) -> None:
     """Runs SQL through the bundled psql (used to load sample data)."""
     env = dict(os.environ, PGPASSWORD=settings["password"])

@@ -2,25 +2,14 @@
 comparison of the destination's live rows with the source's, key by key."""
 from pathlib import Path
 
-import psycopg
-
 from testkit import embedded_pg
-from testkit.embedded_pg import connection_config, conninfo
+from testkit.embedded_pg import connection_config
 from testkit.sync import free_port, warehouse
 
 
 def start_server(datadir: Path, **conf) -> dict:
     """A server with wal_level = logical (and any other postgresql.conf settings in `conf`)."""
     return embedded_pg.start(datadir, free_port(), conf={"wal_level": "logical", "max_replication_slots": 20, **conf})
-
-
-def runner(settings: dict):
-    """Runs one statement on `settings`' server (autocommit) and returns the rows of the last one."""
-    def run(statement: str, params=None):
-        with psycopg.connect(**conninfo(settings), autocommit=True) as conn:
-            cur = conn.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    return run
 
 
 def fresh(lsql, schema: str) -> None:

@@ -6,7 +6,8 @@ import time
 import psycopg
 import pytest
 
-from testkit import conninfo, embedded_pg, free_port
+from testkit import embedded_pg, free_port, runner
+from testkit.logical import start_server
 
 
 @pytest.fixture(scope="session")
@@ -28,11 +29,21 @@ def pg(tmp_path_factory):
 @pytest.fixture
 def sql(pg):
     """Runs statements on the source (autocommit) and returns rows of the last one."""
-    def run(statement: str, params=None):
-        with psycopg.connect(**conninfo(pg), autocommit=True) as conn:
-            cur = conn.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    return run
+    return runner(pg)
+
+
+@pytest.fixture(scope="module")
+def lpg(tmp_path_factory):
+    """A server that decodes its log (wal_level = logical), one per test module that asks for it."""
+    datadir = tmp_path_factory.mktemp("pg_logical") / "data"
+    yield start_server(datadir)
+    embedded_pg.stop(datadir)
+
+
+@pytest.fixture
+def lsql(lpg):
+    """`sql` for `lpg`."""
+    return runner(lpg)
 
 
 @pytest.fixture

@@ -10,21 +10,8 @@ import time
 import psycopg
 import pytest
 
-from testkit import ROOT, connection_config, conninfo, embedded_pg, run_sync, warehouse
-from testkit.logical import fresh, logical_config, runner, same, slots, start_server
-
-
-@pytest.fixture(scope="module")
-def lpg(tmp_path_factory):
-    """A server that decodes its log (wal_level = logical)."""
-    datadir = tmp_path_factory.mktemp("pg_logical") / "data"
-    yield start_server(datadir)
-    embedded_pg.stop(datadir)
-
-
-@pytest.fixture
-def lsql(lpg):
-    return runner(lpg)
+from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
+from testkit.logical import fresh, logical_config, same, slots
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])

@@ -7,24 +7,11 @@ import time
 
 import pytest
 
-from testkit import embedded_pg, run_sync, warehouse
-from testkit.logical import fresh, logical_config, runner, same, start_server
+from testkit import embedded_pg, run_sync, runner, warehouse
+from testkit.logical import fresh, logical_config, same, start_server
 
 MB = 1024 * 1024
 SECRET = "Cdc-Secret-pw-4821"
-
-
-@pytest.fixture(scope="module")
-def lpg(tmp_path_factory):
-    """A server that decodes its log (wal_level = logical)."""
-    datadir = tmp_path_factory.mktemp("pg_logical_loud") / "data"
-    yield start_server(datadir)
-    embedded_pg.stop(datadir)
-
-
-@pytest.fixture
-def lsql(lpg):
-    return runner(lpg)
 
 
 def loaded(lsql, schema: str, rows: int = 3000) -> None:
