@@ -76,6 +76,18 @@ class Server:
                 "snowflake_warehouse": "WH", "snowflake_database": DATABASE, "snowflake_schema": "PUBLIC",
                 "host": "127.0.0.1", "port": str(self.port), "protocol": "http", **extra}
 
+    @classmethod
+    def shop(cls, *options: str) -> Server:
+        """A server holding the empty database SHOP with its schema PUBLIC, which the configuration names."""
+        server = cls(*options)
+        try:
+            server.sql("CREATE DATABASE IF NOT EXISTS SHOP", database=None, schema=None)
+            server.sql("CREATE SCHEMA IF NOT EXISTS SHOP.PUBLIC", schema=None)
+        except Exception:
+            server.stop()
+            raise
+        return server
+
     def stop(self) -> None:
         self.proc.terminate()
         try:

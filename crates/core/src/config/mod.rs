@@ -3,6 +3,7 @@
 
 mod mssql;
 mod postgres;
+mod private_key;
 mod replication;
 mod snowflake;
 mod values;

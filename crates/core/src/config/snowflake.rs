@@ -75,13 +75,8 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
                 .into(),
         );
     }
-    if v.text("private_key_password").is_some() {
-        v.warnings.push(
-            "'private_key_password' is not used: encrypted keys are not supported, so 'private_key' must be an \
-             unencrypted PKCS#8 key; remove the key"
-                .into(),
-        );
-    }
+    // It may warn (a password for a key that is not encrypted).
+    let auth = auth(v)?;
     let v: &Values = v;
     let privatelink = v.flag("use_privatelink", false)?;
     let (account, mut host) = if privatelink {
@@ -138,7 +133,7 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
         port,
         scheme,
         user: required(v, "user", "the Snowflake login name")?,
-        auth: auth(v)?,
+        auth,
         warehouse: v.text("warehouse"),
         database: Some(required(
             v,
@@ -155,10 +150,11 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
     })
 }
 
-/// A private key when one is given (PKCS#8 PEM, unencrypted), the password otherwise. Unlike seed 000, a key that
-/// is given but unusable is an error, never a silent fall-back to the password.
-fn auth(v: &Values) -> Result<Auth> {
-    let Some(pem) = v.text("private_key") else {
+/// A private key when one is given (PKCS#8 PEM, decrypted with `private_key_password` when it is encrypted), the
+/// password otherwise.
+fn auth(v: &mut Values) -> Result<Auth> {
+    let Some(given) = v.text("private_key") else {
+        super::private_key::warn_unused_password(v);
         let password = v.text("password").ok_or_else(|| {
             Error::config(
                 v.key("password"),
@@ -167,28 +163,9 @@ fn auth(v: &Values) -> Result<Auth> {
         })?;
         return Ok(Auth::Password(password));
     };
-    // Fivetran's form and JSON files often carry the PEM with literal \n.
-    let pem = pem.replace("\\n", "\n");
-    if pem.contains("BEGIN ENCRYPTED PRIVATE KEY") {
-        return Err(Error::config(
-            "private_key",
-            "is encrypted, which is not supported; decrypt it (openssl pkcs8 -topk8 -nocrypt) and give the unencrypted PKCS#8 PEM",
-        ));
-    }
-    if pem.contains("BEGIN RSA PRIVATE KEY") {
-        return Err(Error::config(
-            "private_key",
-            "is a PKCS#1 key; convert it (openssl pkcs8 -topk8 -nocrypt) and give the PKCS#8 PEM (BEGIN PRIVATE KEY)",
-        ));
-    }
-    if !pem.contains("-----BEGIN PRIVATE KEY-----") {
-        return Err(Error::config(
-            "private_key",
-            "holds no PKCS#8 PEM key; give the text from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----",
-        ));
-    }
-    // Whether it signs is found at the first login (snowflake/jwt.rs), also as an error naming `private_key`.
-    Ok(Auth::KeyPair { pem })
+    Ok(Auth::KeyPair {
+        pem: super::private_key::plain_pem(v, &given)?,
+    })
 }
 
 /// `privatelink_host` (`<account>.<region>.privatelink.snowflakecomputing.com`): the account is its first label.
@@ -364,7 +341,7 @@ mod tests {
         assert!(e.contains("'database'"), "{e}");
         let e = with("private_key", "-----BEGIN ENCRYPTED PRIVATE KEY-----x");
         assert!(
-            e.contains("'private_key'") && e.contains("encrypted"),
+            e.contains("'private_key_password'") && e.contains("'private_key'"),
             "{e}"
         );
         let e = with("enable_preprocessing", "true");
