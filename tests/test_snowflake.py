@@ -7,6 +7,8 @@ import subprocess
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
+import connector_accel as ca
+import pyarrow as pa
 import pytest
 from connector_accel import ConfigurationError, QueryError, Source, SourceConnectionError
 
@@ -344,6 +346,20 @@ def test_a_new_snowflake_project_names_what_to_fill_in_and_its_setup_test_connec
     assert connection_test(config(keyed, tables="K")).success
     wrong = connection_test(config(keyed, tables="K", snowflake_password="not-the-password"))
     assert wrong.failure and "not-the-password" not in wrong.failure and "'password'" in wrong.failure, wrong
+
+
+def test_a_query_reads_as_arrow_with_the_types_a_table_read_gives(snow):
+    """`read_arrow(query=...)`: the service describes the query (describeOnly), its columns map as the catalog's do,
+    so its Arrow types and values are the table read's, in both encodings; a query the service refuses is its error."""
+    names = ", ".join(["ID"] + [c for c, *_ in TYPES])
+    table = pa.table(ca.read_arrow(config(snow), "PUBLIC.TYPES")).sort_by("ID")
+    query = pa.table(ca.read_arrow(config(snow), query=f"SELECT {names} FROM TYPES WHERE ID IN (1, 2);")).sort_by("ID")
+    assert [(f.name, f.type) for f in query.schema] == [(f.name, f.type) for f in table.schema]
+    assert query.to_pylist() == table.to_pylist() and query.num_rows == 2
+    some = pa.table(ca.read_arrow(config(snow), query="SELECT C_MONEY, C_TEXT FROM TYPES WHERE ID = 1"))
+    assert some.to_pylist() == [{"C_MONEY": Decimal("-12345678.90"), "C_TEXT": TYPES[5][4]}]
+    with pytest.raises(QueryError):
+        ca.read_arrow(config(snow), query="SELECT NO_SUCH_COLUMN FROM TYPES")
 
 
 def test_objects_flatten_into_typed_columns(snow, tmp_path):

@@ -88,7 +88,7 @@ def _statement(query: str) -> str:
 def read_arrow(config_or_dsn, table: str | None = None, partitions: int = 1, batch_size: int = 65536, *,
                query: str | None = None) -> ArrowReader:
     """An Arrow stream (`__arrow_c_stream__`) over a table (`schema.table`, or a bare name matching any schema), or over
-    the rows of `query` (PostgreSQL; read as one stream, types from the server's description of it).
+    the rows of `query` (PostgreSQL or Snowflake; read as one stream, types from the server's description of it).
 
     `config_or_dsn` is a connection string or a configuration dict (the connector's keys). With `partitions` > 1
     the table is cut into key ranges from a sample of its keys and read concurrently on one snapshot. Memory stays
@@ -101,8 +101,8 @@ def read_arrow(config_or_dsn, table: str | None = None, partitions: int = 1, bat
         raise ValueError("read_arrow: pass either a table (schema.table) or query=..., not both or neither")
     if query is not None:
         source = _open(_config(config_or_dsn))
-        if source.kind != "postgres":
-            raise ValueError("query: queries are read from PostgreSQL only; name a SQL Server table")
+        if source.kind not in ("postgres", "snowflake"):
+            raise ValueError("query: queries are read from PostgreSQL and Snowflake only; name a SQL Server table")
         if partitions > 1:
             raise ValueError("partitions: a query is read as one stream; name a table to read it in partitions")
         return source.read_arrow_query(_statement(query), batch_size=batch_size)

@@ -307,7 +307,7 @@ impl Source {
         self.arrow_reader(&found, parts, batch_size, snapshot)
     }
 
-    /// An Arrow stream over the rows of `query` (one stream: a query has no key to partition by). PostgreSQL only.
+    /// An Arrow stream over the rows of `query` (one stream: a query has no key to partition by). PostgreSQL and Snowflake.
     #[pyo3(signature = (query, batch_size=None))]
     fn read_arrow_query(
         &self,

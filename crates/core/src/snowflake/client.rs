@@ -57,6 +57,21 @@ impl Client {
         params: &[Option<String>],
         what: &str,
     ) -> Result<Answer> {
+        self.submit(sql, params, what, false).await
+    }
+
+    /// The columns `sql` would answer with (`describeOnly`, as the drivers' `describe()`: no rows are read).
+    pub async fn describe(self: &Arc<Self>, sql: &str, what: &str) -> Result<Answer> {
+        self.submit(sql, &[], what, true).await
+    }
+
+    async fn submit(
+        self: &Arc<Self>,
+        sql: &str,
+        params: &[Option<String>],
+        what: &str,
+        describe_only: bool,
+    ) -> Result<Answer> {
         let bindings: serde_json::Map<String, Value> = params
             .iter()
             .enumerate()
@@ -72,6 +87,9 @@ impl Client {
         });
         if !bindings.is_empty() {
             body["bindings"] = Value::Object(bindings);
+        }
+        if describe_only {
+            body["describeOnly"] = json!(true);
         }
         let body = body.to_string();
         let mut tokens = self.tokens().await?;

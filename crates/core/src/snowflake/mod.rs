@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod decode;
+pub mod describe;
 pub mod discover;
 pub mod errors;
 pub mod http;

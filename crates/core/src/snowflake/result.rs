@@ -25,6 +25,9 @@ pub struct RowType {
     /// Snowflake's type family, lower case: fixed, real, text, binary, boolean, date, time, timestamp_ntz, ...
     pub kind: String,
     pub scale: i64,
+    /// NUMBER's digits; None for other types (and when the reply leaves it out).
+    pub precision: Option<i64>,
+    pub nullable: bool,
 }
 
 pub struct Answer {
@@ -48,6 +51,8 @@ impl Answer {
                         name: c["name"].as_str().unwrap_or_default().to_string(),
                         kind: c["type"].as_str().unwrap_or_default().to_ascii_lowercase(),
                         scale: c["scale"].as_i64().unwrap_or(0),
+                        precision: c["precision"].as_i64(),
+                        nullable: c["nullable"].as_bool().unwrap_or(true),
                     })
                     .collect()
             })

@@ -3,7 +3,7 @@
 
 use super::client::Client;
 use super::decode::{key_text, kind};
-use super::{discover, preprocess, read, sql};
+use super::{describe, discover, preprocess, read, sql};
 use crate::config::{Config, Preprocessing, SnowflakeConnection};
 use crate::error::{Error, Result};
 use crate::messages::Messages;
@@ -122,6 +122,10 @@ impl Source for SnowflakeSource {
                 Ok(Some(mark(high, future)))
             })
         })
+    }
+
+    fn describe_query(&self, query: String) -> BoxFuture<'static, Result<(Table, Vec<String>)>> {
+        self.with_client(|c| Box::pin(async move { describe::describe(&c, &query).await }))
     }
 
     fn close_idle(&self) {

@@ -40,6 +40,14 @@ impl Dialect for SfSql {
         "VARCHAR"
     }
 
+    /// A query (the library's `read_arrow(query=...)`) is read as a subquery; its values are the user's own.
+    fn from(&self, table: &Table) -> String {
+        match &table.query {
+            Some(query) => format!("({query})"),
+            None => qualified(table),
+        }
+    }
+
     fn select_expr(&self, column: &Column) -> String {
         let name = src(self, &column.name);
         match family(column) {
