@@ -181,6 +181,22 @@ def test_rows_flagged_in_the_soft_delete_column_land_deleted_on_an_incremental_s
     assert gone == [(Decimal(3),), (Decimal(30),)]
 
 
+def test_batch_delay_ms_spaces_the_reads_result_fetches(chunked):
+    """seed 000's `batch_delay_ms`: each result chunk's download starts at least the delay after the one before (the
+    fixture records when each arrives), and the read says how it was paced. Lower bounds only: a slow machine widens
+    the gaps, never narrows them; one delay of slack covers the first request's own lateness in arriving."""
+    delay_ms = 200
+    before = len(chunked.counts()["chunk_times"])
+    reader = ca.read_arrow(config(chunked, batch_delay_ms=delay_ms), "PUBLIC.BIG")
+    assert pa.table(reader).num_rows == BIG_ROWS
+    arrived = chunked.counts()["chunk_times"][before:]
+    assert len(arrived) == 20, "20,000 rows in chunks of 997: the first inline, 20 downloaded"
+    assert arrived[-1] - arrived[0] >= (len(arrived) - 2) * delay_ms / 1000, arrived
+    said = [text for _, text in reader.take_log() if "batch_delay_ms" in text]
+    assert len(said) == 1 and said[0].startswith(
+        "PUBLIC.BIG: batch_delay_ms paced 21 result fetches, each started at least 200 ms after the one before"), said
+
+
 # --- preprocessing (seed 000) --------------------------------------------------------------------------------------
 
 def test_preprocessing_runs_before_the_read_with_state_values_bound(chunked, tmp_path):

@@ -9,7 +9,8 @@ Snowflake's documentation and its drivers' protocol (tests only, like testkit/td
   with the master token at /session/token-request (fakesnow has no master token and no renewal);
 - multi-chunk results: with --chunk-rows N, a result is cut into Arrow IPC streams of N rows: the first inline,
   the others listed in `chunks` and served from /chunks/<id>, gzipped one in two (Content-Encoding: gzip), refused (403) without the
-  `chunkHeaders` the reply names (fakesnow answers inline only);
+  `chunkHeaders` the reply names (fakesnow answers inline only); each chunk request's arrival time is recorded
+  (/testkit/counts), so that a client's pacing of them can be seen;
 - encodings: with --encoding snowflake, NUMBER(p<=18,s) is re-encoded as Arrow int64 with the scale in the field's
   metadata, TIMESTAMP_NTZ/LTZ as int64 of 10^-6 s (scale 6), TIMESTAMP_TZ as the two-field struct (epoch in 10^-6 s,
   timezone), as the service sends them at those scales (fakesnow sends decimal128 and nine-digit structs);
@@ -53,6 +54,7 @@ CHUNK_KEY = secrets.token_hex(8)
 RUNNING: dict[str, list] = {}  # query id -> [polls left, reply]
 LOCKS: dict[str, asyncio.Lock] = {}  # fakesnow's token -> one statement at a time
 COUNTS = {"logins": 0, "renewals": 0, "chunk_downloads": 0, "polls": 0, "queries": 0}
+CHUNK_TIMES: list[float] = []  # time.monotonic() at each chunk request's arrival, to see a client's pacing
 
 
 def error(code: str, message: str, status: int = 200, sqlstate: str | None = None) -> JSONResponse:
@@ -279,6 +281,7 @@ async def chunk_download(request: Request) -> Response:
     if request.headers.get("authorization"):
         return Response("a chunk URL is presigned: no Authorization header", status_code=400)
     COUNTS["chunk_downloads"] += 1
+    CHUNK_TIMES.append(time.monotonic())
     body = CHUNKS[request.path_params["name"]]
     # A gzipped object says so, as storage serves one uploaded with that encoding (requests then inflates it).
     headers = {"Content-Encoding": "gzip"} if body[:2] == b"\x1f\x8b" else {}
@@ -300,7 +303,7 @@ async def testkit_sql(request: Request) -> Response:
 
 
 async def counts(_: Request) -> Response:
-    return JSONResponse({**COUNTS, "sessions": len(SESSIONS)})
+    return JSONResponse({**COUNTS, "sessions": len(SESSIONS), "chunk_times": CHUNK_TIMES})
 
 
 def main() -> None:

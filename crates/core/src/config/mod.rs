@@ -146,6 +146,13 @@ impl Config {
         } else {
             Connection::Postgres(postgres::parse(&v)?)
         };
+        if !matches!(connection, Connection::Snowflake(_)) && v.text("batch_delay_ms").is_some() {
+            // A PostgreSQL or SQL Server read is paced by the sync already (the server waits while the destination
+            // writes); a pause would only hold its snapshot open longer.
+            v.warnings.push(
+                "'batch_delay_ms' paces Snowflake reads only (seed 000's key) and is ignored here; remove it".into(),
+            );
+        }
         let selection = Selection {
             schemas: v.selection_list("schemas", "schema")?,
             tables: v.selection_list("tables", "table")?,
@@ -504,5 +511,13 @@ mod tests {
         let (_, warnings) = parse(&[("host", "h"), ("user", "u"), ("colour", "blue")]).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("'colour'"));
+    }
+
+    #[test]
+    fn batch_delay_ms_is_said_to_be_ignored_outside_snowflake() {
+        let (_, warnings) =
+            parse(&[("host", "h"), ("user", "u"), ("batch_delay_ms", "50")]).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("'batch_delay_ms' paces Snowflake reads only"));
     }
 }

@@ -35,7 +35,14 @@ pub struct SnowflakeConnection {
     /// Verify the service's certificate (`ssl_verify`, seed 000's key; true unless set false).
     pub ssl_verify: bool,
     pub connect_timeout_s: u64,
+    /// Seed 000's `batch_delay_ms`: the least time between the starts of two result fetches of the reads (a read's
+    /// statement, whose reply brings the first rows, and each further result chunk), across partitions, so that a
+    /// busy account is not hammered. Zero (the default) paces nothing.
+    pub batch_delay: std::time::Duration,
 }
+
+/// A minute between two fetches: more is a typo (a table of a thousand chunks would take 17 hours to read).
+pub const MAX_BATCH_DELAY_MS: u64 = 60_000;
 
 impl SnowflakeConnection {
     /// `https://host:port`, for messages and requests (never a secret).
@@ -68,14 +75,7 @@ pub fn jwt_account(account: &str) -> String {
 }
 
 pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
-    if v.text("batch_delay_ms").is_some_and(|d| d != "0") {
-        v.warnings.push(
-            "'batch_delay_ms' (seed 000) is accepted but not applied: reads are paced by the live memory and CPU \
-             limits (resource_monitoring) instead of a fixed pause; remove the key"
-                .into(),
-        );
-    }
-    // It may warn (a password for a key that is not encrypted).
+    // First: it may warn (a password for a key that is not encrypted).
     let auth = auth(v)?;
     let v: &Values = v;
     let privatelink = v.flag("use_privatelink", false)?;
@@ -147,6 +147,12 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
         role: v.text("role"),
         ssl_verify: v.flag("ssl_verify", true)?,
         connect_timeout_s: v.whole("connect_timeout", 60, 1, super::MAX_CONNECT_TIMEOUT)?,
+        batch_delay: std::time::Duration::from_millis(v.whole(
+            "batch_delay_ms",
+            0,
+            0,
+            MAX_BATCH_DELAY_MS,
+        )?),
     })
 }
 
@@ -270,8 +276,8 @@ mod tests {
         assert_eq!(s.schema.as_deref(), Some("PUBLIC"), "the session's schema");
         assert_eq!(c.max_retries, 5);
         assert!(matches!(s.auth, Auth::Password(_)));
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("batch_delay_ms"));
+        assert_eq!(s.batch_delay, std::time::Duration::from_millis(50));
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
@@ -344,6 +350,13 @@ mod tests {
             e.contains("'private_key_password'") && e.contains("'private_key'"),
             "{e}"
         );
+        for bad in ["-1", "fast", "60001", "1.5", "99999999999999999999999"] {
+            let e = with("batch_delay_ms", bad);
+            assert!(
+                e.starts_with("configuration key 'batch_delay_ms'") && e.contains("0 to 60000"),
+                "{bad}: {e}"
+            );
+        }
         let e = with("enable_preprocessing", "true");
         assert!(e.contains("'preprocessing_sql'"), "{e}");
         let mut pairs = base.to_vec();

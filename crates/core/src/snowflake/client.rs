@@ -8,6 +8,7 @@
 use super::errors::{self, IN_PROGRESS, LOGIN_AGAIN, MASTER_EXPIRED, SESSION_EXPIRED};
 use super::http::Http;
 use super::jwt::Signer;
+use super::pace::Pacer;
 use super::result::Answer;
 use crate::config::{SnowflakeAuth, SnowflakeConnection};
 use crate::error::Result;
@@ -34,6 +35,8 @@ pub struct Tokens {
 pub struct Client {
     pub conn: Arc<SnowflakeConnection>,
     pub http: Arc<Http>,
+    /// Spaces the reads' result fetches (`batch_delay_ms`), across partitions.
+    pub pacer: Arc<Pacer>,
     session: tokio::sync::Mutex<Option<Arc<Tokens>>>,
     sequence: AtomicU64,
 }
@@ -42,6 +45,7 @@ impl Client {
     pub fn new(conn: Arc<SnowflakeConnection>) -> Result<Arc<Client>> {
         let http = Arc::new(Http::new(&conn)?);
         Ok(Arc::new(Client {
+            pacer: Pacer::new(conn.batch_delay),
             conn,
             http,
             session: tokio::sync::Mutex::new(None),

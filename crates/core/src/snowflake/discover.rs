@@ -3,6 +3,7 @@
 
 use super::client::Client;
 use super::decode::{key_text, kind};
+use super::pace::Paced;
 use super::sql::{self, SfSql};
 use super::types::{flattens, map};
 use crate::catalog::{self, Names};
@@ -43,7 +44,7 @@ pub async fn named_rows(
     }
     let columns = answer.columns.clone();
     let batches: Vec<_> = answer
-        .batches(client.http.clone(), 4, what.to_string())
+        .batches(client.http.clone(), Paced::off(), 4, what.to_string())
         .try_collect()
         .await?;
     let mut rows = Vec::new();

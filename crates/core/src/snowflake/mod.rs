@@ -9,6 +9,7 @@ pub mod discover;
 pub mod errors;
 pub mod http;
 pub mod jwt;
+pub mod pace;
 mod preprocess;
 pub mod read;
 pub mod result;

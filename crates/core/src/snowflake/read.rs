@@ -6,6 +6,7 @@
 
 use super::client::Client;
 use super::decode::{cell, key_text, kind, Kind};
+use super::pace::Paced;
 use super::result::RowType;
 use super::sql::SfSql;
 use super::types::{family, key_round_trips};
@@ -29,8 +30,9 @@ pub fn resumable(table: &Table) -> bool {
 }
 
 pub async fn run(client: Arc<Client>, req: Arc<ReadRequest>, tx: Tx) -> Result<()> {
-    engine::run_partitions(&req, &tx, |part, slot| {
-        let (client, req, tx) = (client.clone(), req.clone(), tx.clone());
+    let paced = Paced::new(&client.pacer);
+    let done = engine::run_partitions(&req, &tx, |part, slot| {
+        let (client, req, tx, paced) = (client.clone(), req.clone(), tx.clone(), paced.clone());
         async move {
             let progress = Progress {
                 after: part.after.clone(),
@@ -41,12 +43,17 @@ pub async fn run(client: Arc<Client>, req: Arc<ReadRequest>, tx: Tx) -> Result<(
             engine::retrying(&req, &part, resume, progress, |p| {
                 let (client, req, part, tx) =
                     (client.clone(), req.clone(), part.clone(), tx.clone());
-                Box::pin(async move { stream(&client, &req, &part, slot, &tx, p).await })
+                let paced = paced.clone();
+                Box::pin(async move { stream(&client, &req, &part, slot, &tx, &paced, p).await })
             })
             .await
         }
     })
-    .await
+    .await;
+    if let Some(line) = paced.summary(&req.table.qualified()) {
+        req.log.info(line);
+    }
+    done
 }
 
 /// One attempt at a partition: the statement from `p.after`, its batches handed over as they fill.
@@ -56,11 +63,13 @@ async fn stream(
     part: &PartRead,
     slot: usize,
     tx: &Tx,
+    paced: &Arc<Paced>,
     p: &mut Progress<()>,
 ) -> Result<()> {
     let t = &req.table;
     let context = format!("reading {} partition {}", t.qualified(), part.index + 1);
     let query = crate::statement::read(&SfSql, t, &part.range, p.after.as_deref(), &req.span);
+    paced.fetch().await;
     let answer = client.query(&query.sql, &query.params, &context).await?;
     if answer.inline.is_empty()
         && answer.chunks.is_empty()
@@ -80,7 +89,12 @@ async fn stream(
     }
     let f = &req.flatten;
     let mut rows = SfRows {
-        batches: answer.batches(client.http.clone(), CHUNKS_AHEAD, context.clone()),
+        batches: answer.batches(
+            client.http.clone(),
+            paced.clone(),
+            CHUNKS_AHEAD,
+            context.clone(),
+        ),
         current: None,
         at: 0,
         columns,

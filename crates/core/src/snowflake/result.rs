@@ -5,6 +5,7 @@
 
 use super::errors;
 use super::http::Http;
+use super::pace::Paced;
 use crate::error::{Error, Result};
 use arrow::record_batch::RecordBatch;
 use base64::Engine;
@@ -97,10 +98,12 @@ impl Answer {
         })
     }
 
-    /// Every record batch, the inline ones first, then each chunk's as it is downloaded (up to `ahead` at once).
+    /// Every record batch, the inline ones first, then each chunk's as it is downloaded (up to `ahead` at once,
+    /// each download started in its `paced` slot).
     pub fn batches(
         self,
         http: Arc<Http>,
+        paced: Arc<Paced>,
         ahead: usize,
         what: String,
     ) -> BoxStream<'static, Result<RecordBatch>> {
@@ -108,7 +111,11 @@ impl Answer {
         let downloads = stream::iter(self.chunks)
             .map(move |url| {
                 let (http, headers, what) = (http.clone(), headers.clone(), what.clone());
-                async move { download(&http, &url, &headers, &what).await }
+                let paced = paced.clone();
+                async move {
+                    paced.fetch().await;
+                    download(&http, &url, &headers, &what).await
+                }
             })
             .buffered(ahead.max(1))
             .flat_map(|found| match found {

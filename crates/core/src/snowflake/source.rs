@@ -3,6 +3,7 @@
 
 use super::client::Client;
 use super::decode::{key_text, kind};
+use super::pace::Paced;
 use super::{describe, discover, preprocess, read, sql};
 use crate::config::{Config, Preprocessing, SnowflakeConnection};
 use crate::error::{Error, Result};
@@ -99,7 +100,7 @@ impl Source for SnowflakeSource {
                 let answer = c.query(&sql::watermark(&table, cursor), &[], &what).await?;
                 let columns = answer.columns.clone();
                 let batches: Vec<_> = answer
-                    .batches(c.http.clone(), 1, what.clone())
+                    .batches(c.http.clone(), Paced::off(), 1, what.clone())
                     .try_collect()
                     .await?;
                 let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
