@@ -73,8 +73,8 @@ TLS = {
                 "   `verify-full` and `sslrootcert` (a CA file path or its PEM text).",
     "sqlserver": "`encrypt` is `on` and verifies the server's certificate: set `cert` (a CA file path or its PEM text)\n"
                  "   for a certificate no public CA signed.",
-    "snowflake": "Give `password`, or `private_key` (an unencrypted PKCS#8 PEM) for key-pair authentication; TLS to\n"
-                 "   the account is always verified unless `ssl_verify` is false.",
+    "snowflake": "Give `password`, or `private_key` (a PKCS#8 PEM; with `private_key_password` if it is encrypted) for\n"
+                 "   key-pair authentication; TLS to the account is always verified unless `ssl_verify` is false.",
 }
 DATABASES = {"postgres": "PostgreSQL", "sqlserver": "SQL Server", "snowflake": "Snowflake"}
 

@@ -238,7 +238,7 @@ const SQLSERVER: [Field; 9] = [
 ];
 
 /// Seed 000's keys (`snowflake_user`, ... are accepted as aliases of these).
-const SNOWFLAKE: [Field; 10] = [
+const SNOWFLAKE: [Field; 11] = [
     required(
         "account",
         "Account",
@@ -272,7 +272,19 @@ const SNOWFLAKE: [Field; 10] = [
         ..text(
             "private_key",
             "Private key",
-            "Unencrypted PKCS#8 PEM for key-pair (JWT) authentication; replaces the password.",
+            "PKCS#8 PEM for key-pair (JWT) authentication, encrypted or not; replaces the password.",
+        )
+    },
+    Field {
+        kind: Kind::Text {
+            required: false,
+            placeholder: None,
+            secret: true,
+        },
+        ..text(
+            "private_key_password",
+            "Private key passphrase",
+            "The passphrase of an encrypted private key (BEGIN ENCRYPTED PRIVATE KEY).",
         )
     },
     required("database", "Database", "Database to sync.", None),
