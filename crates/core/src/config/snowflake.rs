@@ -75,9 +75,42 @@ pub fn jwt_account(account: &str) -> String {
 }
 
 pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
-    // First: it may warn (a password for a key that is not encrypted).
+    // In the order a new project's file is filled in: where, who, then how (which may warn, so it takes `v` whole).
+    let (account, host, scheme, port) = endpoint(v)?;
+    let user = required(v, "user", "the Snowflake login name")?;
     let auth = auth(v)?;
     let v: &Values = v;
+    Ok(SnowflakeConnection {
+        account: jwt_account(&account),
+        host,
+        port,
+        scheme,
+        user,
+        auth,
+        warehouse: v.text("warehouse"),
+        database: Some(required(
+            v,
+            "database",
+            "the database whose tables are synced",
+        )?),
+        schema: match v.list("schemas").as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        },
+        role: v.text("role"),
+        ssl_verify: v.flag("ssl_verify", true)?,
+        connect_timeout_s: v.whole("connect_timeout", 60, 1, super::MAX_CONNECT_TIMEOUT)?,
+        batch_delay: std::time::Duration::from_millis(v.whole(
+            "batch_delay_ms",
+            0,
+            0,
+            MAX_BATCH_DELAY_MS,
+        )?),
+    })
+}
+
+/// The account, the host, the scheme and the port: PrivateLink's or the account's host, `host` when given.
+fn endpoint(v: &Values) -> Result<(String, String, &'static str, u16)> {
     let privatelink = v.flag("use_privatelink", false)?;
     let (account, mut host) = if privatelink {
         privatelink_host(v)?
@@ -127,33 +160,7 @@ pub(crate) fn parse(v: &mut Values) -> Result<SnowflakeConnection> {
             )
         })?,
     };
-    Ok(SnowflakeConnection {
-        account: jwt_account(&account),
-        host,
-        port,
-        scheme,
-        user: required(v, "user", "the Snowflake login name")?,
-        auth,
-        warehouse: v.text("warehouse"),
-        database: Some(required(
-            v,
-            "database",
-            "the database whose tables are synced",
-        )?),
-        schema: match v.list("schemas").as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        },
-        role: v.text("role"),
-        ssl_verify: v.flag("ssl_verify", true)?,
-        connect_timeout_s: v.whole("connect_timeout", 60, 1, super::MAX_CONNECT_TIMEOUT)?,
-        batch_delay: std::time::Duration::from_millis(v.whole(
-            "batch_delay_ms",
-            0,
-            0,
-            MAX_BATCH_DELAY_MS,
-        )?),
-    })
+    Ok((account, host, scheme, port))
 }
 
 /// A private key when one is given (PKCS#8 PEM, decrypted with `private_key_password` when it is encrypted), the
