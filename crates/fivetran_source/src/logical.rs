@@ -18,7 +18,8 @@ use crate::state;
 use crate::values::view;
 use crate::wire::{map_key, put_entry};
 use connector_accel_core::catchup;
-use connector_accel_core::changes::{Change, ChangeBatch, Lsn, Op, SlotStatus};
+use connector_accel_core::changes::{Change, Lsn, Op, SlotStatus};
+use connector_accel_core::config::UpdateMethod;
 use connector_accel_core::connector::Connector;
 use connector_accel_core::error::Error;
 use connector_accel_core::model::{Cell, FivetranType, Table};
@@ -147,45 +148,32 @@ impl Catchup {
         state: &mut Map<String, Value>,
         out: &mut Out,
     ) -> Step<u64> {
-        let mut writers: HashMap<Name, Writer> = tables
+        // Events carry the very `Arc<Table>` they were asked for: a writer is found by its pointer.
+        let mut writers: HashMap<usize, Writer> = tables
             .iter()
-            .map(|(t, excluded)| (name_of(t), Writer::new(t, excluded.clone())))
+            .map(|(t, excluded)| (key_of(t), Writer::new(t, excluded.clone())))
             .collect();
         let read = tables.into_iter().map(|(t, _)| t).collect();
         let (mut batches, log) =
             connector.read_changes(read, after, self.status.upto, catchup::BATCH_EVENTS);
-        let (mut events, mut since) = (0u64, 0u64);
-        let mut record = Vec::new();
+        let (mut events, mut since, mut record) = (0u64, 0u64, Vec::new());
         while let Some(batch) = batches.recv().await {
-            let ChangeBatch {
-                changes,
-                committed,
-                resync,
-                warnings,
-            } = batch?;
-            for warning in warnings {
+            let batch = batch?;
+            for warning in batch.warnings {
                 out.warn(warning).await?;
             }
-            for (schema, table, why) in resync {
-                out.warn(catchup::resync_line(&schema, &table, &why))
-                    .await?;
-                let name = (schema, table);
-                if has_entry(state, &name) {
-                    table_entry(state, &name).clear();
-                }
-            }
-            let n = changes.len() as u64;
-            for change in changes {
-                let name = name_of(&change.table);
+            resync(batch.resync, state, out).await?;
+            let n = batch.changes.len() as u64;
+            for change in batch.changes {
                 let writer = writers
-                    .entry(name)
+                    .entry(key_of(&change.table))
                     .or_insert_with(|| Writer::new(&change.table, HashSet::new()));
                 writer.write(change, &mut record);
                 out.record(&record).await?;
             }
             out.drain(&log).await?;
             (events, since) = (events + n, since + n);
-            if let Some(lsn) = committed {
+            if let Some(lsn) = batch.committed {
                 state::record_replication(state, &self.slot, &lsn.to_string());
                 if since >= catchup::CHECKPOINT_EVENTS {
                     out.checkpoint(state).await?;
@@ -229,6 +217,27 @@ impl Catchup {
     }
 }
 
+fn key_of(table: &Arc<Table>) -> usize {
+    Arc::as_ptr(table) as usize
+}
+
+/// Tables the log cannot keep exact: said, and loaded again in full after the catch-up.
+async fn resync(
+    tables: Vec<(String, String, String)>,
+    state: &mut Map<String, Value>,
+    out: &mut Out,
+) -> Step {
+    for (schema, table, why) in tables {
+        out.warn(catchup::resync_line(&schema, &table, &why))
+            .await?;
+        let name = (schema, table);
+        if has_entry(state, &name) {
+            table_entry(state, &name).clear();
+        }
+    }
+    Ok(())
+}
+
 /// The opening lines: the slot, the tables left out of the publication, the core's warnings.
 async fn say(status: &SlotStatus, out: &mut Out) -> Step {
     logs::info(&catchup::opening_line(status));
@@ -241,10 +250,26 @@ async fn say(status: &SlotStatus, out: &mut Out) -> Step {
     Ok(())
 }
 
+/// With `update_method=logical`, the sync's catch-up, run before any table is read.
+pub(super) async fn start(
+    connector: &Connector,
+    chosen: &[(Arc<Table>, HashSet<String>)],
+    state: &mut Map<String, Value>,
+    out: &mut Out,
+) -> Step<Option<Catchup>> {
+    Ok(match connector.config.replication.method {
+        UpdateMethod::Logical => Some(Catchup::run(connector, chosen, state, out).await?),
+        UpdateMethod::Cursor => None,
+    })
+}
+
 impl TableSync<'_> {
     /// A table whose changes the catch-up sent: nothing to read; its pass and identity recorded. True when so.
-    pub(super) async fn from_log(&mut self, catchup: &Catchup) -> Step<bool> {
+    pub(super) async fn taken_from_log(&mut self) -> Step<bool> {
         let table = self.table.clone();
+        let Some(catchup) = self.catchup else {
+            return Ok(false);
+        };
         if !catchup.reads_from_log(&table, self.entry()) {
             return Ok(false);
         }
@@ -254,6 +279,14 @@ impl TableSync<'_> {
         self.out.checkpoint(self.state).await?;
         logs::info(&catchup::from_log_line(&self.qualified));
         Ok(true)
+    }
+
+    /// A replicated table's full load is done: its changes come from the log from now on.
+    pub(super) fn finish_logical(&mut self) {
+        if let Some(catchup) = self.catchup {
+            let table = self.table.clone();
+            catchup.finish_load(&table, self.entry());
+        }
     }
 }
 

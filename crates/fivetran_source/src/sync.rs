@@ -12,7 +12,6 @@ use crate::records::{Made, RecordMaker};
 use crate::selection::selected;
 use crate::state;
 use crate::wire::Encoded;
-use connector_accel_core::config::UpdateMethod;
 use connector_accel_core::connector::{Connector, Read, Started};
 use connector_accel_core::error::Error;
 use connector_accel_core::model::Table;
@@ -169,10 +168,7 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
             (t, excluded)
         })
         .collect();
-    let catchup = match connector.config.replication.method {
-        UpdateMethod::Logical => Some(Catchup::run(&connector, &chosen, &mut state, out).await?),
-        UpdateMethod::Cursor => None,
-    };
+    let catchup = logical::start(&connector, &chosen, &mut state, out).await?;
     for (table, excluded) in chosen {
         let mut sync = TableSync::new(&connector, table, &mut state, out);
         sync.excluded = excluded;
@@ -276,10 +272,8 @@ impl<'a> TableSync<'a> {
             self.out.warn(message).await?;
             self.entry().clear();
         }
-        if let Some(catchup) = self.catchup {
-            if self.from_log(catchup).await? {
-                return Ok(());
-            }
+        if self.taken_from_log().await? {
+            return Ok(());
         }
         // A table the log carries is loaded in full (no cursor), then takes its changes from the log.
         let replicated = self.catchup.is_some_and(|c| c.replicates(&table));
@@ -305,9 +299,7 @@ impl<'a> TableSync<'a> {
             keys = Some(self.reconcile().await?);
             identity::reconciled(self.entry(), now);
         }
-        if let Some(catchup) = self.catchup {
-            catchup.finish_load(&table, self.entry());
-        }
+        self.finish_logical();
         identity::remember_identity(self.entry(), &table);
         self.out.checkpoint(self.state).await?;
         self.say_done(phase, keys);
