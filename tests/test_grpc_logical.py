@@ -50,8 +50,15 @@ def test_changes_arrive_as_records_in_commit_order_and_the_destination_is_the_so
     fresh(lsql, schema)
     lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text, n numeric(12,2))")
     lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g, g / 4.0 FROM generate_series(1, 2000) g")
+    lsql(f"CREATE TABLE {schema}.bag (val text)")
+    lsql(f"INSERT INTO {schema}.bag VALUES ('a'), ('b')")
     cfg = config(lpg, schema)
-    state, _ = relayed(tmp_path, server, cfg)
+    state, seen = relayed(tmp_path, server, cfg)
+    # the lines the SDK connector logs reach Fivetran as Warnings too
+    warnings = [r.warning.message for r in seen if r.WhichOneof("operation") == "warning"]
+    assert any(w.startswith(f"{schema}.bag: not replicated from the log: ") for w in warnings), warnings
+    assert any(m.startswith("slot connector_accel_") and " MB of WAL on the server" in m
+               for m in messages(server, "INFO") + warnings)
     assert state["replication"]["lsn"] and state["tables"][f"{schema}.t"]["phase"] == "logical", state
     assert any("logical replication: slot connector_accel_" in m and "created now" in m
                for m in messages(server, "INFO"))
@@ -63,7 +70,7 @@ def test_changes_arrive_as_records_in_commit_order_and_the_destination_is_the_so
     lsql(f"UPDATE {schema}.t SET id = 9003 WHERE id = 3")
     state, seen = relayed(tmp_path, server, cfg, state)
     same(lsql, tmp_path, schema, "t", "id, val, n")
-    sent = records(seen)
+    sent = [r for r in records(seen) if r.table_name == "t"]
     # only the changes, in commit order: no second load
     assert [r.type for r in sent] == [UPSERT] * 11 + [DELETE] * 20 + [DELETE, UPSERT], [r.type for r in sent]
     assert [r.data["id"].int for r in sent[-2:]] == [3, 9003], "a key change: the old key deleted, the new upserted"
@@ -75,10 +82,13 @@ def test_changes_arrive_as_records_in_commit_order_and_the_destination_is_the_so
     kinds = [r.WhichOneof("operation") for r in seen]
     assert kinds[-1] == "checkpoint" and "records" in kinds[:kinds.index("checkpoint")]
 
+    lsql(f"INSERT INTO {schema}.bag VALUES ('c')")
+    state, _ = relayed(tmp_path, server, cfg, state)
+    same(lsql, tmp_path, schema, "bag", "val")
     lsql(f"TRUNCATE {schema}.t")
     lsql(f"INSERT INTO {schema}.t (id, val) VALUES (1, 'after truncate')")
     state, seen = relayed(tmp_path, server, cfg, state)
-    assert [r.type for r in records(seen)] == [TRUNCATE, UPSERT]
+    assert [r.type for r in records(seen) if r.table_name == "t"] == [TRUNCATE, UPSERT]
     same(lsql, tmp_path, schema, "t", "id, val, n")
 
 
@@ -131,18 +141,22 @@ def test_a_table_left_out_of_the_selection_is_loaded_in_full_when_it_comes_back(
     for name in ("a", "b"):
         lsql(f"CREATE TABLE {schema}.{name} (id int PRIMARY KEY, val text)")
         lsql(f"INSERT INTO {schema}.{name} SELECT g, 'v' || g FROM generate_series(1, 100) g")
+    lsql(f"CREATE TABLE {schema}.bag (val text)")  # keyless, and left out: no line about it
     cfg = config(lpg, schema)
     state, _ = relayed(tmp_path, server, cfg)
     sdk = server.stubs.connector_sdk
     only_a = sdk.Selection(with_schema=sdk.TablesWithSchema(include_new_schemas=False, schemas=[
         sdk.SchemaSelection(included=True, schema_name=schema, include_new_tables=False, tables=[
-            sdk.TableSelection(included=True, table_name="a"), sdk.TableSelection(included=False, table_name="b")])]))
+            sdk.TableSelection(included=True, table_name="a"), sdk.TableSelection(included=False, table_name="b"),
+            sdk.TableSelection(included=False, table_name="bag")])]))
     lsql(f"UPDATE {schema}.b SET val = 'unsent' WHERE id <= 10")
     lsql(f"DELETE FROM {schema}.b WHERE id > 90")
     lsql(f"UPDATE {schema}.a SET val = 'sent' WHERE id <= 10")
     seen: list = []
     state = run_relayed(tmp_path, server, cfg, state, on_response=seen.append, selection=only_a)
     assert {r.table_name for r in records(seen)} == {"a"}
+    warned = [r.warning.message for r in seen if r.WhichOneof("operation") == "warning"]
+    assert not any("bag: not replicated from the log" in w for w in warned), warned
     same(lsql, tmp_path, schema, "a", "id, val")
     state, _ = relayed(tmp_path, server, cfg, state)
     same(lsql, tmp_path, schema, "b", "id, val")

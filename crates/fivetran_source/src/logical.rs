@@ -72,9 +72,9 @@ impl Catchup {
         };
         let (status, carried) = connector.open_replication(saved).await?;
         out.drain(&connector.log).await?;
-        say(&status, out).await?;
         let carried: HashSet<Name> = carried.iter().map(|t| name_of(t)).collect();
         let wanted: HashSet<Name> = chosen.iter().map(|(t, _)| name_of(t)).collect();
+        say(&status, &wanted, out).await?;
         let catchup = Catchup {
             replicated: carried.intersection(&wanted).cloned().collect(),
             slot,
@@ -238,10 +238,13 @@ async fn resync(
     Ok(())
 }
 
-/// The opening lines: the slot, the tables left out of the publication, the core's warnings.
-async fn say(status: &SlotStatus, out: &mut Out) -> Step {
+/// The opening lines: the slot, the chosen tables left out of the publication, the core's warnings.
+async fn say(status: &SlotStatus, wanted: &HashSet<Name>, out: &mut Out) -> Step {
     logs::info(&catchup::opening_line(status));
     for (schema, table, why) in &status.excluded {
+        if !wanted.contains(&(schema.clone(), table.clone())) {
+            continue; // left out by Fivetran's selection: nothing of it is synced
+        }
         out.warn(catchup::excluded_line(schema, table, why)).await?;
     }
     for warning in &status.warnings {
