@@ -4,6 +4,7 @@ server (wal_level = logical) and one stream of mixed changes to bench.cdc (10 co
   (p) the server alone: count(*) over pg_logical_slot_peek_binary_changes (decoding, no client work): the ceiling
   (l) the library: connector_accel.read_changes, events as dicts              events/s, share of (p), peak RSS
   (s) the SDK connector's catch-up (logical.Catchup) into a counting sink     events/s, share of (p), peak RSS
+  (g) the Partner SDK server's catch-up (`serve`), one draining grpcio client events/s, share of (p), server's RSS
   and the slot's retained WAL before a sync and after the next sync's start acknowledged it.
 
 Run: python benchmarks/bench_cdc.py [--changes 1000000] [--rounds 3]
@@ -89,10 +90,36 @@ def sdk_catchup(settings, start: str) -> tuple[int, float]:
     return catchup.events, time.perf_counter() - started
 
 
+def grpc_catchup(settings, start: str) -> tuple[int, float, float]:
+    """The server's Update from a state at `start` whose table takes its changes from the log (no load after):
+    (events, seconds, the server's peak RSS in MB)."""
+    from testkit.grpc_server import Server
+
+    state = {"version": 2, "tables": {"bench.cdc": {"phase": "logical", "slot": SLOT, "partitions": ""}},
+             "replication": {"slot": SLOT, "lsn": start}}
+    server = Server()
+    try:
+        request = server.stubs.connector_sdk.UpdateRequest(configuration={k: str(v) for k, v in config(settings).items()},
+                                                          state_json=json.dumps(state))
+        n, started = 0, time.perf_counter()
+        for r in server.client.Update(request, timeout=3600):
+            kind = r.WhichOneof("operation")
+            n += len(r.records.records) if kind == "records" else kind == "record"
+        seconds = time.perf_counter() - started
+        with open(f"/proc/{server.process.pid}/status") as status:
+            hwm = next(line for line in status if line.startswith("VmHWM:"))
+        return n, seconds, int(hwm.split()[1]) / 1024
+    finally:
+        server.stop()
+
+
 def child(mode: str, settings: dict, start: str) -> None:
-    n, seconds = {"p": server_decoding, "l": library, "s": sdk_catchup}[mode](*(
-        (settings,) if mode == "p" else (settings, start)))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if mode == "g":
+        n, seconds, rss = grpc_catchup(settings, start)
+    else:
+        n, seconds = {"p": server_decoding, "l": library, "s": sdk_catchup}[mode](*(
+            (settings,) if mode == "p" else (settings, start)))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"events": n, "seconds": seconds, "rss_mb": rss}))
 
 
@@ -119,7 +146,7 @@ def main():
     settings = embedded_pg.start_for_this_process(Path(args.datadir), args.port,
                                                   conf={"wal_level": "logical", "max_wal_size": "4GB"})
     start = prepare(settings, args.changes)
-    results = {"p": [], "l": [], "s": []}
+    results = {"p": [], "l": [], "s": [], "g": []}
     for _ in range(args.rounds):
         for mode in results:
             out = subprocess.run([sys.executable, __file__, "--child", mode, json.dumps(settings), start],
@@ -128,7 +155,7 @@ def main():
                 sys.exit(f"({mode}) failed: {out.stderr[-2000:]}")
             results[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
     events = {m: r[0]["events"] for m, r in results.items()}
-    assert events["l"] == events["s"] == events["p"], events
+    assert events["l"] == events["s"] == events["p"] == events["g"], events
     rate = {m: statistics.median(x["events"] / x["seconds"] for x in r) for m, r in results.items()}
     rss = {m: max(x["rss_mb"] for x in r) for m, r in results.items()}
     before = retained(settings)
@@ -142,6 +169,8 @@ def main():
           f"peak RSS {rss['l']:,.0f} MB")
     print(f"(s) SDK catch-up, counting sink {rate['s']:>10,.0f} events/s  {rate['s'] / rate['p']:.0%} of (p)  "
           f"peak RSS {rss['s']:,.0f} MB")
+    print(f"(g) Partner SDK server catch-up {rate['g']:>10,.0f} events/s  {rate['g'] / rate['p']:.0%} of (p)  "
+          f"server's peak RSS {rss['g']:,.0f} MB")
     print(f"retained WAL: {before / 2**20:,.1f} MB before the sync, {after / 2**20:,.1f} MB after the next start "
           "acknowledged it")
 

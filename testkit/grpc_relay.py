@@ -74,10 +74,11 @@ def replay(response) -> None:
         raise RuntimeError(f"the server sent a task: {response.task.message}")
 
 
-def run_relayed(project: Path, server, configuration: dict, state: dict | None = None, on_response=None) -> dict:
+def run_relayed(project: Path, server, configuration: dict, state: dict | None = None, on_response=None,
+                selection=None) -> dict:
     """One sync of `server` (testkit.grpc_server.Server) through the SDK's runner into project/files/warehouse.db,
-    as run_sync runs the SDK connector; `on_response(response)` sees each response first. Returns the final
-    state."""
+    as run_sync runs the SDK connector; `on_response(response)` sees each response first; `selection` is
+    Fivetran's (a `Selection` message). Returns the final state."""
     from fivetran_connector_sdk import Connector
 
     from testkit.sync import run_sync_of
@@ -91,6 +92,8 @@ def run_relayed(project: Path, server, configuration: dict, state: dict | None =
         request = sdk.UpdateRequest(configuration=served)
         if state:
             request.state_json = json.dumps(state)
+        if selection is not None:
+            request.selection.CopyFrom(selection)
         for response in server.client.Update(request, timeout=300):
             if on_response is not None:
                 on_response(response)

@@ -5,6 +5,7 @@
 // The source-neutral core.
 pub mod arrow_batch;
 pub mod catalog;
+pub mod catchup;
 pub mod changes;
 pub mod config;
 pub mod connector;

@@ -345,6 +345,49 @@ pub fn preprocessed(state: &mut Map<String, Value>) {
     state.insert("preprocessed_pass".into(), pass.into());
 }
 
+// -- Logical replication, as `state.py` keeps it: {"replication": {"slot": name, "lsn": pg_lsn text}} at the top,
+// and per table "phase": "logical" with "slot" (and "partitions") once its full load is done.
+
+/// The log position this state's checkpoints made durable for `slot` (None for another slot or none).
+pub fn replication_position(state: &Map<String, Value>, slot: &str) -> Option<String> {
+    let rep = state.get("replication")?;
+    if rep.get("slot").and_then(Value::as_str) != Some(slot) {
+        return None;
+    }
+    rep.get("lsn").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Every change up to `lsn` has been sent (a checkpoint of this state makes it durable).
+pub fn record_replication(state: &mut Map<String, Value>, slot: &str, lsn: &str) {
+    state.insert("replication".into(), json!({"slot": slot, "lsn": lsn}));
+}
+
+/// A table whose full load finished after `slot` was reading: the log carries all its changes since.
+pub fn reads_from_log(entry: &Entry, slot: &str) -> bool {
+    text(entry, "phase") == Some("logical") && text(entry, "slot") == Some(slot)
+}
+
+/// The full load is done; from now on its changes come from `slot` (its partitions as they were then).
+pub fn finish_logical(entry: &mut Entry, slot: &str, partitions: &str) {
+    entry.insert("phase".into(), "logical".into());
+    entry.insert("slot".into(), slot.into());
+    entry.remove("cursor");
+    entry.insert("partitions".into(), partitions.into());
+}
+
+/// A table the log no longer brings up to date for this state (left out of the selection: its changes are not
+/// sent): loaded in full when it comes back, its identity kept so that its going is still seen.
+pub fn leave_log(entry: &mut Entry) {
+    for key in ["phase", "slot", "partitions", "pass"] {
+        entry.remove(key);
+    }
+}
+
+/// The partition set a logical entry recorded ("" when none).
+pub fn partitions(entry: &Entry) -> &str {
+    text(entry, "partitions").unwrap_or_default()
+}
+
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

@@ -159,3 +159,51 @@ fn reconciliation_is_due_as_its_hours_say() {
     assert!(crate::identity::reconciliation_due(&entry, Some(1.0), now));
     assert!(crate::identity::reconciliation_due(&entry, Some(0.0), now));
 }
+
+#[test]
+fn the_logical_fields_are_the_ones_python_keeps() {
+    // What state.py writes for the same steps: begin_full, finish_full, finish_logical('slot_a', '16400,16410'),
+    // record_replication('slot_a', '0/16B3748') (printed by Python's json.dumps).
+    let python = r#"{"version": 2, "pass": 1, "pass_open": true, "replication": {"slot": "slot_a", "lsn": "0/16B3748"},
+        "tables": {"public.t": {"partitions": "16400,16410", "pass": 1, "phase": "logical", "slot": "slot_a"}}}"#;
+    let given = open_pass(Some(python)).expect("the SDK connector's state");
+    assert_eq!(
+        replication_position(&given, "slot_a").as_deref(),
+        Some("0/16B3748")
+    );
+    assert_eq!(
+        replication_position(&given, "another"),
+        None,
+        "another slot's position is not ours"
+    );
+    let e = &given["tables"]["public.t"];
+    let e = e.as_object().expect("an entry");
+    assert!(reads_from_log(e, "slot_a") && !reads_from_log(e, "another"));
+    assert_eq!(partitions(e), "16400,16410");
+
+    let mut state = open_pass(None).expect("an empty state");
+    let e = entry(&mut state, "public.t");
+    begin_full(
+        e,
+        None,
+        json!({"partitions": [{"lo": null, "hi": null}]}),
+        None,
+        "abc",
+    );
+    finish_full(e, 1);
+    finish_logical(e, "slot_a", "16400,16410");
+    record_replication(&mut state, "slot_a", "0/16B3748");
+    let ours = Value::Object(state.clone());
+    let theirs: Value = serde_json::from_str(python).expect("JSON");
+    assert_eq!(ours["tables"], theirs["tables"]);
+    assert_eq!(ours["replication"], theirs["replication"]);
+    // and a round trip through the text Fivetran keeps changes nothing
+    let again = open_pass(Some(&ours.to_string())).expect("our own state");
+    assert_eq!(again["tables"], theirs["tables"]);
+
+    let e = entry(&mut state, "public.t");
+    crate::identity::remember_identity(e, &table());
+    leave_log(e);
+    assert!(!reads_from_log(e, "slot_a") && e.contains_key("identity"));
+    assert!(!done_in_pass(e, 1), "loaded again when it comes back");
+}

@@ -30,6 +30,10 @@ const PROGRESS: Duration = Duration::from_secs(30);
 mod reconcile;
 use reconcile::{excluded_of, say_gone};
 
+#[path = "logical.rs"]
+mod logical;
+use logical::Catchup;
+
 /// Why a sync ended early.
 enum Stop {
     /// The client went away (cancelled, or the connection dropped): nothing more can be sent.
@@ -129,14 +133,6 @@ impl Out {
 
 async fn update(request: UpdateRequest, out: &mut Out) -> Step {
     let connector = crate::service::connector(&request.configuration)?;
-    if connector.config.replication.method == connector_accel_core::config::UpdateMethod::Logical {
-        // Refused rather than synced by cursor: the user asked for deletes and every update.
-        Err(Error::config(
-            "update_method",
-            "logical is read by the Connector SDK connector (connector.py) and the library's read_changes; this \
-             Partner SDK server syncs by cursor so far: remove update_method, or run the SDK connector",
-        ))?;
-    }
     for warning in connector.warnings.clone() {
         out.warn(warning).await?;
     }
@@ -165,9 +161,18 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
         .map(|t| format!("{} ~{} rows", t.qualified(), t.row_estimate.unwrap_or(0)))
         .collect();
     logs::info(&format!("sync plan (smallest first): {}", plan.join(", ")));
-    for table in chosen {
+    let chosen: Vec<(Arc<Table>, HashSet<String>)> = chosen
+        .into_iter()
+        .map(|t| {
+            let excluded = excluded_of(request.selection.as_ref(), &t);
+            (t, excluded)
+        })
+        .collect();
+    let catchup = logical::start(&connector, &chosen, &mut state, out).await?;
+    for (table, excluded) in chosen {
         let mut sync = TableSync::new(&connector, table, &mut state, out);
-        sync.excluded = excluded_of(request.selection.as_ref(), &sync.table);
+        sync.excluded = excluded;
+        sync.catchup = catchup.as_ref();
         sync.run().await?;
     }
     state::close_pass(&mut state, chrono::Utc::now());
@@ -219,6 +224,8 @@ struct TableSync<'a> {
     started: Instant,
     /// Columns Fivetran's selection leaves out of this table's records.
     excluded: HashSet<String>,
+    /// `update_method=logical`: the sync's catch-up on the log.
+    catchup: Option<&'a Catchup>,
 }
 
 impl<'a> TableSync<'a> {
@@ -239,6 +246,7 @@ impl<'a> TableSync<'a> {
             deletes: 0,
             started: Instant::now(),
             excluded: HashSet::new(),
+            catchup: None,
         }
     }
 
@@ -264,7 +272,13 @@ impl<'a> TableSync<'a> {
             self.out.warn(message).await?;
             self.entry().clear();
         }
-        let planned = self.entry().contains_key("plan");
+        if self.taken_from_log().await? {
+            return Ok(());
+        }
+        // A table the log carries is loaded in full (no cursor), then takes its changes from the log.
+        let replicated = self.catchup.is_some_and(|c| c.replicates(&table));
+        let cursor = cursor.filter(|_| !replicated);
+        let planned = self.entry().contains_key("plan") || replicated;
         if let (Err(reason), false) = (&self.table.cursor, planned) {
             logs::info(&format!(
                 "{}: read in full every sync, because {reason}",
@@ -285,10 +299,11 @@ impl<'a> TableSync<'a> {
             keys = Some(self.reconcile().await?);
             identity::reconciled(self.entry(), now);
         }
+        self.finish_logical();
         identity::remember_identity(self.entry(), &table);
         self.out.checkpoint(self.state).await?;
         self.say_done(phase, keys);
-        if keys.is_none() {
+        if keys.is_none() && !replicated {
             self.say_deletes_missed(hours).await?;
         }
         Ok(())
