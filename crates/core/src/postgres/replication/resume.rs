@@ -6,9 +6,11 @@
 //! cut, the data messages already handed over. Nothing is skipped that was not handed over, nothing is handed over
 //! twice, and the `committed` positions the batches carry only grow (a retry acknowledges nothing).
 
-use super::stream::{attempt, Read};
 use crate::changes::Lsn;
 use crate::error::Result;
+use crate::messages::Messages;
+use crate::retry::Policy;
+use std::future::Future;
 
 /// What a read has handed over so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,22 +44,31 @@ impl Handed {
     }
 }
 
-/// Runs attempts at `read` until one succeeds, fails permanently or the retries are used up. An attempt that
-/// handed something over starts a fresh schedule: a long catch-up survives separate blips, a dead server still
-/// fails.
-pub async fn retrying(read: &Read<'_>) -> Result<()> {
-    let what = format!("reading replication slot {}", read.slot);
-    let log = &read.request.log;
+/// Runs `attempt` (given what was handed over, it returns what is handed over then, and how it ended) until one
+/// succeeds, fails permanently or the retries are used up. An attempt that handed something over starts a fresh
+/// schedule: a long catch-up survives separate blips, a dead server still fails.
+pub async fn retrying<F, Fut>(
+    slot: &str,
+    retry: Policy,
+    log: &Messages,
+    mut attempt: F,
+) -> Result<()>
+where
+    F: FnMut(Handed) -> Fut,
+    Fut: Future<Output = (Handed, Result<()>)>,
+{
+    let what = format!("reading replication slot {slot}");
     let mut handed = Handed::default();
-    let mut schedule = read.request.retry.schedule();
+    let mut schedule = retry.schedule();
     loop {
-        let before = handed;
-        let Err(e) = attempt(read, &mut handed).await else {
+        let (now, result) = attempt(handed).await;
+        let Err(e) = result else {
             return Ok(());
         };
-        if handed != before {
-            schedule = read.request.retry.schedule();
+        if now != handed {
+            schedule = retry.schedule();
         }
+        handed = now;
         let delay = schedule.next(&what, e, log)?;
         log.info(format!("{what}: the retry resumes {}", handed.describe()));
         tokio::time::sleep(delay).await;

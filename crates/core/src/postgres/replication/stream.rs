@@ -52,21 +52,28 @@ pub async fn run(
         request: &request,
         tx: &tx,
     };
-    super::resume::retrying(&read).await
+    let attempt = |handed| peek(&read, handed);
+    super::resume::retrying(&slot, request.retry, &request.log, attempt).await
 }
 
 /// What one attempt at the read needs.
-pub(super) struct Read<'a> {
-    pub sessions: &'a Arc<Sessions>,
-    pub slot: &'a str,
-    pub publication: &'a str,
-    pub request: &'a ChangeRequest,
-    pub tx: &'a Sender<Result<ChangeBatch>>,
+struct Read<'a> {
+    sessions: &'a Arc<Sessions>,
+    slot: &'a str,
+    publication: &'a str,
+    request: &'a ChangeRequest,
+    tx: &'a Sender<Result<ChangeBatch>>,
 }
 
-/// One peek of the slot, from its confirmed position: what an earlier attempt handed over (`handed`) is skipped,
-/// and `handed` follows each batch this one hands over.
-pub(super) async fn attempt(read: &Read<'_>, handed: &mut Handed) -> Result<()> {
+/// One peek of the slot, from its confirmed position: what earlier attempts handed over (`handed`) is skipped;
+/// returns what is handed over once it ends, and how it ended.
+async fn peek(read: &Read<'_>, mut handed: Handed) -> (Handed, Result<()>) {
+    let result = attempt(read, &mut handed).await;
+    (handed, result)
+}
+
+/// `peek`'s work: `handed` follows each batch it hands over.
+async fn attempt(read: &Read<'_>, handed: &mut Handed) -> Result<()> {
     let (request, slot) = (read.request, read.slot);
     let mut session = read.sessions.take().await?;
     session.ready().await?;
