@@ -13,7 +13,6 @@ every round reads the same stream; each measurement runs in a process of its own
 """
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -119,7 +118,8 @@ def child(mode: str, settings: dict, start: str) -> None:
     else:
         n, seconds = {"p": server_decoding, "l": library, "s": sdk_catchup}[mode](*(
             (settings,) if mode == "p" else (settings, start)))
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM: this process image's own peak; ru_maxrss also counts the parent's pages from before the exec
+        rss = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
     print(json.dumps({"events": n, "seconds": seconds, "rss_mb": rss}))
 
 

@@ -81,16 +81,16 @@ def count_operations(monkeypatch, table: str | None = None) -> dict:
     return calls
 
 
-def sync_alongside(project: Path, configuration: dict, task) -> dict:
-    """One sync (as `run_sync`) while `task(done)` runs in a thread, `done` being a threading.Event set when the
-    sync ends: for faults injected during a read. Returns the final state."""
+def sync_alongside(project: Path, configuration: dict, task, state: dict | None = None) -> dict:
+    """One sync (as `run_sync`, from `state`) while `task(done)` runs in a thread, `done` being a threading.Event
+    set when the sync ends: for faults injected during a read. Returns the final state."""
     import threading
 
     done = threading.Event()
     thread = threading.Thread(target=task, args=(done,))
     thread.start()
     try:
-        return run_sync(project, configuration)
+        return run_sync(project, configuration, state)
     finally:
         done.set()
         thread.join()

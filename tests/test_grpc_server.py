@@ -260,3 +260,13 @@ def test_update_method_logical_on_a_server_without_it_is_a_task_with_the_dbas_sq
     tasks = [r for r in responses if r.WhichOneof("operation") == "task"]
     assert tasks and "ALTER SYSTEM SET wal_level = logical" in tasks[0].task.message, responses
     assert not records_of(responses)
+
+
+def test_update_method_auto_says_it_runs_as_cursor_here(server, pg, orders):
+    """auto on this server, which does not choose between the methods yet: a sync by cursor, with a warning saying
+    so (deletes are then seen only by delete_reconciliation_hours), never a silent one."""
+    responses = server.update(configuration(pg, update_method="auto"))
+    warnings = [r.warning.message for r in responses if r.WhichOneof("operation") == "warning"]
+    assert any(w.startswith("update_method=auto: cursor, because this Partner SDK server does not choose")
+               for w in warnings), warnings
+    assert records_of(responses) and responses[-1].WhichOneof("operation") == "checkpoint"

@@ -138,9 +138,13 @@ def read_changes(config_or_dsn, after: str | None = None, batch_size: int = 1000
     committed = status["upto"]
     with source.read_changes(status["tables"], status["upto"], after=after, batch_size=batch_size) as reader:
         for batch in reader:
-            for op_name, schema, table, row, lsn in batch["changes"]:
-                yield {"op": op_name, "schema": schema, "table": table, "row": row, "lsn": lsn}
             committed = batch["committed"] or committed
+            # each event is let go of as it is yielded, so that a batch is gone before the next one is built
+            changes, batch["changes"] = batch["changes"], []
+            changes.reverse()
+            while changes:
+                op_name, schema, table, row, lsn = changes.pop()
+                yield {"op": op_name, "schema": schema, "table": table, "row": row, "lsn": lsn}
     yield {"op": "end", "lsn": committed}
 
 

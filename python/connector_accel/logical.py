@@ -33,9 +33,11 @@ class Catchup:
         self.partitions: dict = {}
         self.events = 0
 
-    def run(self) -> None:
+    def run(self, opened: dict | None = None) -> None:
+        """The catch-up; `opened`: the slot's status when `update_method=auto` opened it to decide (no position
+        in the state then, so the same call as here)."""
         after = st.replication_position(self.state, self.slot)
-        status = self.source.open_replication(after)
+        status = opened if opened is not None else self.source.open_replication(after)
         _log_all(self.source.take_log())
         self._say(status)
         self.replicated = {tuple(t) for t in status["tables"]}
@@ -79,6 +81,7 @@ class Catchup:
         every, since = 10_000, 0
         with reader:
             for batch in reader:
+                _log_all(reader.take_log())  # a retry's lines as it happens, not at the end
                 for warning in batch["warnings"]:
                     log.warning(warning)
                 for schema, table, why in batch["resync"]:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from connector_accel import emit, logical, metadata, naming
+from connector_accel import auto, emit, logical, metadata, naming
 from connector_accel import state as st
 from connector_accel._core import Source
 
@@ -91,9 +91,10 @@ def _sync(configuration: dict, state: dict):
     _say_gone(tables, state)
     policy = emit.Policy(source.emit)
     catchup = None
-    if source.update_method == "logical":
+    method, opened = auto.method(source, state)
+    if method == "logical":
         catchup = logical.Catchup(source, tables, state)
-        catchup.run()
+        catchup.run(opened)
     for table in tables:
         TableSync(source, table, state, policy, catchup).run()
     st.close_pass(state, datetime.now(timezone.utc))

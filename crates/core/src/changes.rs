@@ -89,6 +89,9 @@ pub struct ChangeRequest {
     pub batch_size: usize,
     /// Flattened JSON columns are flattened as the full load does.
     pub flatten: Flatten,
+    /// Transient failures of the read (a reset connection, a terminated backend, a server restart) are retried in
+    /// place by this policy, from the last position handed over.
+    pub retry: crate::retry::Policy,
     pub log: Messages,
 }
 

@@ -228,6 +228,7 @@ impl Connector {
             upto,
             batch_size: batch_size.max(1),
             flatten: self.config.flatten.clone(),
+            retry: self.config.retry_policy(),
             log: log.clone(),
         };
         let _guard = crate::runtime::get().enter();

@@ -166,11 +166,14 @@ const REPLICATION: [Field; 3] = [
     Field {
         name: "update_method",
         label: "Update method",
-        description: "How changes after the first load are found: cursor (a cursor column per table) or logical \
-                      (logical replication: every insert, update, delete and truncate; needs wal_level=logical).",
+        description: "How changes after the first load are found: cursor (a cursor column per table), logical \
+                      (logical replication: every insert, update, delete and truncate; needs wal_level=logical) or \
+                      auto (logical where the server and login allow it, else cursor; decided on the first sync \
+                      and kept).",
         kind: Kind::Dropdown(&[
             ("cursor", "A cursor column per table (or a full read)"),
             ("logical", "Logical replication (pgoutput): inserts, updates, deletes, truncates"),
+            ("auto", "Logical where possible, else cursor (decided once, on the first sync)"),
         ]),
     },
     text(

@@ -108,6 +108,13 @@ pub trait Source: Send + Sync {
         Box::pin(async move { Err(unsupported(name, "update_method", "logical replication")) })
     }
 
+    /// Whether the server can decode its log for `update_method=logical` (version, `wal_level`), without creating
+    /// anything: the error says why not and the fix.
+    fn check_logical(&self) -> BoxFuture<'static, Result<()>> {
+        let name = self.name();
+        Box::pin(async move { Err(unsupported(name, "update_method", "logical replication")) })
+    }
+
     /// Starts a catch-up read of the log on the shared runtime; batches (or the error that stopped it) arrive on
     /// the receiver, the last one carrying the read's end position.
     fn read_changes(

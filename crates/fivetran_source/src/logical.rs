@@ -262,7 +262,8 @@ pub(super) async fn start(
 ) -> Step<Option<Catchup>> {
     Ok(match connector.config.replication.method {
         UpdateMethod::Logical => Some(Catchup::run(connector, chosen, state, out).await?),
-        UpdateMethod::Cursor => None,
+        // auto runs as cursor here so far, said by a warning at the start of the Update (sync.rs)
+        UpdateMethod::Cursor | UpdateMethod::Auto => None,
     })
 }
 

@@ -132,13 +132,20 @@ impl Source {
         mark.map(|m| plans::watermark_dict(py, &m)).transpose()
     }
 
-    /// `update_method`: `"cursor"` or `"logical"`.
+    /// `update_method`: `"cursor"`, `"logical"` or `"auto"` (the front end decides, once per connection).
     #[getter]
     fn update_method(&self) -> &'static str {
         match self.inner.config.replication.method {
             connector_accel_core::config::UpdateMethod::Cursor => "cursor",
             connector_accel_core::config::UpdateMethod::Logical => "logical",
+            connector_accel_core::config::UpdateMethod::Auto => "auto",
         }
+    }
+
+    /// Raises ConfigurationError (why, and the fix) unless the server can decode its log for
+    /// `update_method=logical`; creates nothing.
+    fn check_logical(&self, py: Python<'_>) -> PyResult<()> {
+        wait(py, self.inner.source.check_logical())
     }
 
     /// The replication slot this configuration reads (`replication_slot`, or the name derived from it).

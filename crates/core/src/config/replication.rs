@@ -12,6 +12,9 @@ pub enum UpdateMethod {
     Cursor,
     /// PostgreSQL's logical replication (pgoutput): every insert, update, delete and truncate, in commit order.
     Logical,
+    /// Logical where the server and login allow it, else cursor: decided once per connection by the front end
+    /// (which keeps the choice in its state), never switched silently afterwards.
+    Auto,
 }
 
 /// The replication settings of a configuration.
@@ -41,12 +44,14 @@ pub(crate) fn parse(
     let method = match v.text("update_method").map(|m| m.to_ascii_lowercase()).as_deref() {
         None | Some("cursor") => UpdateMethod::Cursor,
         Some("logical") => UpdateMethod::Logical,
+        Some("auto") => UpdateMethod::Auto,
         Some(other) => {
             return Err(Error::config(
                 v.key("update_method"),
                 format!(
-                    "'{other}' is not a method; use cursor (a cursor column per table) or logical (PostgreSQL's \
-                     logical replication: every insert, update, delete and truncate)"
+                    "'{other}' is not a method; use cursor (a cursor column per table), logical (PostgreSQL's \
+                     logical replication: every insert, update, delete and truncate) or auto (logical where the \
+                     server allows it, decided on the first sync)"
                 ),
             ))
         }
@@ -169,6 +174,8 @@ mod tests {
         let again = parse(&[("update_method", "LOGICAL"), ("password", "x")]).unwrap();
         assert_eq!(r.slot, again.slot, "the password is not part of the name");
         assert_eq!(parse(&[]).unwrap().method, UpdateMethod::Cursor);
+        let auto = parse(&[("update_method", "Auto")]).unwrap();
+        assert_eq!((auto.method, &auto.slot), (UpdateMethod::Auto, &r.slot));
     }
 
     #[test]

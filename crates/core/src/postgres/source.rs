@@ -142,6 +142,16 @@ impl Source for PgSource {
         })
     }
 
+    fn check_logical(&self) -> BoxFuture<'static, Result<()>> {
+        let sessions = self.sessions.clone();
+        Box::pin(async move {
+            let mut session = sessions.take().await?;
+            super::replication::slot::check_server(session.ready().await?).await?;
+            sessions.give(session);
+            Ok(())
+        })
+    }
+
     fn read_changes(
         &self,
         replication: Replication,

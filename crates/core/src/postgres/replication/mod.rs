@@ -1,6 +1,7 @@
 //! Change data capture from PostgreSQL's logical replication (pgoutput), over the source's ordinary sessions:
 //! `slot.rs` (the slot and the publication: checked, created, advanced), `stream.rs` (a catch-up read through
-//! `pg_logical_slot_peek_binary_changes`), `pgoutput.rs` (the message format), `tables.rs` (relations of the log
+//! `pg_logical_slot_peek_binary_changes`), `resume.rs` (its transient failures retried in place, from what
+//! was handed over), `pgoutput.rs` (the message format), `tables.rs` (relations of the log
 //! -> selected tables and column conversions), `convert.rs` (values the server converts with the full load's
 //! expressions).
 //!
@@ -10,6 +11,7 @@
 
 mod convert;
 pub mod pgoutput;
+mod resume;
 pub mod slot;
 mod stream;
 mod tables;

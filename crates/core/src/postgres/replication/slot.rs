@@ -30,8 +30,9 @@ async fn text(client: &Client, sql: &str) -> Result<String> {
     Ok(row.get(0))
 }
 
-/// The server can decode its log for us: version and `wal_level`.
-async fn check_server(client: &Client) -> Result<()> {
+/// The server can decode its log for us: version and `wal_level` (also `update_method=auto`'s check, each sync
+/// that keeps a cursor chosen before, for whether logical has become possible).
+pub async fn check_server(client: &Client) -> Result<()> {
     let version: i32 = text(client, "SHOW server_version_num")
         .await?
         .parse()
@@ -123,7 +124,7 @@ async fn publication(
     r: &Replication,
     tables: &[Arc<Table>],
     excluded: &mut Vec<(String, String, String)>,
-) -> Result<Vec<Arc<Table>>> {
+) -> Result<(Vec<Arc<Table>>, bool)> {
     let name = quote_ident(&r.publication);
     let create = format!(
         "CREATE PUBLICATION {name} FOR TABLE {} WITH (publish_via_partition_root = true);",
@@ -138,13 +139,13 @@ async fn publication(
         .map_err(query_err("reading the publication"))?;
     let Some(row) = found.first() else {
         if tables.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         client
             .batch_execute(&create)
             .await
             .map_err(|e| dba("publication", "creating the publication", create.clone(), e))?;
-        return Ok(tables.to_vec());
+        return Ok((tables.to_vec(), true));
     };
     let (pub_oid, all): (u32, bool) = (row.get(0), row.get(1));
     let published: BTreeSet<u32> = client
@@ -158,7 +159,7 @@ async fn publication(
         .map(|r| r.get(0))
         .collect();
     if all {
-        return Ok(tables.to_vec());
+        return Ok((tables.to_vec(), false));
     }
     let wanted: BTreeSet<u32> = tables.iter().filter_map(|t| oid(t)).collect();
     if !r.publication_given {
@@ -173,7 +174,7 @@ async fn publication(
                 )
             })?;
         }
-        return Ok(tables.to_vec());
+        return Ok((tables.to_vec(), false));
     }
     let (inside, outside): (Vec<_>, Vec<_>) = tables
         .iter()
@@ -190,7 +191,7 @@ async fn publication(
             ),
         ));
     }
-    Ok(inside)
+    Ok((inside, false))
 }
 
 /// The slot as the server has it.
@@ -256,7 +257,7 @@ pub async fn open(
 ) -> Result<(SlotStatus, Vec<Arc<Table>>)> {
     check_server(client).await?;
     let (ok, mut excluded) = eligible(client, tables).await?;
-    let published = publication(client, r, &ok, &mut excluded).await?;
+    let (published, made) = publication(client, r, &ok, &mut excluded).await?;
     let (database, user) = (
         text(client, "SELECT current_database()::text").await?,
         text(client, "SELECT current_user::text").await?,
@@ -292,7 +293,14 @@ pub async fn open(
             .map_err(query_err("dropping the invalidated replication slot"))?;
     }
     if found.is_none() || recreate {
-        status.confirmed = Some(create_slot(client, r, &user).await?);
+        let created = create_slot(client, r, &user).await;
+        if created.is_err() && made {
+            // nothing of this connection's is left behind by a sync that could not start (update_method=auto then
+            // syncs by cursor): the publication this call made goes with the slot it could not make
+            let drop = format!("DROP PUBLICATION IF EXISTS {}", quote_ident(&r.publication));
+            let _ = client.batch_execute(&drop).await;
+        }
+        status.confirmed = Some(created?);
         status.created = true;
     } else if let (Some(at), Some(f)) = (after, &found) {
         if f.confirmed.is_some_and(|c| c < at) {

@@ -9,6 +9,7 @@ use super::super::sessions::Sessions;
 use super::super::sql::quote_ident;
 use super::convert::convert;
 use super::pgoutput::{decode, Message, Value};
+use super::resume::Handed;
 use super::tables::{is_text_send, Now, Pending, Tables};
 use crate::changes::{Change, ChangeBatch, ChangeRequest, Lsn, Op};
 use crate::error::{Error, Result};
@@ -26,8 +27,9 @@ const PEEK: &str =
 /// Messages fetched from the portal at a time.
 const FETCH: i32 = 5000;
 
-/// Reads the changes of `request` from `slot` filtered by `publication`, sending batches on `tx`. The last batch
-/// carries `committed` = the read's end: every commit before `upto` was read.
+/// Reads the changes of `request` from `slot` filtered by `publication`, sending batches on `tx`, retrying a
+/// transient failure in place (`resume.rs`). The last batch carries `committed` = the read's end: every commit
+/// before `upto` was read.
 pub async fn run(
     sessions: Arc<Sessions>,
     slot: String,
@@ -43,9 +45,39 @@ pub async fn run(
         let _ = tx.send(Ok(end)).await;
         return Ok(());
     }
-    let mut session = sessions.take().await?;
+    let read = Read {
+        sessions: &sessions,
+        slot: &slot,
+        publication: &publication,
+        request: &request,
+        tx: &tx,
+    };
+    let attempt = |handed| peek(&read, handed);
+    super::resume::retrying(&slot, request.retry, &request.log, attempt).await
+}
+
+/// What one attempt at the read needs.
+struct Read<'a> {
+    sessions: &'a Arc<Sessions>,
+    slot: &'a str,
+    publication: &'a str,
+    request: &'a ChangeRequest,
+    tx: &'a Sender<Result<ChangeBatch>>,
+}
+
+/// One peek of the slot, from its confirmed position: what earlier attempts handed over (`handed`) is skipped;
+/// returns what is handed over once it ends, and how it ended.
+async fn peek(read: &Read<'_>, mut handed: Handed) -> (Handed, Result<()>) {
+    let result = attempt(read, &mut handed).await;
+    (handed, result)
+}
+
+/// `peek`'s work: `handed` follows each batch it hands over.
+async fn attempt(read: &Read<'_>, handed: &mut Handed) -> Result<()> {
+    let (request, slot) = (read.request, read.slot);
+    let mut session = read.sessions.take().await?;
     session.ready().await?;
-    let (now, roots) = catalog(&session.client, &request).await?;
+    let (now, roots) = catalog(&session.client, request).await?;
     let mut tables = Tables::new(&request.tables, &now, roots, &request.flatten);
     let txn = session
         .client
@@ -57,12 +89,12 @@ pub async fn run(
         .prepare_typed(PEEK, &[Type::TEXT, Type::TEXT, Type::TEXT])
         .await
         .map_err(what)?;
-    let names = quote_ident(&publication);
+    let names = quote_ident(read.publication);
     let portal = txn
         .bind(&statement, &[&slot, &request.upto.to_string(), &names])
         .await
         .map_err(what)?;
-    let mut stream = Stream::new(request.after);
+    let mut stream = Stream::new(request.after, *handed);
     loop {
         let rows = txn.query_portal(&portal, FETCH).await.map_err(what)?;
         if rows.is_empty() {
@@ -70,12 +102,13 @@ pub async fn run(
         }
         for row in &rows {
             let data: &[u8] = row.get(0);
-            let message = decode(data).map_err(|m| protocol(&slot, &m))?;
+            let message = decode(data).map_err(|m| protocol(slot, &m))?;
             stream.message(message, &mut tables)?;
-            if stream.batch.changes.len() >= request.batch_size
-                && !stream.flush(txn.client(), &mut tables, &tx).await?
-            {
-                return Ok(());
+            if stream.batch.changes.len() >= request.batch_size {
+                if !stream.flush(txn.client(), &mut tables, read.tx).await? {
+                    return Ok(());
+                }
+                *handed = stream.handed();
             }
         }
     }
@@ -84,9 +117,12 @@ pub async fn run(
             .last_commit
             .map_or(request.upto, |c| c.max(request.upto)),
     );
-    stream.flush(txn.client(), &mut tables, &tx).await?;
-    txn.rollback().await.map_err(what)?;
-    sessions.give(session);
+    stream.flush(txn.client(), &mut tables, read.tx).await?;
+    *handed = stream.handed();
+    // everything is handed over: a failure to end the transaction only costs the session
+    if txn.rollback().await.is_ok() {
+        read.sessions.give(session);
+    }
     Ok(())
 }
 
@@ -151,10 +187,16 @@ async fn catalog(
 /// The read's position in the log and the batch being filled.
 struct Stream {
     after: Option<Lsn>,
+    /// What earlier attempts of this read handed over.
+    resume: Handed,
     /// The open transaction's commit LSN (from its Begin), which its events carry.
     lsn: Lsn,
     /// Inside a transaction that a checkpoint already covers.
     skipping: bool,
+    /// Inside a transaction; its data messages so far, and how many of them an earlier attempt handed over.
+    open: bool,
+    seen: u64,
+    skip_first: u64,
     last_commit: Option<Lsn>,
     batch: ChangeBatch,
     pending: Vec<Pending>,
@@ -162,11 +204,15 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(after: Option<Lsn>) -> Self {
+    fn new(after: Option<Lsn>, resume: Handed) -> Self {
         Stream {
-            after,
+            after: after.max(resume.committed),
+            resume,
             lsn: Lsn::default(),
             skipping: false,
+            open: false,
+            seen: 0,
+            skip_first: 0,
             last_commit: None,
             batch: ChangeBatch::default(),
             pending: Vec::new(),
@@ -179,15 +225,19 @@ impl Stream {
             Message::Begin { final_lsn, .. } => {
                 self.skipping = self.after.is_some_and(|a| final_lsn < a);
                 self.lsn = final_lsn;
+                (self.open, self.seen) = (true, 0);
+                self.skip_first = self.resume.skip_in(final_lsn);
             }
             Message::Commit { end_lsn } => {
                 if !self.skipping {
                     self.last_commit = Some(end_lsn);
                 }
-                self.skipping = false;
+                (self.skipping, self.open) = (false, false);
             }
             Message::Relation(r) => tables.relation(&r),
+            Message::Other => {}
             _ if self.skipping => {}
+            _ if self.already_handed() => {}
             Message::Insert { rel, new } => self.row(tables, rel, &new, Op::Upsert)?,
             Message::Update { rel, old, new } => self.update(tables, rel, old, &new)?,
             Message::Delete { rel, old } => self.delete(tables, rel, &old)?,
@@ -204,9 +254,22 @@ impl Stream {
                     }
                 }
             }
-            Message::Other => {}
         }
         Ok(())
+    }
+
+    /// Counts a data message of the open transaction; true when an earlier attempt handed it over already.
+    fn already_handed(&mut self) -> bool {
+        self.seen += 1;
+        self.seen <= self.skip_first
+    }
+
+    /// Where the read stands once the batch just sent is handed over.
+    fn handed(&self) -> Handed {
+        Handed {
+            committed: self.last_commit.max(self.resume.committed),
+            open: self.open.then_some((self.lsn, self.seen)),
+        }
     }
 
     /// The target of relation `rel`, its resync reason said once.
