@@ -159,3 +159,29 @@ fn reconciliation_is_due_as_its_hours_say() {
     assert!(crate::identity::reconciliation_due(&entry, Some(1.0), now));
     assert!(crate::identity::reconciliation_due(&entry, Some(0.0), now));
 }
+
+#[test]
+fn only_a_table_this_state_never_loaded_starts_with_a_truncate() {
+    // as state.starts_with_truncate and state.forget (test_state_identity.py asserts the same of them)
+    let mut entry = Map::new();
+    assert!(starts_with_truncate(&entry), "a first load");
+    begin_full(
+        &mut entry,
+        None,
+        json!({"partitions": [{"lo": null, "hi": null}]}),
+        None,
+        "s",
+    );
+    assert!(
+        !starts_with_truncate(&entry),
+        "a resumed load never truncates again"
+    );
+    forget(&mut entry);
+    assert_eq!(Value::Object(entry.clone()), json!({"reload": true}));
+    assert!(
+        !starts_with_truncate(&entry),
+        "a forgotten table is held by the destination"
+    );
+    begin_full(&mut entry, None, json!({"partitions": []}), None, "s");
+    assert!(!entry.contains_key("reload"), "{entry:?}");
+}
