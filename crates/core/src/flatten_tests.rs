@@ -330,6 +330,8 @@ fn json_text_flattens_to_the_very_cells_its_value_does() {
         r#"{"deep": {"a": {"b": {"c": 1}}}, "t": "x"}"#,
         r#"{"a": 1} trailing"#,
         r#"{"a": tru}"#,
+        "{\"s\": \"a\tb\", \"t\": \"x\"}",
+        r#"{"s": "é 日本 🌍", "t": "", "u": true, "v": false, "w": "\/"}"#,
         r#"{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}"#,
     ];
     for depth in [1, 2, 3] {

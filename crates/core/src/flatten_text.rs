@@ -66,6 +66,21 @@ fn skip_value(t: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// A leaf's value: a string without escapes or control characters and the two literals read here, the rest (and
+/// so every number, kept as its own text) by serde_json; the values serde_json gives for the same text.
+fn leaf_value(span: &[u8]) -> Option<Value> {
+    match span {
+        b"true" => Some(Value::Bool(true)),
+        b"false" => Some(Value::Bool(false)),
+        [b'"', body @ .., b'"'] if !body.iter().any(|&b| b == b'\\' || b < 0x20) => {
+            std::str::from_utf8(body)
+                .ok()
+                .map(|s| Value::String(s.to_owned()))
+        }
+        _ => serde_json::from_slice(span).ok(),
+    }
+}
+
 /// Whether a JSON value holds a number with a fraction or an exponent that a double does not read back as itself.
 pub fn inexact(value: &Value) -> bool {
     match value {
@@ -142,7 +157,7 @@ impl Flattener {
                 i = self.scan_text(t, i, level + 1)?;
             } else {
                 let end = skip_value(t, i)?;
-                let value: Value = serde_json::from_slice(&t[i..end]).ok()?;
+                let value = leaf_value(&t[i..end])?;
                 if value.is_null() || self.leaves.len() >= self.max_columns {
                     return None;
                 }
