@@ -151,14 +151,25 @@ def configuration(settings):
     return {k: str(v) for k, v in b.config_for(settings).items()}
 
 
-def timed_rounds(fn, rounds, rows, label, sent):
+def cpu_seconds(pid=None):
+    """utime + stime of process `pid` (None: this one, every thread), in seconds."""
+    if pid is None:
+        return sum(os.times()[:2])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_rounds(fn, rounds, rows, label, sent, cpu=None):
     """Table rows per second; `sent[label]` the records the stream carried (more than the rows for (2) and (3),
-    whose connectors also send a truncate and a key pass after a full read, and so for (3)'s replay (c))."""
+    whose connectors also send a truncate and a key pass after a full read, and so for (3)'s replay (c)).
+    `cpu`: (list, pid) to append the CPU seconds that pid (None: this process) spent on each round."""
     rates = []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu and cpu_seconds(cpu[1])
         n = fn()
         rates.append(rows / (time.perf_counter() - started))
+        if cpu:
+            cpu[0].append(cpu_seconds(cpu[1]) - cpu_before)
         sent[label] = n
         assert n == rows or (label in ("2", "3", "c") and n > rows), (label, n, rows)
     return rates
@@ -209,8 +220,12 @@ def measure(args, settings, config, servers):
                 runs[key] = lambda key=key: servers[key].drain(config, args.client)
         for key in ("a", "c"):
             runs[key]()
-        sent = {}
-        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent) for key, fn in runs.items()}
+        sent, cpu = {}, {"3": [], "a": []}
+        pids = {"3": servers["3"].process.pid, "a": None}  # (a) reads in this process; (3)'s client is here too
+        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent, (cpu[key], pids[key]) if key in cpu
+                                   else None) for key, fn in runs.items()}
+        print(f"CPU seconds per round: (3)'s server process {[round(c, 2) for c in cpu['3']]}, "
+              f"(a) the read_arrow process {[round(c, 2) for c in cpu['a']]} (PostgreSQL's not counted)")
         rss = {key: s.peak_rss_mb() for key, s in servers.items()}
     return rates, rss, captured_mb, sent
 
