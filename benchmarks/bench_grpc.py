@@ -18,7 +18,10 @@ Update stream, counts records (Records batches and lone records) and discards th
 counts them from the wire format without decoding, `--client decode` parses every message. Every server runs in its own
 process; its peak RSS (VmHWM) is read from /proc when the rounds are done.
 Targets: (3)/(1) >= 10x; (3)/(a) >= 0.7x.
-Run: python benchmarks/bench_grpc.py [--rows 1000000] [--rounds 3] [--client skim|decode] [--sdk213 PYTHON]
+(3) is a table's first load (no state): its truncate comes first and no key pass follows, so it sends rows + 1
+records; `--key-pass` hands (3) a state that says the destination holds the table (`{"reload": true}`), so it runs
+the key pass after the read as every later full read of a table without a cursor does (2 x rows + 1 records).
+Run: python benchmarks/bench_grpc.py [--rows 1000000] [--rounds 3] [--client skim|decode] [--sdk213 PYTHON] [--key-pass]
      (after one untimed round of (3), (a) and (c); (1) and (1r) are too slow for a warm-up to matter)
 """
 import argparse
@@ -148,14 +151,25 @@ def configuration(settings):
     return {k: str(v) for k, v in b.config_for(settings).items()}
 
 
-def timed_rounds(fn, rounds, rows, label, sent):
+def cpu_seconds(pid=None):
+    """utime + stime of process `pid` (None: this one, every thread), in seconds."""
+    if pid is None:
+        return sum(os.times()[:2])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_rounds(fn, rounds, rows, label, sent, cpu=None):
     """Table rows per second; `sent[label]` the records the stream carried (more than the rows for (2) and (3),
-    whose connectors also send a truncate and a key pass after a full read, and so for (3)'s replay (c))."""
+    whose connectors also send a truncate and a key pass after a full read, and so for (3)'s replay (c)).
+    `cpu`: (list, pid) to append the CPU seconds that pid (None: this process) spent on each round."""
     rates = []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu and cpu_seconds(cpu[1])
         n = fn()
         rates.append(rows / (time.perf_counter() - started))
+        if cpu:
+            cpu[0].append(cpu_seconds(cpu[1]) - cpu_before)
         sent[label] = n
         assert n == rows or (label in ("2", "3", "c") and n > rows), (label, n, rows)
     return rates
@@ -168,6 +182,8 @@ def main():
                         help="how the draining client counts records: from the wire format, or decoding each message")
     parser.add_argument("--sdk213", metavar="PYTHON", help="also (2): our connector.py under fivetran-connector-sdk "
                         "2.13.1's gRPC runtime, run by PYTHON (its venv's interpreter, e.g. /work/venv-sdk213/bin/python)")
+    parser.add_argument("--key-pass", action="store_true", help="(3) reloads a table the destination holds: "
+                        "the read, then the truncate and the key pass (a first load sends the truncate first instead)")
     parser.add_argument("--no-running", action="store_true", help="skip (1r), the seed with running sizes")
     parser.add_argument("--no-seed", action="store_true", help="skip (1) and (1r), the seed's servers (slow; for "
                         "iterating on (3) against (a) and (c))")
@@ -183,7 +199,8 @@ def main():
 
 def measure(args, settings, config, servers):
     """Every path's rates, each server's peak RSS, the capture's size and the records each stream sent."""
-    servers["3"] = Served("-m", "connector_accel", "serve")
+    held = json.dumps({"version": 2, "tables": {"bench.wide": {"reload": True}}}) if args.key_pass else None
+    servers["3"] = Served("-m", "connector_accel", "serve", state_json=held)
     if not args.no_seed:
         servers["1"] = Served(str(HERE / "grpc_servers.py"), "seed")
     if not (args.no_running or args.no_seed):
@@ -203,8 +220,12 @@ def measure(args, settings, config, servers):
                 runs[key] = lambda key=key: servers[key].drain(config, args.client)
         for key in ("a", "c"):
             runs[key]()
-        sent = {}
-        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent) for key, fn in runs.items()}
+        sent, cpu = {}, {"3": [], "a": []}
+        pids = {"3": servers["3"].process.pid, "a": None}  # (a) reads in this process; (3)'s client is here too
+        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent, (cpu[key], pids[key]) if key in cpu
+                                   else None) for key, fn in runs.items()}
+        print(f"CPU seconds per round: (3)'s server process {[round(c, 2) for c in cpu['3']]}, "
+              f"(a) the read_arrow process {[round(c, 2) for c in cpu['a']]} (PostgreSQL's not counted)")
         rss = {key: s.peak_rss_mb() for key, s in servers.items()}
     return rates, rss, captured_mb, sent
 

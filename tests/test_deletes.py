@@ -259,3 +259,55 @@ def test_a_full_read_killed_half_way_loses_no_live_row_and_the_rerun_is_exact(pg
     assert sorted(halfway) == [i for i, _ in before], "no live row was marked deleted by the sync that died"
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert live(tmp_path, "del_kill", "t", "id, val") == source(sql, "del_kill", "t", "id, val")
+
+
+def test_a_first_load_starts_with_its_truncate_and_a_reset_state_ends_exact(pg, sql, tmp_path, capfd):
+    """A table this state never loaded sends one truncate before its first row and no key pass after its last: the
+    rows a reset state's destination held that the source no longer holds end marked deleted all the same."""
+    fresh_schema(sql, "del_reset")
+    sql("CREATE TABLE del_reset.t (id int PRIMARY KEY, val text, updated_at timestamptz DEFAULT now())")
+    sql("INSERT INTO del_reset.t SELECT g, 'v' || g FROM generate_series(1, 3000) g")
+    config = connection_config(pg, schemas="del_reset", batch_size=500, checkpoint_rows=1000)
+    run_sync(tmp_path, config)
+    out = capfd.readouterr().out
+    assert "del_reset.t: first load of this table by this state: a truncate before its first row" in out
+    assert "del_reset.t: delete reconciliation read" not in out
+    churn(sql, "del_reset.t")
+    state = run_sync(tmp_path, config, {})  # the state reset: the destination still holds the first load's rows
+    assert live(tmp_path, "del_reset", "t", "id, val") == source(sql, "del_reset", "t", "id, val")
+    assert deleted(tmp_path, "del_reset", "t", "id") == sorted([(i,) for i in range(10, 3001, 10)] + [(3,)])
+    assert "reconciled_at" in state["tables"]["del_reset.t"]
+
+
+def test_a_first_load_killed_after_its_truncate_resumes_without_it_and_ends_exact(pg, sql, tmp_path):
+    """A first load killed (SIGKILL) after its truncate and a mid-table checkpoint: the rerun resumes from the saved
+    position with no second truncate and runs the key pass at its end, so the rows deleted at the source after the
+    kill and read before it are marked deleted, and every other row is live."""
+    from testkit.resume import mid_table
+
+    fresh_schema(sql, "del_first")
+    sql("CREATE TABLE del_first.t (id int PRIMARY KEY, val text)")
+    sql("INSERT INTO del_first.t SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
+    config = connection_config(pg, schemas="del_first", checkpoint_rows=5000, batch_size=1000,
+                               sync_validation="false", source_metadata="false")
+    (tmp_path / "configuration.json").write_text(json.dumps(config))
+    command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
+    state_file = tmp_path / "files" / "state.json"
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if mid_table(state_file, "del_first.t"):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the sync finished before it could be killed; raise the row count"
+    read_before = [i for (i,) in live(tmp_path, "del_first", "t", "id")]
+    assert 0 < len(read_before) < 60000
+    sql("DELETE FROM del_first.t WHERE id % 100 = 0")
+    rerun = subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
+    assert "first load of this table" not in rerun.stdout + rerun.stderr, "the resume truncated again"
+    assert live(tmp_path, "del_first", "t", "id, val") == source(sql, "del_first", "t", "id, val")
+    # the rows deleted after the kill that the destination holds: those read before it (the others never landed)
+    gone = [i for (i,) in deleted(tmp_path, "del_first", "t", "id")]
+    assert gone == [i for i in read_before if i % 100 == 0] and gone

@@ -2,6 +2,8 @@
 (testkit.grpc_relay): the key pass after every full read, delete_reconciliation_hours for cursor tables, the table's
 identity in the state (a dropped and re-created or altered table read again in full), gone tables; and one state for
 both doors: a state the SDK connector wrote continues under the server, and the server's under the SDK connector."""
+import json
+
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
@@ -153,3 +155,37 @@ def test_one_state_for_both_doors(server, pg, sql, tmp_path):
     state = run_sync(tmp_path, cfg, state)
     assert live(tmp_path, "gdel_both") == source(sql, "gdel_both")
     assert state["tables"][name]["phase"] == "incremental"
+
+
+def test_a_first_load_sends_its_truncate_first_and_a_killed_one_resumes_exact(server, pg, sql, tmp_path):
+    """The server's first load of a table: the truncate is its first record and no key pass follows (rows + 1
+    records); a first load that dies after a mid-table checkpoint resumes with no second truncate and ends with the
+    key pass, so the rows it read before it died and the source deleted since are marked deleted."""
+    name = table(sql, "gdel_first", 6000)
+    cfg = config(pg, "gdel_first", batch_size=500, checkpoint_rows=1000, cursor_columns='{"t": null}')
+    sent, checkpoints = [], []
+
+    def dies_at_the_third_checkpoint(response):
+        if response.WhichOneof("operation") == "records":
+            sent.extend(r.type for r in response.records.records)
+        if response.WhichOneof("operation") == "checkpoint":
+            checkpoints.append(response)
+            if len(checkpoints) == 3:
+                raise RuntimeError("died mid-table")
+
+    with pytest.raises(Exception, match="died mid-table"):
+        run_relayed(tmp_path, server, cfg, on_response=dies_at_the_third_checkpoint)
+    assert sent[0] == 3 and sent.count(3) == 1, "the truncate comes first, once"
+    read_before = [i for i, _ in live(tmp_path, "gdel_first")]
+    assert 0 < len(read_before) < 6000
+    saved = json.loads((tmp_path / "files" / "state.json").read_text())
+    sql(f"DELETE FROM {name} WHERE id % 100 = 0")
+    sent.clear()
+    run_relayed(tmp_path, server, cfg, saved, on_response=lambda r: sent.extend(
+        x.type for x in (r.records.records if r.HasField("records") else [])))
+    assert sent.count(3) == 1 and sent.index(3) > 0, "no truncate before the resumed rows; the key pass's after them"
+    assert live(tmp_path, "gdel_first") == source(sql, "gdel_first")
+    gone = [i for (i,) in deleted(tmp_path, "gdel_first")]  # the deleted rows it read before it died
+    assert gone == [i for i in read_before if i % 100 == 0] and gone
+    fresh = run_relayed(tmp_path, server, cfg, {})  # a reset state: truncated first again, ends exact
+    assert "reconciled_at" in fresh["tables"][name] and live(tmp_path, "gdel_first") == source(sql, "gdel_first")

@@ -54,3 +54,16 @@ def test_reconciliation_follows_its_schedule():
     assert not st.reconciliation_due(entry, 24, NOW + timedelta(hours=23))
     assert st.reconciliation_due(entry, 24, NOW + timedelta(hours=24))
     assert st.reconciliation_due({"reconciled_at": "garbage"}, 24, NOW)
+
+
+def test_only_a_table_this_state_never_loaded_starts_with_a_truncate():
+    """As the server's state::starts_with_truncate and state::forget (state_tests.rs asserts the same of them)."""
+    entry: dict = {}
+    assert st.starts_with_truncate(entry), "a first load"
+    st.begin_full(entry, None, {"partitions": [{"lo": None, "hi": None}]}, None, "s")
+    assert not st.starts_with_truncate(entry), "a resumed load never truncates again"
+    st.forget(entry)
+    assert entry == {"reload": True}
+    assert not st.starts_with_truncate(entry), "a forgotten table is held by the destination"
+    st.begin_full(entry, None, {"partitions": []}, None, "s")
+    assert "reload" not in entry

@@ -8,7 +8,8 @@ Deletes the rows do not show are found by key: after every full read, and on the
 `delete_reconciliation_hours` sets for tables read by cursor, `op.truncate` and then one key-only `op.update` per key
 the source holds, with no checkpoint between them, so that the runner applies them together: the destination's
 rows whose key was not confirmed are the ones marked deleted, and a sync that dies before that checkpoint leaves
-nothing of them behind (see TableSync._reconcile).
+nothing of them behind (see TableSync._reconcile). A table this state never loaded sends its truncate before its
+first row instead, and no key pass (`state.starts_with_truncate`).
 
 The state's shape and every transition of it live in `connector_accel.state`.
 """
@@ -137,6 +138,7 @@ class TableSync:
         self.rows = self.deletes = self.since_checkpoint = 0  # rows read; of them, rows deleted
         self.resumed: int | None = 0  # rows an interrupted load had handed over (None: not known)
         self.keys: int | None = None  # keys confirmed by delete reconciliation, when it ran
+        self.truncated_at: datetime | None = None  # when a load that starts with a truncate sent it
         self.started = self.last_progress = time.monotonic()
 
     def run(self) -> None:
@@ -144,6 +146,7 @@ class TableSync:
         if st.done_in_pass(entry, self.state):
             log.info(f"{self.qualified}: already synced in this pass, skipped")
             return
+        fresh = st.starts_with_truncate(entry)
         changed = st.identity_change(entry, self.table)
         if changed:
             log.warning(f"{self.qualified}: {changed} since the last sync; it is read again in full, and its rows the "
@@ -164,10 +167,12 @@ class TableSync:
             self._incremental()
         else:
             phase = "full"
-            self._full_load(cursor)
+            self._full_load(cursor, fresh)
         now = datetime.now(timezone.utc)
         hours = self.source.delete_reconciliation_hours
-        if phase == "full" or st.reconciliation_due(entry, hours, now):
+        if self.truncated_at is not None:
+            st.reconciled(entry, self.truncated_at)
+        elif phase == "full" or st.reconciliation_due(entry, hours, now):
             self._reconcile()
             st.reconciled(entry, now)
         if replicated and self.catchup is not None:
@@ -181,9 +186,11 @@ class TableSync:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         keyless = "" if self.table["primary_key"] else " (no primary key: identical rows land as one, by row hash)"
         checked = "" if self.keys is None else f", and rows not among its {self.keys:,} keys marked deleted"
+        if self.truncated_at is not None:
+            checked = ", after a truncate (the destination's rows of it not sent again are marked deleted)"
         log.info(f"{self.qualified}: {phase} done, {upserted:,} rows upserted{keyless}, {self.deletes:,} deleted"
                  f"{checked} in {elapsed:.1f}s ({self.rows / elapsed:,.0f} rows/s)")
-        if self.keys is None and not replicated:
+        if self.keys is None and self.truncated_at is None and not replicated:
             self._say_deletes_missed(hours)
 
     def _say_deletes_missed(self, hours: float | None) -> None:
@@ -216,7 +223,15 @@ class TableSync:
         log.info(f"{self.qualified}: delete reconciliation read {self.keys:,} keys in {elapsed:.1f}s "
                  f"({self.keys / elapsed:,.0f} keys/s); rows whose key is not among them are marked deleted")
 
-    def _full_load(self, cursor):
+    def _truncate_first(self) -> None:
+        """A load that starts with a truncate (`state.starts_with_truncate`): `op.truncate` before the first row, so
+        that the rows the destination held before and this load does not send end marked deleted, with no key pass."""
+        op.truncate(self.name, schema=self.schema)
+        self.truncated_at = datetime.now(timezone.utc)
+        log.info(f"{self.qualified}: first load of this table by this state: a truncate before its first row marks "
+                 "deleted whatever the destination held of it and this load does not send (no key pass after it)")
+
+    def _full_load(self, cursor, fresh: bool = False):
         entry = self.entry
         shape = st.shape_of(self.table)
         if st.shape_changed(entry, shape):
@@ -232,6 +247,8 @@ class TableSync:
             log.info(f"{self.qualified}: plan tier={plan['tier']} ~{self.table['row_estimate'] or 0} rows, "
                      f"{len(plan['partitions'])} partitions, {plan['workers']} workers, batch {plan['batch_size']}, "
                      f"queue {plan['queue_depth']}, checkpoint every {plan['checkpoint_rows']:,} rows")
+            if fresh:
+                self._truncate_first()
         else:
             self.resumed = st.resumed_rows(entry)
             done = "" if self.resumed is None else f", after the {self.resumed:,} rows it had loaded"

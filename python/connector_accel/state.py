@@ -13,7 +13,8 @@ State::
          "pending": {"high", "guard"},   # the watermark taken before the running read; becomes "mark"
          "after": [...],                 # position of the running incremental read
          "identity": {"schema", "table", "id", "columns", "key"},  # the table last synced (see remember_identity)
-         "reconciled_at": ISO time}}}    # the last completed delete reconciliation
+         "reconciled_at": ISO time,      # the last completed delete reconciliation
+         "reload": true}}}               # forgotten (see forget): the destination holds rows of it
 
 Glossary: a *pass* is one complete round over the selected tables (an interrupted pass is resumed, not restarted);
 the *mark* is the cursor value the next incremental read starts from; *pending* is the watermark taken before a
@@ -46,6 +47,7 @@ TableState = TypedDict("TableState", {
     "after": list[str] | None,   # position of the running incremental read
     "identity": dict[str, Any],  # the table as last synced: remember_identity
     "reconciled_at": str,        # when its deletes were last reconciled
+    "reload": bool,              # forgotten: the destination holds rows of it (forget)
 }, total=False)
 
 SyncState = TypedDict("SyncState", {
@@ -232,8 +234,22 @@ def identity_change(entry: Mapping[str, Any], table: Mapping[str, Any]) -> str:
 
 
 def forget(entry: dict) -> None:
-    """The table starts over with a full load; its identity is replaced when that load finishes."""
+    """The table starts over with a full load; its identity is replaced when that load finishes. The entry says
+    `reload`: the destination holds rows of the table, so its load is not one that starts with a truncate."""
     entry.clear()
+    entry["reload"] = True
+
+
+def starts_with_truncate(entry: Mapping[str, Any]) -> bool:
+    """Whether the table's full load sends its truncate before its first row instead of running the key pass after
+    its last: only for an empty entry, a table this state never loaded (a first sync, a reset state, a gone table
+    found again), whose destination holds none of the rows this state sent. Every row the source holds is upserted
+    after that truncate, so whatever the destination held before ends marked deleted, as the key pass would mark it,
+    for half the records; a sync killed after a checkpoint shows the rows not yet read again as deleted until the
+    load resumes and ends. A table the destination holds (an entry, even a forgotten one) keeps the key pass, so
+    that a sync that dies leaves every live row live. A resumed load has a plan in its entry, so it never truncates
+    again: it runs the key pass at its end, which marks the rows deleted between the kill and the resume."""
+    return not entry
 
 
 def vanished(state: Mapping[str, Any], present: set) -> list[tuple[str, dict]]:

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 #[path = "flatten_leaf.rs"]
 mod leaf;
+#[path = "flatten_text.rs"]
+mod text;
 pub use leaf::double_holds;
 use leaf::{convert, infer, leaf, Conv, Leaf};
+pub use text::inexact;
 
 /// Whether an object at `level` has a part that flattens to no value (see `Flattener::valueless`).
 fn hollow(map: &Map<String, Value>, level: usize, depth: usize) -> bool {
@@ -57,6 +60,9 @@ pub struct Flattener {
     /// Reused object after object: the flattened name being built, and the leaves of the object being read.
     name: String,
     leaves: Vec<(usize, Conv)>,
+    /// The row path for JSON text (`flatten_text.rs`): each leaf's value, and the key spans of the objects open.
+    values: Vec<Value>,
+    siblings: Vec<(usize, usize)>,
     /// The slots of the previous object's leaves, by position: objects of one column mostly share a shape, so
     /// a name is first compared with the one in its place last time, and looked up only when it differs.
     last: Vec<usize>,
@@ -85,6 +91,8 @@ impl Flattener {
             objects: 0,
             name: String::new(),
             leaves: Vec::new(),
+            values: Vec::new(),
+            siblings: Vec::new(),
             last: Vec::new(),
             sample_rows,
             max_columns: usize::MAX,

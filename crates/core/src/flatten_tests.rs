@@ -288,3 +288,73 @@ fn a_double_holds_what_the_copying_comparison_said() {
         assert_eq!(double_holds(text), reference(text), "{text}");
     }
 }
+
+/// The text path's cell, or the slow path's when the text path declines: what a row read gets.
+fn by_text(f: &mut Flattener, text: &str) -> (Cell, bool) {
+    match f.cell_text("j", text.as_bytes()) {
+        Some(got) => got,
+        None => {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let inexact = inexact(&value);
+            (f.cell("t", "j", value).unwrap(), inexact)
+        }
+    }
+}
+
+#[test]
+fn json_text_flattens_to_the_very_cells_its_value_does() {
+    let declared = [
+        FlatColumn {
+            name: "j_n".into(),
+            fivetran_type: FivetranType::Long,
+        },
+        FlatColumn {
+            name: "j_s".into(),
+            fivetran_type: FivetranType::String,
+        },
+    ];
+    let texts = [
+        r#"{"color": "c1", "size": 7, "ok": true}"#,
+        r#" { "n" : 12 , "s" : "a \"q\" \\ \u00e9 é" , "x": [1, {"y": null}], "d": {"e": {"f": 1}}} "#,
+        r#"{"n": "not a number", "s": 1}"#,
+        r#"{"n": 1.5e3, "f": 0.1, "g": 1.0000000000000001, "big": 12345678901234567890}"#,
+        r#"{"a_b": 1, "a": {"b": 2}}"#,
+        r#"{"a": 1, "a": {"x": 2}}"#,
+        r#"{"a": {"x": 1}, "a": {"y": 2}}"#,
+        r#"{"k\u0041": 1, "kA": 2}"#,
+        r#"{"k": null, "m": 1}"#,
+        r#"{"e": {}, "m": 1}"#,
+        r#"{}"#,
+        r#"[1, 2]"#,
+        r#""text""#,
+        r#"{"deep": {"a": {"b": {"c": 1}}}, "t": "x"}"#,
+        r#"{"a": 1} trailing"#,
+        r#"{"a": tru}"#,
+        "{\"s\": \"a\tb\", \"t\": \"x\"}",
+        r#"{"s": "é 日本 🌍", "t": "", "u": true, "v": false, "w": "\/"}"#,
+        r#"{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}"#,
+    ];
+    for depth in [1, 2, 3] {
+        let make = || Flattener::new("_", depth, &declared, 10).max_columns(5);
+        let (mut fast, mut slow) = (make(), make());
+        for _ in 0..2 {
+            for text in texts {
+                let value: Value = match serde_json::from_str(text) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        assert!(fast.cell_text("j", text.as_bytes()).is_none(), "{text}");
+                        continue;
+                    }
+                };
+                let want = (slow.cell("t", "j", value.clone()).unwrap(), inexact(&value));
+                assert_eq!(by_text(&mut fast, text), want, "depth {depth}: {text}");
+            }
+        }
+        assert_eq!(fast.take_warnings(), slow.take_warnings(), "depth {depth}");
+        let plain = r#"{"color": "c1", "size": 7, "d": {"e": 1.5}}"#;
+        assert!(
+            fast.cell_text("j", plain.as_bytes()).is_some(),
+            "the plain case takes the text path"
+        );
+    }
+}

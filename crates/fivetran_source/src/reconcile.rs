@@ -94,6 +94,15 @@ impl TableSync<'_> {
         }
     }
 
+    /// A load that starts with a truncate (`state::starts_with_truncate`): the TRUNCATE record before the first row,
+    /// so that the rows the destination held before and this load does not send end marked deleted, with no key pass.
+    pub(super) async fn truncate_first(&mut self) -> Step {
+        self.out.record(&records::truncate(&self.table)).await?;
+        self.truncated_at = Some(chrono::Utc::now());
+        logs::info(&format!("{}: first load of this table by this state: a truncate before its first row marks deleted whatever the destination held of it and this load does not send (no key pass after it)", self.qualified));
+        Ok(())
+    }
+
     /// Marks deleted the destination's rows whose key the source no longer holds, as the SDK connector's
     /// `TableSync._reconcile` does: a TRUNCATE record (Fivetran marks the rows synced before it deleted), then every
     /// key the source holds as a key-only UPDATE (the row it finds is live again), read by a key-only scan

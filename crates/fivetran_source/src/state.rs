@@ -101,6 +101,19 @@ pub fn entry<'a>(state: &'a mut Map<String, Value>, qualified: &str) -> &'a mut 
     slot.as_object_mut().expect("made an object above")
 }
 
+/// `state.forget`: the table starts over with a full load, and the entry says `reload` (the destination holds rows
+/// of it, so its load keeps the key pass).
+pub fn forget(entry: &mut Entry) {
+    entry.clear();
+    entry.insert("reload".into(), true.into());
+}
+
+/// `state.starts_with_truncate`: only a table this state never loaded (an empty entry) sends its truncate before its
+/// first row instead of running the key pass after its last; a resumed load has a plan, so it never truncates again.
+pub fn starts_with_truncate(entry: &Entry) -> bool {
+    entry.is_empty()
+}
+
 fn text<'a>(entry: &'a Entry, key: &str) -> Option<&'a str> {
     entry.get(key).and_then(Value::as_str)
 }

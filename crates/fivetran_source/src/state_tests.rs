@@ -207,3 +207,29 @@ fn the_logical_fields_are_the_ones_python_keeps() {
     assert!(!reads_from_log(e, "slot_a") && e.contains_key("identity"));
     assert!(!done_in_pass(e, 1), "loaded again when it comes back");
 }
+
+#[test]
+fn only_a_table_this_state_never_loaded_starts_with_a_truncate() {
+    // as state.starts_with_truncate and state.forget (test_state_identity.py asserts the same of them)
+    let mut entry = Map::new();
+    assert!(starts_with_truncate(&entry), "a first load");
+    begin_full(
+        &mut entry,
+        None,
+        json!({"partitions": [{"lo": null, "hi": null}]}),
+        None,
+        "s",
+    );
+    assert!(
+        !starts_with_truncate(&entry),
+        "a resumed load never truncates again"
+    );
+    forget(&mut entry);
+    assert_eq!(Value::Object(entry.clone()), json!({"reload": true}));
+    assert!(
+        !starts_with_truncate(&entry),
+        "a forgotten table is held by the destination"
+    );
+    begin_full(&mut entry, None, json!({"partitions": []}), None, "s");
+    assert!(!entry.contains_key("reload"), "{entry:?}");
+}

@@ -232,6 +232,8 @@ struct TableSync<'a> {
     excluded: HashSet<String>,
     /// `update_method=logical`: the sync's catch-up on the log.
     catchup: Option<&'a Catchup>,
+    /// When a load that starts with a truncate sent it (`state::starts_with_truncate`).
+    truncated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<'a> TableSync<'a> {
@@ -253,6 +255,7 @@ impl<'a> TableSync<'a> {
             started: Instant::now(),
             excluded: HashSet::new(),
             catchup: None,
+            truncated_at: None,
         }
     }
 
@@ -272,11 +275,12 @@ impl<'a> TableSync<'a> {
             return Ok(());
         }
         let table = self.table.clone();
+        let fresh = state::starts_with_truncate(self.entry());
         let changed = identity::identity_change(self.entry(), &table);
         if !changed.is_empty() {
             let message = format!("{}: {changed} since the last sync; it is read again in full, and its rows the source no longer holds are marked deleted", self.qualified);
             self.out.warn(message).await?;
-            self.entry().clear();
+            state::forget(self.entry());
         }
         if self.taken_from_log().await? {
             return Ok(());
@@ -295,13 +299,15 @@ impl<'a> TableSync<'a> {
             self.incremental(pass).await?;
             Phase::Incremental
         } else {
-            self.full_load(cursor.as_deref(), pass).await?;
+            self.full_load(cursor.as_deref(), pass, fresh).await?;
             Phase::Full
         };
         let now = chrono::Utc::now();
         let hours = self.connector.config.delete_reconciliation_hours;
         let mut keys = None;
-        if phase == Phase::Full || identity::reconciliation_due(self.entry(), hours, now) {
+        if let Some(at) = self.truncated_at {
+            identity::reconciled(self.entry(), at);
+        } else if phase == Phase::Full || identity::reconciliation_due(self.entry(), hours, now) {
             keys = Some(self.reconcile().await?);
             identity::reconciled(self.entry(), now);
         }
@@ -309,7 +315,7 @@ impl<'a> TableSync<'a> {
         identity::remember_identity(self.entry(), &table);
         self.out.checkpoint(self.state).await?;
         self.say_done(phase, keys);
-        if keys.is_none() && !replicated {
+        if keys.is_none() && self.truncated_at.is_none() && !replicated {
             self.say_deletes_missed(hours).await?;
         }
         Ok(())
@@ -322,9 +328,11 @@ impl<'a> TableSync<'a> {
         } else {
             ""
         };
-        let checked = keys.map_or(String::new(), |k| {
-            format!(", and rows not among its {k} keys marked deleted")
-        });
+        let checked = match (keys, self.truncated_at) {
+            (Some(k), _) => format!(", and rows not among its {k} keys marked deleted"),
+            (None, Some(_)) => ", after a truncate (the destination's rows of it not sent again are marked deleted)".into(),
+            (None, None) => String::new(),
+        };
         let phase = if phase == Phase::Full {
             "full"
         } else {
@@ -339,7 +347,7 @@ impl<'a> TableSync<'a> {
         ));
     }
 
-    async fn full_load(&mut self, cursor: Option<&str>, pass: i64) -> Step {
+    async fn full_load(&mut self, cursor: Option<&str>, pass: i64, fresh: bool) -> Step {
         let shape = state::shape_of(&self.table);
         if state::shape_changed(self.entry(), &shape) {
             let message = format!("{}: its columns or primary key changed since the interrupted load began; the table is loaded again from the start", self.qualified);
@@ -377,6 +385,9 @@ impl<'a> TableSync<'a> {
                 plan.workers,
                 plan.batch_size
             ));
+            if fresh {
+                self.truncate_first().await?;
+            }
         }
         let parts = state::parts_of(self.entry())?;
         let saved = self.entry().get("plan").cloned().unwrap_or(Value::Null);

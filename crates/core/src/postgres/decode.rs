@@ -98,25 +98,11 @@ fn json(raw: &[u8]) -> Result<serde_json::Value, String> {
 }
 
 fn json_cell(value: serde_json::Value) -> Decoded {
-    let note = inexact(&value).then_some(Note::InexactJsonNumber);
+    let note = crate::flatten::inexact(&value).then_some(Note::InexactJsonNumber);
     Ok((Cell::Json(value), note))
 }
 
-/// Whether a JSON value holds a number with a fraction or an exponent that a double does not read back as itself.
-fn inexact(value: &serde_json::Value) -> bool {
-    use serde_json::Value as V;
-    match value {
-        V::Number(n) => {
-            let text = n.as_str();
-            text.contains(['.', 'e', 'E']) && !crate::flatten::double_holds(text)
-        }
-        V::Array(items) => items.iter().any(inexact),
-        V::Object(map) => map.values().any(inexact),
-        _ => false,
-    }
-}
-
-fn jsonb_body(raw: &[u8]) -> Result<&[u8], String> {
+pub(super) fn jsonb_body(raw: &[u8]) -> Result<&[u8], String> {
     match raw.split_first() {
         Some((1, body)) => Ok(body),
         _ => Err("unknown jsonb format version".into()),

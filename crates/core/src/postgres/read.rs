@@ -78,6 +78,12 @@ impl Decoding {
         for i in 0..self.columns.len() {
             let (decoder, declared, flattened, _) = self.columns[i];
             let raw: Raw = row.try_get(i).map_err(|e| self.fail(i, &e.to_string()))?;
+            if let (true, Some(bytes)) = (flattened, raw.0) {
+                if let Some(cell) = self.flat_text(i, decoder, bytes) {
+                    cells.push(cell);
+                    continue;
+                }
+            }
             let cell = match raw.0 {
                 None => Cell::Null,
                 Some(bytes) => {
@@ -112,6 +118,20 @@ impl Decoding {
                 key_text(self.columns[i].0, bytes).map_err(|m| self.fail(i, &m))
             })
             .collect()
+    }
+
+    /// A flattened JSON column's cell read from its text (`Flattener::cell_text`), when the text is the plain case.
+    fn flat_text(&mut self, i: usize, decoder: Decoder, bytes: &[u8]) -> Option<Cell> {
+        let text = match decoder {
+            Decoder::Json => bytes,
+            Decoder::Jsonb => super::decode::jsonb_body(bytes).ok()?,
+            _ => return None,
+        };
+        let (cell, inexact) = self.flattener.cell_text(&self.columns[i].3, text)?;
+        if inexact {
+            self.note(i, Note::InexactJsonNumber);
+        }
+        Some(cell)
     }
 
     fn note(&mut self, column: usize, note: Note) {

@@ -1,0 +1,182 @@
+//! The flattener's row path for JSON text (a json value, or jsonb's text body): an object's leaves are found in the
+//! text itself, each leaf parsed on its own, so no value tree (an `IndexMap` per object, a hash per key) is built
+//! for the object around them. Only the plain case is taken: an object whose keys have no escapes and no repeats,
+//! that flattens whole with a value in every part. Anything else (not an object, invalid JSON, an empty part or a
+//! null, too wide, a misfit, a clash) answers None, and the caller parses the text and calls `Flattener::cell`,
+//! which says what it says about it: the cells are the same either way (`flatten_tests.rs` compares them).
+
+use super::leaf::convert;
+use super::Flattener;
+use crate::model::Cell;
+use serde_json::Value;
+
+/// More keys than this in one object and the repeat check (a linear scan of its siblings) is left to the slow path.
+const SIBLINGS: usize = 64;
+
+fn ws(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && matches!(t[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the string that starts at `i` (just past its closing quote).
+fn skip_string(t: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match t.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The end of the value that starts at `i`; its text is checked by the parse of that span, not here.
+fn skip_value(t: &[u8], mut i: usize) -> Option<usize> {
+    match t.get(i)? {
+        b'"' => skip_string(t, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match t.get(i)? {
+                    b'"' => {
+                        i = skip_string(t, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            while i < t.len() && !matches!(t[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// A leaf's value: a string without escapes or control characters and the two literals read here, the rest (and
+/// so every number, kept as its own text) by serde_json; the values serde_json gives for the same text.
+fn leaf_value(span: &[u8]) -> Option<Value> {
+    match span {
+        b"true" => Some(Value::Bool(true)),
+        b"false" => Some(Value::Bool(false)),
+        [b'"', body @ .., b'"'] if !body.iter().any(|&b| b == b'\\' || b < 0x20) => {
+            std::str::from_utf8(body)
+                .ok()
+                .map(|s| Value::String(s.to_owned()))
+        }
+        _ => serde_json::from_slice(span).ok(),
+    }
+}
+
+/// Whether a JSON value holds a number with a fraction or an exponent that a double does not read back as itself.
+pub fn inexact(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => {
+            let text = n.as_str();
+            text.contains(['.', 'e', 'E']) && !super::double_holds(text)
+        }
+        Value::Array(items) => items.iter().any(inexact),
+        Value::Object(map) => map.values().any(inexact),
+        _ => false,
+    }
+}
+
+impl Flattener {
+    /// The flattened cell of the JSON text `text` of column `column`, and whether a number in it is inexact (see
+    /// `inexact`); None when the text is not the plain case (module comment): then parse it and call `cell`.
+    pub fn cell_text(&mut self, column: &str, text: &[u8]) -> Option<(Cell, bool)> {
+        let start = ws(text, 0);
+        if text.get(start) != Some(&b'{') {
+            return None;
+        }
+        self.objects += 1;
+        self.last.clear();
+        self.last.extend(self.leaves.iter().map(|&(slot, _)| slot));
+        self.leaves.clear();
+        self.values.clear();
+        self.siblings.clear();
+        self.name.clear();
+        self.name.push_str(column);
+        let end = self.scan_text(text, start, 1)?;
+        if ws(text, end) != text.len() || self.unflattenable().is_some() {
+            return None;
+        }
+        let inexact = self.values.iter().any(inexact);
+        let slots = &self.slots;
+        let out = self
+            .leaves
+            .iter()
+            .zip(self.values.drain(..))
+            .map(|(&(slot, conv), value)| (slots[slot].name.clone(), conv.cell(value)))
+            .collect();
+        Some((Cell::Flat(out), inexact))
+    }
+
+    /// Reads the object at `t[i]` (a `{`) at `level` into `self.leaves` and `self.values`, as `scan` reads a map;
+    /// the end of the object, or None for what the plain case does not take.
+    fn scan_text(&mut self, t: &[u8], i: usize, level: usize) -> Option<usize> {
+        let mut i = ws(t, i + 1);
+        if t.get(i) == Some(&b'}') {
+            return None; // an empty part: valueless, said by `cell`
+        }
+        let mark = self.siblings.len();
+        loop {
+            if *t.get(i)? != b'"' {
+                return None;
+            }
+            let end = skip_string(t, i)?;
+            let key = &t[i + 1..end - 1];
+            let repeated = self.siblings[mark..].iter().any(|&(s, e)| &t[s..e] == key);
+            if repeated || key.contains(&b'\\') || self.siblings.len() - mark >= SIBLINGS {
+                return None;
+            }
+            self.siblings.push((i + 1, end - 1));
+            let key = std::str::from_utf8(key).ok()?;
+            i = ws(t, end);
+            if *t.get(i)? != b':' {
+                return None;
+            }
+            i = ws(t, i + 1);
+            let len = self.name.len();
+            self.name.push_str(&self.separator);
+            self.name.push_str(key);
+            if *t.get(i)? == b'{' && level < self.depth {
+                i = self.scan_text(t, i, level + 1)?;
+            } else {
+                let end = skip_value(t, i)?;
+                let value = leaf_value(&t[i..end])?;
+                if value.is_null() || self.leaves.len() >= self.max_columns {
+                    return None;
+                }
+                let slot = self.slot();
+                let conv = convert(self.slots[slot].declared, &value);
+                self.leaves.push((slot, conv));
+                self.values.push(value);
+                i = end;
+            }
+            self.name.truncate(len);
+            i = ws(t, i);
+            match t.get(i)? {
+                b',' => i = ws(t, i + 1),
+                b'}' => {
+                    self.siblings.truncate(mark);
+                    return Some(i + 1);
+                }
+                _ => return None,
+            }
+        }
+    }
+}
