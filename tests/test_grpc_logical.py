@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from testkit import run_sync, warehouse
+from testkit import connection_config, run_sync, warehouse
 from testkit.grpc_relay import run_relayed
 from testkit.grpc_server import Server
 from testkit.logical import fresh, logical_config, same
@@ -215,3 +215,62 @@ def test_a_server_killed_mid_catch_up_resumes_from_its_last_checkpoint_and_ends_
         same(lsql, tmp_path, schema, "t", "id, val, n")
     finally:
         live.stop()
+
+
+def auto(server, schema: str) -> dict:
+    return {k: str(v) for k, v in connection_config(server, schemas=schema, update_method="auto").items()}
+
+
+def test_auto_on_a_logical_server_is_logical_recorded_and_captures_a_delete(server, lpg, lsql, tmp_path):
+    """auto opens the replication as logical does, once (the catch-up goes on from that status: the slot is
+    created by that one opening), records logical in the state and keeps it; the next sync's delete arrives."""
+    schema = "gcdc_auto"
+    fresh(lsql, schema)
+    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
+    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 300) g")
+    state, _ = relayed(tmp_path, server, auto(lpg, schema))
+    info = messages(server, "INFO")
+    assert "update_method=auto: logical for this connection (recorded in the state: later syncs keep it, and one " \
+           "whose server no longer allows it fails rather than switching to cursor), because wal_level is logical " \
+           "and this login may use the publication and the slot" in info, info
+    assert state["update_method"]["method"] == "logical" and state["replication"]["lsn"], state
+    assert state["tables"][f"{schema}.t"]["phase"] == "logical", state
+    assert any("logical replication: slot connector_accel_" in m and "created now" in m for m in info)
+    lsql(f"DELETE FROM {schema}.t WHERE id IN (7, 8)")
+    state, seen = relayed(tmp_path, server, auto(lpg, schema), state)
+    assert [r.type for r in records(seen)] == [DELETE, DELETE]
+    assert any(m.startswith("update_method=auto: logical, as decided on ") for m in messages(server, "INFO"))
+    same(lsql, tmp_path, schema, "t", "id, val")
+    deleted = warehouse(tmp_path).execute(f'SELECT id FROM "tester_{schema}".t WHERE _fivetran_deleted ORDER BY id')
+    assert deleted.fetchall() == [(7,), (8,)]
+
+
+def test_auto_keeps_the_sdk_connectors_cursor_and_says_logical_is_now_possible(server, pg, sql, lpg, lsql, tmp_path,
+                                                                                capfd):
+    """The SDK connector decided cursor on a replica server; the server, handed its state on a server that now
+    decodes its log, keeps cursor (the switch reloads every table, the user's call), warns that logical is now
+    possible and creates no slot. The reverse (the server's decision kept by the SDK connector) follows."""
+    schema = "gcdc_auto_kept"
+    for run in (sql, lsql):
+        fresh(run, schema)
+        run(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
+        run(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100) g")
+    state = run_sync(tmp_path, auto(pg, schema))
+    decided = state["update_method"]
+    assert decided["method"] == "cursor", state
+    before = lsql("SELECT slot_name FROM pg_replication_slots")
+    lsql(f"DELETE FROM {schema}.t WHERE id = 3")
+    state, seen = relayed(tmp_path, server, auto(lpg, schema), state)
+    said = [r.warning.message for r in seen if r.WhichOneof("operation") == "warning"
+            and r.warning.message.startswith("update_method=auto: ")]
+    assert len(said) == 1 and said[0].startswith(f"update_method=auto: cursor, as decided on {decided['at']} "
+                                                 "(because logical needs wal_level = logical; the server has "
+                                                 "replica."), said
+    assert "the server now decodes its log (wal_level = logical): set update_method=logical" in said[0], said
+    assert state["update_method"] == decided and "replication" not in state, state
+    assert lsql("SELECT slot_name FROM pg_replication_slots") == before
+    same(lsql, tmp_path, schema, "t", "id, val")
+    capfd.readouterr()
+    state = run_sync(tmp_path, auto(lpg, schema), state)
+    assert f"update_method=auto: cursor, as decided on {decided['at']}" in capfd.readouterr().out
+    assert state["update_method"] == decided and "replication" not in state, state

@@ -262,11 +262,19 @@ def test_update_method_logical_on_a_server_without_it_is_a_task_with_the_dbas_sq
     assert not records_of(responses)
 
 
-def test_update_method_auto_says_it_runs_as_cursor_here(server, pg, orders):
-    """auto on this server, which does not choose between the methods yet: a sync by cursor, with a warning saying
-    so (deletes are then seen only by delete_reconciliation_hours), never a silent one."""
+def test_update_method_auto_on_a_server_without_logical_is_cursor_with_the_reason_and_the_fix(server, pg, sql, orders):
+    """`pg` runs with wal_level = replica: auto decides cursor for the connection, recorded in the state, said in one
+    warning with the reason and the DBA's fix (deletes are then seen only by delete_reconciliation_hours), and
+    nothing made on the server. auto choosing logical: tests/test_grpc_logical.py."""
     responses = server.update(configuration(pg, update_method="auto"))
     warnings = [r.warning.message for r in responses if r.WhichOneof("operation") == "warning"]
-    assert any(w.startswith("update_method=auto: cursor, because this Partner SDK server does not choose")
-               for w in warnings), warnings
-    assert records_of(responses) and responses[-1].WhichOneof("operation") == "checkpoint"
+    said = [w for w in warnings if w.startswith("update_method=auto: ")]
+    assert len(said) == 1 and said[0].startswith("update_method=auto: cursor for this connection (recorded in the "
+                                                 "state: later syncs keep it)"), warnings
+    assert said[0].endswith("Not logical because logical needs wal_level = logical; the server has replica. A DBA "
+                            "can run: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL"), said
+    state = json.loads(responses[-1].checkpoint.state_json)
+    assert state["update_method"]["method"] == "cursor" and "replication" not in state, state
+    assert records_of(responses)
+    assert sql("SELECT count(*) FROM pg_publication") == [(0,)]
+    assert sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]

@@ -10,6 +10,7 @@
 //! their changes from the log from then on. What is decided, and every line said, comes from the core's
 //! `catchup` module.
 
+use super::auto::Opened;
 use super::{Out, Step, TableSync};
 use crate::logs;
 use crate::proto::RecordType;
@@ -53,12 +54,14 @@ fn has_entry(state: &Map<String, Value>, name: &Name) -> bool {
 }
 
 impl Catchup {
-    /// Runs the catch-up of `chosen` (each with the columns the selection leaves out) up to the position taken now.
+    /// Runs the catch-up of `chosen` (each with the columns the selection leaves out) up to the position taken now;
+    /// `opened`: what `update_method=auto` got opening the replication to decide (no position: the same call).
     pub(super) async fn run(
         connector: &Connector,
         chosen: &[(Arc<Table>, HashSet<String>)],
         state: &mut Map<String, Value>,
         out: &mut Out,
+        opened: Option<Opened>,
     ) -> Step<Catchup> {
         let slot = connector.config.replication.slot.clone();
         let saved = match state::replication_position(state, &slot) {
@@ -70,7 +73,10 @@ impl Catchup {
                 )
             })?),
         };
-        let (status, carried) = connector.open_replication(saved).await?;
+        let (status, carried) = match opened {
+            Some(opened) => opened,
+            None => connector.open_replication(saved).await?,
+        };
         out.drain(&connector.log).await?;
         let carried: HashSet<Name> = carried.iter().map(|t| name_of(t)).collect();
         let wanted: HashSet<Name> = chosen.iter().map(|(t, _)| name_of(t)).collect();
@@ -253,18 +259,25 @@ async fn say(status: &SlotStatus, wanted: &HashSet<Name>, out: &mut Out) -> Step
     Ok(())
 }
 
-/// With `update_method=logical`, the sync's catch-up, run before any table is read.
+/// With `update_method=logical` (or auto deciding or having decided it), the sync's catch-up, run before any
+/// table is read.
 pub(super) async fn start(
     connector: &Connector,
     chosen: &[(Arc<Table>, HashSet<String>)],
     state: &mut Map<String, Value>,
     out: &mut Out,
 ) -> Step<Option<Catchup>> {
-    Ok(match connector.config.replication.method {
-        UpdateMethod::Logical => Some(Catchup::run(connector, chosen, state, out).await?),
-        // auto runs as cursor here so far, said by a warning at the start of the Update (sync.rs)
-        UpdateMethod::Cursor | UpdateMethod::Auto => None,
-    })
+    let opened = match connector.config.replication.method {
+        UpdateMethod::Cursor => return Ok(None),
+        UpdateMethod::Logical => None,
+        UpdateMethod::Auto => match super::auto::method(connector, state, out).await? {
+            (false, _) => return Ok(None),
+            (true, opened) => opened,
+        },
+    };
+    Ok(Some(
+        Catchup::run(connector, chosen, state, out, opened).await?,
+    ))
 }
 
 impl TableSync<'_> {

@@ -30,6 +30,8 @@ const PROGRESS: Duration = Duration::from_secs(30);
 mod reconcile;
 use reconcile::{excluded_of, say_gone};
 
+#[path = "auto.rs"]
+mod auto;
 #[path = "logical.rs"]
 mod logical;
 use logical::Catchup;
@@ -135,12 +137,6 @@ async fn update(request: UpdateRequest, out: &mut Out) -> Step {
     let connector = crate::service::connector(&request.configuration)?;
     for warning in connector.warnings.clone() {
         out.warn(warning).await?;
-    }
-    if connector.config.replication.method == connector_accel_core::config::UpdateMethod::Auto {
-        let line = "update_method=auto: cursor, because this Partner SDK server does not choose between the \
-                    methods yet (the SDK connector does): set update_method=logical to read the log here; until \
-                    then rows deleted in the source are seen only by delete_reconciliation_hours";
-        out.warn(line.to_string()).await?;
     }
     let (tables, warnings) = connector.catalog().await?;
     for warning in warnings {

@@ -7,7 +7,6 @@ use crate::plans;
 use crate::reader::BatchReader;
 use crate::tables::describe;
 use crate::wait::wait;
-use connector_accel_core::config::Connection;
 use connector_accel_core::connector::{find_table, Connector, Read};
 use connector_accel_core::error::Error;
 use connector_accel_core::model::Table;
@@ -35,11 +34,7 @@ impl Source {
     /// `"postgres"`, `"sqlserver"` or `"snowflake"`.
     #[getter]
     fn kind(&self) -> &'static str {
-        match self.inner.config.connection {
-            Connection::Postgres(_) => "postgres",
-            Connection::Mssql(_) => "sqlserver",
-            Connection::Snowflake(_) => "snowflake",
-        }
+        self.inner.config.connection.kind()
     }
 
     /// Warnings about the configuration (unknown keys, TLS leniency).

@@ -28,6 +28,17 @@ pub enum Connection {
     Snowflake(SnowflakeConnection),
 }
 
+impl Connection {
+    /// `"postgres"`, `"sqlserver"` or `"snowflake"`: the source's kind, as the front ends name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Connection::Postgres(_) => "postgres",
+            Connection::Mssql(_) => "sqlserver",
+            Connection::Snowflake(_) => "snowflake",
+        }
+    }
+}
+
 /// Which tables are synced.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
