@@ -81,14 +81,16 @@ def test_changes_written_during_the_first_load_converge(lpg, lsql, tmp_path):
 
 
 def test_a_sync_killed_during_catch_up_loses_nothing(lpg, lsql, tmp_path):
-    """Three syncs SIGKILLed at random points of a catch-up over 300 transactions, then one that completes: the
+    """Three syncs SIGKILLed at random points of a catch-up over 300 transactions (~90,300 events), then one that completes: the
     destination is the source's, and the slot was never advanced past a durable checkpoint."""
     import random
 
     schema = "cdc_kill"
     fresh(lsql, schema)
     lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text, n int)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g, 0 FROM generate_series(1, 30000) g")
+    # 90,000 rows: the 300 transactions below carry ~90,300 events, a catch-up of seconds even where it decodes
+    # fast (with 30,000 rows it took about a second, and the kills came after it)
+    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g, 0 FROM generate_series(1, 90000) g")
     config = logical_config(lpg, schema)
     (tmp_path / "configuration.json").write_text(json.dumps(config))
     command = [sys.executable, "-m", "testkit.sync_once", str(tmp_path)]
@@ -107,7 +109,7 @@ def test_a_sync_killed_during_catch_up_loses_nothing(lpg, lsql, tmp_path):
         # the catch-up has begun: kill it at a random moment of it
         while proc.poll() is None and time.monotonic() < deadline and "reading changes up to" not in output.read_text():
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.1, 1.2))
+        time.sleep(rng.uniform(0.05, 0.8))
         killed_mid_catch_up += proc.poll() is None and "change events applied" not in output.read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
