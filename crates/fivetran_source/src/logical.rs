@@ -137,7 +137,7 @@ impl Catchup {
             let qualified = format!("{}.{}", name.0, name.1);
             let saved = state::partitions(entry).to_string();
             if let Some(why) = catchup::reload_reason(&self.status, &qualified, &saved) {
-                entry.clear();
+                state::forget(entry);
                 out.warn(why).await?;
             }
         }
@@ -238,7 +238,7 @@ async fn resync(
             .await?;
         let name = (schema, table);
         if has_entry(state, &name) {
-            table_entry(state, &name).clear();
+            state::forget(table_entry(state, &name));
         }
     }
     Ok(())
