@@ -157,8 +157,12 @@ def test_a_table_larger_than_memory_budget_streams_in_bounded_memory(pg, sql):
     assert peak - before < 80, f"peak RSS grew {peak - before} MB while streaming ~300 MB"
 
 
+# The probe puts Python's own SIGINT handler back first: a process whose parent ignores SIGINT (a job started with
+# `&` from a script: bash ignores SIGINT in it) inherits SIG_IGN, and Python then leaves Ctrl-C ignored. Two CI dry
+# runs started that way hung here; a user's Ctrl-C reaches a process that has the handler.
 INTERRUPT_PROBE = """
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import pyarrow as pa
 import connector_accel as ca
 reader = ca.read_arrow(json.loads(sys.argv[1]), query="SELECT pg_sleep(60) AS slept")
@@ -190,7 +194,7 @@ def test_ctrl_c_interrupts_a_waiting_arrow_stream(pg):
     import subprocess
     import sys
     # -X faulthandler: a probe that hangs is aborted with its threads' stacks printed, so a failure says where it waited
-    # (it failed in two CI dry runs under load, and never in 28 + 120 runs alone or beside a CPU load).
+    # (two CI dry runs hung here: their parent ignored SIGINT, see INTERRUPT_PROBE).
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", INTERRUPT_PROBE, json.dumps(connection_config(pg))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "reading"
