@@ -250,6 +250,8 @@ pub struct Read {
     pub snapshot: Option<String>,
     /// Build Arrow record batches of this schema in the fetchers.
     pub arrow: Option<arrow::datatypes::SchemaRef>,
+    /// Write the rows in the fetchers (`crate::read::RowWriter`).
+    pub writer: Option<Arc<dyn crate::read::RowWriter>>,
 }
 
 impl Read {
@@ -262,6 +264,7 @@ impl Read {
             sizes: Sizes::default(),
             snapshot: None,
             arrow: None,
+            writer: None,
         }
     }
 }
@@ -318,6 +321,7 @@ fn request(
         log: log.clone(),
         snapshot: read.snapshot,
         arrow: read.arrow,
+        writer: read.writer,
         read_timeout: std::time::Duration::from_secs_f64(config.read_timeout_seconds),
         unrepresentable: crate::read::Unrepresentable::new(config.on_unrepresentable_value),
     };

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::model::Cell;
 use crate::monitor::Shared;
-use crate::read::{Batch, PartRead, ReadRequest, Tx};
+use crate::read::{Batch, PartRead, ReadRequest, RowSink, Tx};
 use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::time::Duration;
@@ -93,27 +93,57 @@ pub async fn retrying<S>(
     }
 }
 
-/// Hands a batch of rows (as Arrow when the read asked for it) to the reader once the live limits let this
-/// worker's slot send; records its last key as the partition's position. False when the reader is gone.
+/// A batch being filled: cells, or the rows already written by the read's `RowWriter`.
+pub struct Filling {
+    cells: Vec<Vec<Cell>>,
+    sink: Option<Box<dyn RowSink>>,
+    count: usize,
+}
+
+impl Filling {
+    fn new(req: &ReadRequest, batch_size: usize) -> Filling {
+        let sink = req.writer.as_ref().map(|w| w.sink());
+        Filling {
+            cells: Vec::with_capacity(if sink.is_some() { 0 } else { batch_size }),
+            sink,
+            count: 0,
+        }
+    }
+
+    /// One row's cells: written at once (and freed) when the read has a writer, else kept.
+    fn push(&mut self, cells: Vec<Cell>) {
+        match &mut self.sink {
+            Some(sink) => sink.row(&cells),
+            None => self.cells.push(cells),
+        }
+        self.count += 1;
+    }
+}
+
+/// Hands a batch of rows (as Arrow when the read asked for it, as written when it has a writer) to the reader
+/// once the live limits let this worker's slot send; records its last key as the partition's position. False
+/// when the reader is gone.
 #[allow(clippy::too_many_arguments)]
 pub async fn emit<S>(
     req: &ReadRequest,
     part: &PartRead,
     slot: usize,
     tx: &Tx,
-    rows: Vec<Vec<Cell>>,
+    rows: Filling,
     last_key: Option<Vec<String>>,
     warnings: Vec<String>,
     progress: &mut Progress<S>,
 ) -> Result<bool> {
     let mut batch = Batch {
         partition: part.index,
-        rows,
+        count: rows.count,
+        rows: rows.cells,
         record: None,
+        written: rows.sink.map(RowSink::finish),
         last_key: last_key.clone(),
         warnings,
     };
-    if let Some(schema) = &req.arrow {
+    if let (Some(schema), None) = (&req.arrow, &batch.written) {
         let name = req.table.qualified();
         batch.record = Some(crate::arrow_batch::record_batch(
             schema,
@@ -173,7 +203,7 @@ pub async fn pump<R: Rows, S>(
     progress: &mut Progress<S>,
 ) -> Result<bool> {
     let mut batch_size = req.limits.current().batch_size;
-    let mut batch = Vec::with_capacity(batch_size);
+    let mut batch = Filling::new(req, batch_size);
     let mut last = None;
     let what = format!(
         "reading {} partition {}",
@@ -187,18 +217,17 @@ pub async fn pump<R: Rows, S>(
             batch.push(rows.cells(&row)?);
             last = Some(row);
         }
-        if batch.len() >= batch_size || (done && !batch.is_empty()) {
+        if batch.count >= batch_size || (done && batch.count > 0) {
             let last_key = match (&last, resumable) {
                 (Some(row), true) => Some(rows.key(row)?),
                 _ => None,
             };
-            let full = std::mem::take(&mut batch);
+            batch_size = req.limits.current().batch_size;
+            let full = std::mem::replace(&mut batch, Filling::new(req, batch_size));
             let warnings = rows.take_warnings();
             if !emit(req, part, slot, tx, full, last_key, warnings, progress).await? {
                 return Ok(false);
             }
-            batch_size = req.limits.current().batch_size;
-            batch = Vec::with_capacity(batch_size);
         }
         if done {
             return Ok(true);
@@ -238,6 +267,7 @@ mod tests {
             retry: Policy::new(max_retries, 0.0),
             log: crate::messages::Messages::default(),
             arrow: None,
+            writer: None,
             snapshot: None,
             read_timeout: Duration::from_secs(1),
             unrepresentable: crate::read::Unrepresentable::new(

@@ -312,8 +312,20 @@ fn json_text_flattens_to_the_very_cells_its_value_does() {
             name: "j_s".into(),
             fivetran_type: FivetranType::String,
         },
+        FlatColumn {
+            name: "j_x".into(),
+            fivetran_type: FivetranType::Double,
+        },
     ];
     let texts = [
+        // Integers: read without serde_json where the column takes them as integers (j_n, undeclared), not where
+        // it takes another type (j_x, j_s); the edges of "plain" and of i64.
+        r#"{"n": -0, "x": 7, "s": 12, "i": 0, "m": -123456789012345678}"#,
+        r#"{"i": 999999999999999999, "m": 9223372036854775807, "o": -9223372036854775808}"#,
+        r#"{"i": 007}"#,
+        r#"{"i": -}"#,
+        r#"{"i": 1-2}"#,
+        r#"{"i": 12345678901234567890123}"#,
         r#"{"color": "c1", "size": 7, "ok": true}"#,
         r#" { "n" : 12 , "s" : "a \"q\" \\ \u00e9 é" , "x": [1, {"y": null}], "d": {"e": {"f": 1}}} "#,
         r#"{"n": "not a number", "s": 1}"#,

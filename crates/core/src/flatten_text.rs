@@ -5,9 +5,9 @@
 //! null, too wide, a misfit, a clash) answers None, and the caller parses the text and calls `Flattener::cell`,
 //! which says what it says about it: the cells are the same either way (`flatten_tests.rs` compares them).
 
-use super::leaf::convert;
+use super::leaf::{convert, Conv};
 use super::Flattener;
-use crate::model::Cell;
+use crate::model::{Cell, FivetranType};
 use serde_json::Value;
 
 /// More keys than this in one object and the repeat check (a linear scan of its siblings) is left to the slow path.
@@ -94,7 +94,48 @@ pub fn inexact(value: &Value) -> bool {
     }
 }
 
+/// A plain JSON integer (`-?(0|[1-9][0-9]*)`, at most 18 digits, so it fits an i64) and its value.
+fn plain_int(span: &[u8]) -> Option<i64> {
+    let digits = span.strip_prefix(b"-").unwrap_or(span);
+    let plain = matches!(digits, [b'0'] | [b'1'..=b'9', ..])
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit);
+    if !plain {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+    Some(if digits.len() < span.len() { -n } else { n })
+}
+
 impl Flattener {
+    /// One leaf's span into `self.leaves` and `self.values`; None for what the plain case does not take.
+    fn leaf(&mut self, span: &[u8]) -> Option<()> {
+        if self.leaves.len() >= self.max_columns {
+            return None;
+        }
+        // An integer for a column that takes it as one: its cell needs no JSON value (the placeholder Null is
+        // exact, and `conv.cell` of an Int ignores it), so neither serde_json's parse nor its number text.
+        if let Some(n) = plain_int(span) {
+            let slot = self.slot();
+            if matches!(self.slots[slot].declared, None | Some(FivetranType::Long)) {
+                self.leaves.push((slot, Conv::Int(n)));
+                self.values.push(Value::Null);
+                return Some(());
+            }
+        }
+        let value = leaf_value(span)?;
+        if value.is_null() {
+            return None;
+        }
+        let slot = self.slot();
+        let conv = convert(self.slots[slot].declared, &value);
+        self.leaves.push((slot, conv));
+        self.values.push(value);
+        Some(())
+    }
+
     /// The flattened cell of the JSON text `text` of column `column`, and whether a number in it is inexact (see
     /// `inexact`); None when the text is not the plain case (module comment): then parse it and call `cell`.
     pub fn cell_text(&mut self, column: &str, text: &[u8]) -> Option<(Cell, bool)> {
@@ -157,14 +198,7 @@ impl Flattener {
                 i = self.scan_text(t, i, level + 1)?;
             } else {
                 let end = skip_value(t, i)?;
-                let value = leaf_value(&t[i..end])?;
-                if value.is_null() || self.leaves.len() >= self.max_columns {
-                    return None;
-                }
-                let slot = self.slot();
-                let conv = convert(self.slots[slot].declared, &value);
-                self.leaves.push((slot, conv));
-                self.values.push(value);
+                self.leaf(&t[i..end])?;
                 i = end;
             }
             self.name.truncate(len);

@@ -20,8 +20,29 @@ pub struct Batch {
     pub rows: Vec<Vec<Cell>>,
     /// The rows as Arrow, built by the fetcher when the read asked for Arrow (then `rows` is empty).
     pub record: Option<arrow::record_batch::RecordBatch>,
+    /// The rows in a front end's own form, written by the fetcher when the read has a `RowWriter` (then `rows`
+    /// is empty): what that writer's `RowSink::finish` made, for the front end to downcast.
+    pub written: Option<Box<dyn std::any::Any + Send>>,
+    /// The rows this batch holds, in whichever form.
+    pub count: usize,
     pub last_key: Option<Vec<String>>,
     pub warnings: Vec<String>,
+}
+
+/// A front end's own form of rows, written in the fetchers: each row as soon as its cells are made, on the thread
+/// that made them, so the cells are freed there while still in cache, and the fetchers (not one consumer) do the
+/// writing. The Partner SDK server's records are written so (`fivetran_source::records`); the core never knows
+/// what the bytes are.
+pub trait RowWriter: Send + Sync {
+    /// A sink for one batch's rows.
+    fn sink(&self) -> Box<dyn RowSink>;
+}
+
+/// One batch's rows as a `RowWriter` writes them.
+pub trait RowSink: Send {
+    fn row(&mut self, cells: &[Cell]);
+    /// What the batch became, handed over as `Batch::written`.
+    fn finish(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 /// One partition of a read: its key range and, when resuming, the position already emitted.
@@ -71,6 +92,8 @@ pub struct ReadRequest {
     /// A snapshot exported elsewhere (another process's `export_snapshot`) that every partition imports; without
     /// it, a PostgreSQL read of several partitions exports its own.
     pub snapshot: Option<String>,
+    /// Write each row in the fetcher as it is converted (see `RowWriter`), instead of handing over cells.
+    pub writer: Option<Arc<dyn RowWriter>>,
     /// How long a partition's statement may send nothing before its attempt fails as transient.
     pub read_timeout: std::time::Duration,
     /// Values no destination type can hold: what `on_unrepresentable_value` says, and those landed NULL so far.
@@ -204,6 +227,13 @@ pub async fn next_row<T>(
     context: &str,
     next: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    // A row already received is taken without a timer: arming one reads the clock, for every row of every read.
+    // The same future goes on under the timer when it must wait, so nothing it holds is dropped.
+    let mut next = std::pin::pin!(next);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(row) = first {
+        return row;
+    }
     tokio::time::timeout(limit, next).await.unwrap_or_else(|_| {
         Err(Error::Query {
             message: format!(

@@ -3,6 +3,7 @@
 //! records come encoded (`crate::records`), so a batch is their bytes, framed as `Records` frames them.
 
 use crate::wire::{put_key, put_varint, Encoded};
+use prost::bytes::Bytes;
 use prost::encoding::{encoded_len_varint, WireType};
 
 /// The Partner SDK's limit on records per batch (enforced by Fivetran's side).
@@ -10,11 +11,19 @@ pub const MAX_RECORDS: usize = 100;
 /// Encoded bytes of a batch's records, as Fivetran's example measures them (`Records(...).ByteSize()`).
 pub const MAX_BYTES: usize = 100 * 1024;
 
+/// Room left before a batch's records for the `UpdateResponse` around them: field 6's key (1 byte) and its length
+/// (at most 3 bytes: a batch's records stay under 100 KiB, each one under it), written there when the batch is
+/// sent, so a batch is never copied to be framed.
+const HEAD: usize = 4;
+
 #[derive(Default)]
 pub struct Batcher {
-    /// The records so far, each as field 1 of `Records`: exactly `Records { records }` encoded.
+    /// `HEAD` bytes of room, then the records so far, each as field 1 of `Records`: exactly `Records { records }`
+    /// encoded.
     framed: Vec<u8>,
     count: usize,
+    /// The last batch's length: the next one's buffer is made that size.
+    last: usize,
 }
 
 impl Batcher {
@@ -29,8 +38,12 @@ impl Batcher {
             out.push(Encoded::record(record));
             return out;
         }
-        if self.count == MAX_RECORDS || self.framed.len() + framed > MAX_BYTES {
+        if self.count == MAX_RECORDS || self.bytes() + framed > MAX_BYTES {
             out.extend(self.flush());
+        }
+        if self.framed.is_empty() {
+            self.framed.reserve(self.last.max(HEAD + framed));
+            self.framed.resize(HEAD, 0);
         }
         put_key(1, WireType::LengthDelimited, &mut self.framed);
         put_varint(record.len() as u64, &mut self.framed);
@@ -42,15 +55,25 @@ impl Batcher {
         out
     }
 
-    /// The batch so far, if any.
+    /// The encoded bytes of the records so far.
+    fn bytes(&self) -> usize {
+        self.framed.len().saturating_sub(HEAD)
+    }
+
+    /// The batch so far, if any: `UpdateResponse { records = 6: ... }` written into the room before it.
     pub fn flush(&mut self) -> Option<Encoded> {
         if self.count == 0 {
             return None;
         }
-        let batch = Encoded::records(&self.framed);
-        self.framed.clear();
+        let mut head = Vec::with_capacity(HEAD);
+        put_key(6, WireType::LengthDelimited, &mut head);
+        put_varint(self.bytes() as u64, &mut head);
+        let start = HEAD - head.len();
+        self.framed[start..HEAD].copy_from_slice(&head);
+        self.last = self.framed.len();
         self.count = 0;
-        Some(batch)
+        let batch = Bytes::from(std::mem::take(&mut self.framed)).slice(start..);
+        Some(Encoded(batch))
     }
 }
 

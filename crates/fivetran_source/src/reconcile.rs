@@ -133,10 +133,9 @@ impl TableSync<'_> {
             },
             ..Read::full(keys_table.clone(), parts)
         };
-        let reading = self.connector.start(read)?;
         let keys = self
             .pump(
-                reading,
+                read,
                 RecordMaker::new(&keys_table, true),
                 Phase::Keys,
                 u64::MAX,

@@ -3,11 +3,13 @@
 //! Written straight into a reused buffer (`crate::wire`): the fields every record of the table shares and each
 //! column's map key are encoded once per table read.
 
+use crate::batch::Batcher;
 use crate::proto::RecordType;
 use crate::values::view;
-use crate::wire::{map_key, put_bytes, put_entry};
+use crate::wire::{map_key, put_bytes, put_entry, Encoded};
 use connector_accel_core::encode::is_deleted;
 use connector_accel_core::model::{Cell, FivetranType, Table};
+use connector_accel_core::read::{RowSink, RowWriter};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -156,6 +158,54 @@ impl RecordMaker {
                 None => put_entry(&map_key(name), &view(cell, FivetranType::Json), out),
             }
         }
+    }
+}
+
+/// A read's records written in its fetchers (`RowWriter`), each batch of rows into the responses that carry it:
+/// the same records and batches `Out` makes of cells, cut where the batch ends (`Written`).
+pub struct Writer(pub Arc<RecordMaker>);
+
+/// One batch of rows as responses: `Records` batches (the last one flushed where the rows end, so that what the
+/// sync sends after them, a checkpoint naming these rows, follows them) and the records too big for one.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub responses: Vec<Encoded>,
+    /// Rows sent as deletes (soft-deleted).
+    pub deletes: u64,
+}
+
+struct Sink {
+    maker: Arc<RecordMaker>,
+    record: Vec<u8>,
+    batcher: Batcher,
+    written: Written,
+}
+
+impl RowWriter for Writer {
+    fn sink(&self) -> Box<dyn RowSink> {
+        Box::new(Sink {
+            maker: self.0.clone(),
+            record: Vec::new(),
+            batcher: Batcher::default(),
+            written: Written::default(),
+        })
+    }
+}
+
+impl RowSink for Sink {
+    fn row(&mut self, cells: &[Cell]) {
+        match self.maker.write(cells, &mut self.record) {
+            Made::Row => {}
+            Made::Delete => self.written.deletes += 1,
+            Made::Skipped => return,
+        }
+        let sent = self.batcher.push(&self.record);
+        self.written.responses.extend(sent);
+    }
+
+    fn finish(mut self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self.written.responses.extend(self.batcher.flush());
+        Box::new(self.written)
     }
 }
 

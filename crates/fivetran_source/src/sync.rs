@@ -8,11 +8,11 @@ use crate::identity;
 use crate::logs;
 use crate::proto::update_response::Operation;
 use crate::proto::{Checkpoint, Task, UpdateRequest, UpdateResponse, Warning};
-use crate::records::{Made, RecordMaker};
+use crate::records::{RecordMaker, Writer, Written};
 use crate::selection::selected;
 use crate::state;
 use crate::wire::Encoded;
-use connector_accel_core::connector::{Connector, Read, Started};
+use connector_accel_core::connector::{Connector, Read};
 use connector_accel_core::error::Error;
 use connector_accel_core::model::Table;
 use connector_accel_core::read::{PartRead, Sizes};
@@ -57,7 +57,6 @@ pub async fn run(request: UpdateRequest, tx: Sender<Result<Encoded, Status>>) {
     let mut out = Out {
         tx,
         batcher: Batcher::default(),
-        record: Vec::new(),
     };
     let err = match update(request, &mut out).await {
         Ok(()) | Err(Stop::Gone) => return,
@@ -79,8 +78,6 @@ pub async fn run(request: UpdateRequest, tx: Sender<Result<Encoded, Status>>) {
 struct Out {
     tx: Sender<Result<Encoded, Status>>,
     batcher: Batcher,
-    /// The record being written, reused row after row.
-    record: Vec<u8>,
 }
 
 impl Out {
@@ -401,10 +398,9 @@ impl<'a> TableSync<'a> {
             sizes,
             ..Read::full(self.table.clone(), parts)
         };
-        let started = self.connector.start(read)?;
         let maker =
             RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
-        self.pump(started, maker, Phase::Full, every).await?;
+        self.pump(read, maker, Phase::Full, every).await?;
         state::finish_full(self.entry(), pass);
         Ok(())
     }
@@ -435,39 +431,46 @@ impl<'a> TableSync<'a> {
             ..Read::full(self.table.clone(), parts)
         };
         let every = self.connector.table_plan(&self.table).checkpoint_rows;
-        let started = self.connector.start(read)?;
         let maker =
             RecordMaker::new(&self.table, false).excluding(&self.table, self.excluded.clone());
-        self.pump(started, maker, Phase::Incremental, every).await?;
+        self.pump(read, maker, Phase::Incremental, every).await?;
         state::finish_incremental(self.entry(), pass);
         Ok(())
     }
 
-    /// Sends every batch's records, then records its position; checkpoints every `every` rows. Returns the rows
-    /// read (a key pass counts its keys apart from the table's rows).
+    /// Starts `read` with its records written in the fetchers by `maker`, sends every batch's records, then
+    /// records its position; checkpoints every `every` rows. Returns the rows read (a key pass counts its keys
+    /// apart from the table's rows).
     async fn pump(
         &mut self,
-        mut started: Started,
+        mut read: Read,
         maker: RecordMaker,
         phase: Phase,
         every: u64,
     ) -> Step<u64> {
-        let (mut read, mut since_checkpoint, mut last_progress) = (0u64, 0u64, Instant::now());
+        read.writer = Some(Arc::new(Writer(Arc::new(maker))));
+        let mut started = self.connector.start(read)?;
+        let (mut total, mut since_checkpoint, mut last_progress) = (0u64, 0u64, Instant::now());
+        // The truncate (or anything else) still in `Out`'s batch goes before the fetchers' records.
+        self.out.flush().await?;
         while let Some(batch) = started.batches.recv().await {
-            let batch = batch?;
-            let mut deletes = 0;
-            for row in &batch.rows {
-                match maker.write(row, &mut self.out.record) {
-                    Made::Row => {}
-                    Made::Delete => deletes += 1,
-                    Made::Skipped => continue,
-                }
-                for response in self.out.batcher.push(&self.out.record) {
-                    self.out.raw(response).await?;
-                }
+            let mut batch = batch?;
+            let written = batch
+                .written
+                .take()
+                .and_then(|w| w.downcast::<Written>().ok())
+                .ok_or_else(|| {
+                    Error::Internal(format!(
+                        "{}: a batch came without its records",
+                        self.qualified
+                    ))
+                })?;
+            let deletes = written.deletes;
+            for response in written.responses {
+                self.out.raw(response).await?;
             }
-            let n = batch.rows.len() as u64;
-            read += n;
+            let n = batch.count as u64;
+            total += n;
             let key = batch.last_key.as_deref();
             match phase {
                 Phase::Full => state::record_partition(self.entry(), batch.partition, key, n),
@@ -493,7 +496,7 @@ impl<'a> TableSync<'a> {
             }
         }
         self.out.drain(&started.log).await?;
-        Ok(read)
+        Ok(total)
     }
 
     fn progress(&self) {

@@ -19,12 +19,6 @@ impl Encoded {
         Encoded(response.encode_to_vec().into())
     }
 
-    /// `UpdateResponse { records = 6: Records { records = 1: ... } }` around records already framed as Records'
-    /// field 1 (`frame`).
-    pub fn records(framed: &[u8]) -> Encoded {
-        Encoded(length_delimited(6, framed).into())
-    }
-
     /// `UpdateResponse { record = 1: Record }` around one record's bytes.
     pub fn record(record: &[u8]) -> Encoded {
         Encoded(length_delimited(1, record).into())
