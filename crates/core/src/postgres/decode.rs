@@ -3,7 +3,7 @@
 
 use super::types::Decoder;
 use crate::model::{Cell, FivetranType};
-use chrono::{Days, NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use std::fmt::Write;
 
 /// Why a value did not arrive as itself; the reader warns once per column and kind.
@@ -47,11 +47,21 @@ fn i16_at(raw: &[u8], at: usize) -> Result<i16, String> {
     )?))
 }
 
-fn epoch() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2000, 1, 1)
-        .unwrap_or_default()
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
+/// PostgreSQL's epoch, and the first and last instants Python (and so every destination type) holds: constants,
+/// because a date or timestamp of every row is placed from them.
+const EPOCH: NaiveDateTime = day(2000, 1, 1).and_time(NaiveTime::MIN);
+const FIRST: NaiveDateTime = day(1, 1, 1).and_time(NaiveTime::MIN);
+const LAST: NaiveDateTime =
+    day(9999, 12, 31).and_time(match NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999) {
+        Some(t) => t,
+        None => NaiveTime::MIN,
+    });
+
+const fn day(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    }
 }
 
 fn in_python_range(year: i32) -> bool {
@@ -110,13 +120,9 @@ pub(super) fn jsonb_body(raw: &[u8]) -> Result<&[u8], String> {
 }
 
 fn date(days: i32) -> Decoded {
-    let max = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
     match days {
-        i32::MAX => Ok((Cell::Date(max), Some(Note::Clamped))),
-        i32::MIN => Ok((
-            Cell::Date(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()),
-            Some(Note::Clamped),
-        )),
+        i32::MAX => Ok((Cell::Date(LAST.date()), Some(Note::Clamped))),
+        i32::MIN => Ok((Cell::Date(FIRST.date()), Some(Note::Clamped))),
         _ => match date_from_days(days) {
             Some(d) if in_python_range(chrono::Datelike::year(&d)) => Ok((Cell::Date(d), None)),
             _ => Ok((Cell::Null, Some(Note::OutOfRange))),
@@ -125,7 +131,7 @@ fn date(days: i32) -> Decoded {
 }
 
 fn date_from_days(days: i32) -> Option<NaiveDate> {
-    let base = epoch().date();
+    let base = EPOCH.date();
     if days >= 0 {
         base.checked_add_days(Days::new(days as u64))
     } else {
@@ -141,13 +147,10 @@ fn timestamp(micros: i64, utc: bool) -> Decoded {
             Cell::Timestamp(t)
         }
     };
-    let max = NaiveDate::from_ymd_opt(9999, 12, 31)
-        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999));
-    let min = NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
     match micros {
-        i64::MAX => Ok((wrap(max.unwrap_or_default()), Some(Note::Clamped))),
-        i64::MIN => Ok((wrap(min.unwrap_or_default()), Some(Note::Clamped))),
-        _ => match epoch().checked_add_signed(TimeDelta::microseconds(micros)) {
+        i64::MAX => Ok((wrap(LAST), Some(Note::Clamped))),
+        i64::MIN => Ok((wrap(FIRST), Some(Note::Clamped))),
+        _ => match EPOCH.checked_add_signed(TimeDelta::microseconds(micros)) {
             Some(t) if in_python_range(chrono::Datelike::year(&t)) => Ok((wrap(t), None)),
             _ => Ok((Cell::Null, Some(Note::OutOfRange))),
         },
@@ -238,7 +241,7 @@ pub fn key_text(d: Decoder, raw: &[u8]) -> Result<String, String> {
             i64::MAX => "infinity".into(),
             i64::MIN => "-infinity".into(),
             us => {
-                let t = epoch()
+                let t = EPOCH
                     .checked_add_signed(TimeDelta::microseconds(us))
                     .ok_or("timestamp out of range")?;
                 let zone = if d == Decoder::TimestampTz { "+00" } else { "" };
