@@ -87,6 +87,19 @@ def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
         plan = source.plan("engine", "cuts")
         assert [p["hi"] for p in plan["partitions"][:-1]] == [keys[i * len(keys) // wanted] for i in
                                                                range(1, wanted)], wanted
+    # A single-column key is cut at the sample's quantiles (one sort, no window): the key of rank i*n/partitions,
+    # or the one before it where that rank is a whole number (percentile_disc's smallest key reaching i/partitions).
+    sql("DROP TABLE IF EXISTS engine.cuts1")
+    sql("CREATE TABLE engine.cuts1 (k text PRIMARY KEY, v int)")
+    sql("INSERT INTO engine.cuts1 SELECT md5(g::text), g FROM generate_series(1, 20000) g")
+    sql("ANALYZE engine.cuts1")
+    keys = [k for (k,) in sql("SELECT k FROM engine.cuts1 ORDER BY k")]
+    for wanted in (2, 5, 7):
+        source = ca.Source(engine_config(pg, "cuts1", partitions=str(wanted)))
+        cuts = [p["hi"][0] for p in source.plan("engine", "cuts1")["partitions"][:-1]]
+        ranks = [keys.index(c) for c in cuts]
+        assert [i * len(keys) // wanted - r for i, r in enumerate(ranks, 1)] in (
+            [0] * (wanted - 1), [1] * (wanted - 1)) and len(set(ranks)) == wanted - 1, (wanted, ranks)
 
 
 def test_terminated_backends_are_retried_and_nothing_is_lost(pg, sql, tmp_path, capsys):

@@ -104,23 +104,27 @@ fn bytes_len(tag: u32, body: &[u8]) -> usize {
     key_len(tag) + encoded_len_varint(body.len() as u64) + body.len()
 }
 
-/// Map entry field 1, the column's name, as prost writes a map key (nothing for the empty name, its default).
+/// Map entry field 1, the column's name, as prost writes a map key (nothing for the empty name, its default),
+/// followed by the key of field 2 (the value, a message): the bytes every entry of the column starts with.
 pub fn map_key(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
     if !name.is_empty() {
         put_bytes(1, name.as_bytes(), &mut out);
     }
+    put_key(2, WireType::LengthDelimited, &mut out);
     out
 }
 
-/// One entry of `Record.data` (field 4): the key already encoded (`map_key`), then the value as field 2.
+/// One entry of `Record.data` (field 4): the key and the value's field key already encoded (`map_key`), then the
+/// value's length and bytes.
 pub fn put_entry(key: &[u8], value: &View, out: &mut Vec<u8>) {
     let body = value_len(value);
-    let field = key_len(2) + encoded_len_varint(body as u64) + body;
     put_key(4, WireType::LengthDelimited, out);
-    put_varint((key.len() + field) as u64, out);
+    put_varint(
+        (key.len() + encoded_len_varint(body as u64) + body) as u64,
+        out,
+    );
     out.extend_from_slice(key);
-    put_key(2, WireType::LengthDelimited, out);
     put_varint(body as u64, out);
     put_value(value, out);
 }

@@ -4,7 +4,6 @@
 use super::types::Decoder;
 use crate::model::{Cell, FivetranType};
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
-use std::fmt::Write;
 
 /// Why a value did not arrive as itself; the reader warns once per column and kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,25 +178,27 @@ pub fn numeric_text(raw: &[u8]) -> Result<Result<String, &'static str>, String> 
         0xF000 => return Ok(Err("-Infinity")),
         _ => {}
     }
-    let digit = |i: i32| -> Result<i16, String> {
+    let digit = |i: i32| -> Result<u16, String> {
         if i < 0 || i >= ndigits {
-            Ok(0)
-        } else {
-            i16_at(raw, 8 + 2 * i as usize)
+            return Ok(0);
+        }
+        match i16_at(raw, 8 + 2 * i as usize)? {
+            d @ 0..=9999 => Ok(d as u16),
+            d => Err(format!("a numeric digit group out of range ({d})")),
         }
     };
     let mut out = String::with_capacity(8 + 4 * ndigits.max(0) as usize + dscale);
     if sign == 0x4000 {
         out.push('-');
     }
-    // Every numeric of every row comes through here: the digits are written into `out`, never into strings of
-    // their own (writing into a String cannot fail).
+    // Every numeric of every row comes through here: the digits are written into `out` by hand (the formatting
+    // machinery cost most of a numeric's decoding), never into strings of their own.
     if weight < 0 {
         out.push('0');
     } else {
-        let _ = write!(out, "{}", digit(0)?);
+        group(&mut out, digit(0)?, false);
         for i in 1..=weight {
-            let _ = write!(out, "{:04}", digit(i)?);
+            group(&mut out, digit(i)?, true);
         }
     }
     if dscale > 0 {
@@ -205,12 +206,25 @@ pub fn numeric_text(raw: &[u8]) -> Result<Result<String, &'static str>, String> 
         let start = out.len();
         let mut i = weight + 1;
         while out.len() - start < dscale {
-            let _ = write!(out, "{:04}", digit(i)?);
+            group(&mut out, digit(i)?, true);
             i += 1;
         }
         out.truncate(start + dscale);
     }
     Ok(Ok(out))
+}
+
+/// One base-10000 digit group (0..=9999) in decimal: all four digits when `padded`, else without leading zeros.
+fn group(out: &mut String, d: u16, padded: bool) {
+    let digits = [d / 1000, d / 100 % 10, d / 10 % 10, d % 10];
+    let skip = if padded {
+        0
+    } else {
+        digits[..3].iter().take_while(|&&x| x == 0).count()
+    };
+    for &x in &digits[skip..] {
+        out.push(char::from(b'0' + x as u8));
+    }
 }
 
 /// A key value as text that the column's type parses back, for resuming after it.
@@ -330,6 +344,23 @@ mod tests {
         assert_eq!(
             numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap(),
             Err("NaN")
+        );
+        // A first group of each width, groups with inner and trailing zeros, a scale cutting a group.
+        for (digits, weight, dscale, text) in [
+            (&[5, 5000][..], 0, 1, "5.5"),
+            (&[12, 34][..], 1, 0, "120034"),
+            (&[999, 90][..], 0, 3, "999.009"),
+            (&[1000, 1][..], 0, 4, "1000.0001"),
+            (&[9999, 9999, 9999][..], 0, 6, "9999.999999"),
+            (&[7][..], -2, 6, "0.000000"),
+        ] {
+            let raw = numeric(digits.len() as i16, weight, 0, dscale, digits);
+            assert_eq!(numeric_text(&raw).unwrap().unwrap(), text, "{digits:?}");
+        }
+        let corrupt = numeric(1, 0, 0, 0, &[10000]);
+        assert!(
+            numeric_text(&corrupt).is_err(),
+            "a digit group past 9999 is an error"
         );
     }
 

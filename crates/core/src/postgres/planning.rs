@@ -18,6 +18,9 @@ pub async fn sample_keys(
     percent: f64,
     wanted: usize,
 ) -> Result<Vec<Vec<String>>> {
+    if table.primary_key.len() == 1 {
+        return sample_quantiles(client, table, percent, wanted).await;
+    }
     let (percent, parts) = (percent.to_string(), wanted.to_string());
     let rows = match client
         .query_typed(
@@ -43,6 +46,35 @@ pub async fn sample_keys(
         }
     }
     Ok(spread(&cuts, wanted as i64))
+}
+
+/// `sample_keys` of a single-column key: its quantiles j/`wanted` (see `sql::sample_quantiles`).
+async fn sample_quantiles(
+    client: &Client,
+    table: &Table,
+    percent: f64,
+    wanted: usize,
+) -> Result<Vec<Vec<String>>> {
+    let fractions: Vec<String> = (0..wanted)
+        .map(|j| (j as f64 / wanted as f64).to_string())
+        .collect();
+    let (percent, fractions) = (percent.to_string(), format!("{{{}}}", fractions.join(",")));
+    let params: [(&(dyn postgres_types::ToSql + Sync), Type); 2] =
+        [(&percent, Type::TEXT), (&fractions, Type::TEXT)];
+    match client
+        .query_typed(&sql::sample_quantiles(table), &params)
+        .await
+    {
+        Ok(rows) => Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, Option<String>>(0))
+            .map(|k| vec![k])
+            .collect()),
+        Err(e) => {
+            let err = errors::query(&format!("sampling the keys of {}", table.qualified()), e);
+            Err(locks::explain(client, table, err).await)
+        }
+    }
 }
 
 /// The sample as `plan::partitions` reads it for `wanted` partitions: `wanted` keys, the j-th being the one of rank
