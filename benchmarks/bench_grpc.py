@@ -23,7 +23,8 @@ Targets: (3)/(1) >= 10x; (3)/(a) >= 0.7x.
 records; `--key-pass` hands (3) a state that says the destination holds the table (`{"reload": true}`), so it runs
 the key pass after the read as every later full read of a table without a cursor does (2 x rows + 1 records).
 Run: python benchmarks/bench_grpc.py [--rows 1000000] [--rounds 3] [--client skim|decode] [--sdk213 PYTHON] [--key-pass]
-     (after one untimed round of (3), (a) and (c); (1) and (1r) are too slow for a warm-up to matter)
+     (after one untimed round of (3), (a) and (c); (1) and (1r) are too slow for a warm-up to matter). The paths'
+     rounds are interleaved: round r runs every path once, the order turned by one each round.
 """
 import argparse
 import json
@@ -163,20 +164,24 @@ def cpu_seconds(pid=None):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_rounds(fn, rounds, rows, label, sent, cpu=None):
-    """Table rows per second; `sent[label]` the records the stream carried (more than the rows for (2) and (3),
-    whose connectors also send a truncate and a key pass after a full read, and so for (3)'s replay (c)).
-    `cpu`: (list, pid) to append the CPU seconds that pid (None: this process) spent on each round."""
-    rates = []
-    for _ in range(rounds):
-        started, cpu_before = time.perf_counter(), cpu and cpu_seconds(cpu[1])
-        n = fn()
-        rates.append(rows / (time.perf_counter() - started))
-        if cpu:
-            cpu[0].append(cpu_seconds(cpu[1]) - cpu_before)
-        sent[label] = n
-        assert n == rows or (label in ("2", "3", "c") and n > rows), (label, n, rows)
-    return rates
+def timed_rounds(runs, rounds, rows, cpu):
+    """Table rows per second of every path in `runs`, their rounds interleaved (round r runs each path once, the
+    order turned by one each round), so that a machine that slows down or speeds up during the run weighs on every
+    path alike; `sent[key]`, the records each stream carried (more than the rows for (2) and (3), whose connectors
+    also send a truncate, and so for (3)'s replay (c)). `cpu`: {key: (list, pid)} to append the CPU seconds that
+    pid (None: this process) spent on each round of that path."""
+    rates, sent, keys = {key: [] for key in runs}, {}, list(runs)
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            watched = cpu.get(key)
+            started, cpu_before = time.perf_counter(), watched and cpu_seconds(watched[1])
+            n = runs[key]()
+            rates[key].append(rows / (time.perf_counter() - started))
+            if watched:
+                watched[0].append(cpu_seconds(watched[1]) - cpu_before)
+            sent[key] = n
+            assert n == rows or (key in ("2", "3", "c") and n > rows), (key, n, rows)
+    return rates, sent
 
 
 def main():
@@ -224,10 +229,10 @@ def measure(args, settings, config, servers):
                 runs[key] = lambda key=key: servers[key].drain(config, args.client)
         for key in ("a", "c"):
             runs[key]()
-        sent, cpu = {}, {"3": [], "a": []}
-        pids = {"3": servers["3"].process.pid, "a": None}  # (a) reads in this process; (3)'s client is here too
-        rates = {key: timed_rounds(fn, args.rounds, args.rows, key, sent, (cpu[key], pids[key]) if key in cpu
-                                   else None) for key, fn in runs.items()}
+        cpu = {"3": [], "a": []}
+        # (a) reads in this process; (3)'s client is here too
+        watched = {"3": (cpu["3"], servers["3"].process.pid), "a": (cpu["a"], None)}
+        rates, sent = timed_rounds(runs, args.rounds, args.rows, watched)
         print(f"CPU seconds per round: (3)'s server process {[round(c, 2) for c in cpu['3']]}, "
               f"(a) the read_arrow process {[round(c, 2) for c in cpu['a']]} (PostgreSQL's not counted)")
         rss = {key: s.peak_rss_mb() for key, s in servers.items()}
