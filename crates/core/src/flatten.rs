@@ -66,6 +66,12 @@ pub struct Flattener {
     /// The slots of the previous object's leaves, by position: objects of one column mostly share a shape, so
     /// a name is first compared with the one in its place last time, and looked up only when it differs.
     last: Vec<usize>,
+    /// The last flat object's keys and slots, per JSON column (`flatten_text.rs`): an object with the very same
+    /// keys in the same order (jsonb keeps its keys sorted) reuses its slots, no names built, none looked up.
+    shapes: Vec<text::Shape>,
+    /// The keys of the object being read, for its shape, and whether it holds a nested object.
+    keys: Vec<u8>,
+    nested: bool,
     sample_rows: i64,
     /// At most this many flattened columns per JSON column: a larger object stays JSON (a 200,000-key object
     /// flattened would be 200,000 columns in every row and in the schema).
@@ -94,6 +100,9 @@ impl Flattener {
             values: Vec::new(),
             siblings: Vec::new(),
             last: Vec::new(),
+            shapes: Vec::new(),
+            keys: Vec::new(),
+            nested: false,
             sample_rows,
             max_columns: usize::MAX,
             misfits: std::collections::HashSet::new(),

@@ -370,3 +370,60 @@ fn json_text_flattens_to_the_very_cells_its_value_does() {
         );
     }
 }
+
+/// An object read with the slots of the object before it (same keys, same order) gets the cells it gets read
+/// from scratch, and one that differs in any way (a key more or less, a longer or shorter key, a null, a value
+/// its column does not take, a nested object, another column's shape) is read from scratch.
+#[test]
+fn an_object_of_the_last_shape_flattens_as_it_does_alone() {
+    let declared = [FlatColumn {
+        name: "j_n".into(),
+        fivetran_type: FivetranType::Long,
+    }];
+    let texts = [
+        r#"{"n": 1, "s": "a", "ok": true}"#,
+        r#"{"n": 2, "s": "b", "ok": false}"#,
+        r#"{"n": 3, "s": "c"}"#,
+        r#"{"n": 4, "s": "d", "ok": true, "x": 1}"#,
+        r#"{"n": 5, "ss": "e", "ok": true}"#,
+        r#"{"n": 6, "": "f", "ok": true}"#,
+        r#"{"n": null, "s": "g", "ok": true}"#,
+        r#"{"n": "seven", "s": "h", "ok": true}"#,
+        r#"{"n": 8.5, "s": "i", "ok": true}"#,
+        r#"{"n": 9, "s": {"deep": 1}, "ok": true}"#,
+        r#"{"n": 10, "s": [1, 2], "ok": true}"#,
+        r#"{"n": 11, "s": "j", "ok": true} x"#,
+        r#"{"s": "k", "n": 12, "ok": true}"#,
+    ];
+    for depth in [1, 2] {
+        for prev in texts {
+            for text in texts {
+                let make = || Flattener::new("_", depth, &declared, 10).max_columns(5);
+                let (mut fast, mut alone) = (make(), make());
+                for f in [&mut fast, &mut alone] {
+                    if serde_json::from_str::<Value>(prev).is_ok() {
+                        by_text(f, prev);
+                    }
+                }
+                let Ok(value) = serde_json::from_str::<Value>(text) else {
+                    assert!(fast.cell_text("j", text.as_bytes()).is_none(), "{text}");
+                    continue;
+                };
+                let want = (
+                    alone.cell("t", "j", value.clone()).unwrap(),
+                    inexact(&value),
+                );
+                assert_eq!(
+                    by_text(&mut fast, text),
+                    want,
+                    "depth {depth}: {prev} then {text}"
+                );
+                assert_eq!(
+                    fast.take_warnings(),
+                    alone.take_warnings(),
+                    "{prev} then {text}"
+                );
+            }
+        }
+    }
+}

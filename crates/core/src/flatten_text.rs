@@ -94,6 +94,15 @@ pub fn inexact(value: &Value) -> bool {
     }
 }
 
+/// A flat object's shape: its keys, each followed by END (a byte no UTF-8 text holds), and their slots.
+pub(super) struct Shape {
+    column: String,
+    keys: Vec<u8>,
+    slots: Vec<usize>,
+}
+
+const END: u8 = 0xFF;
+
 /// A plain JSON integer (`-?(0|[1-9][0-9]*)`, at most 18 digits, so it fits an i64) and its value.
 fn plain_int(span: &[u8]) -> Option<i64> {
     let digits = span.strip_prefix(b"-").unwrap_or(span);
@@ -110,15 +119,16 @@ fn plain_int(span: &[u8]) -> Option<i64> {
 }
 
 impl Flattener {
-    /// One leaf's span into `self.leaves` and `self.values`; None for what the plain case does not take.
-    fn leaf(&mut self, span: &[u8]) -> Option<()> {
+    /// One leaf's span into `self.leaves` and `self.values`, in `slot` (None: the slot of `self.name`); None for
+    /// what the plain case does not take.
+    fn leaf(&mut self, span: &[u8], slot: Option<usize>) -> Option<()> {
         if self.leaves.len() >= self.max_columns {
             return None;
         }
         // An integer for a column that takes it as one: its cell needs no JSON value (the placeholder Null is
         // exact, and `conv.cell` of an Int ignores it), so neither serde_json's parse nor its number text.
         if let Some(n) = plain_int(span) {
-            let slot = self.slot();
+            let slot = slot.unwrap_or_else(|| self.slot());
             if matches!(self.slots[slot].declared, None | Some(FivetranType::Long)) {
                 self.leaves.push((slot, Conv::Int(n)));
                 self.values.push(Value::Null);
@@ -129,7 +139,7 @@ impl Flattener {
         if value.is_null() {
             return None;
         }
-        let slot = self.slot();
+        let slot = slot.unwrap_or_else(|| self.slot());
         let conv = convert(self.slots[slot].declared, &value);
         self.leaves.push((slot, conv));
         self.values.push(value);
@@ -146,13 +156,20 @@ impl Flattener {
         self.objects += 1;
         self.last.clear();
         self.last.extend(self.leaves.iter().map(|&(slot, _)| slot));
-        self.leaves.clear();
-        self.values.clear();
-        self.siblings.clear();
-        self.name.clear();
-        self.name.push_str(column);
-        let end = self.scan_text(text, start, 1)?;
-        if ws(text, end) != text.len() || self.unflattenable().is_some() {
+        if self.same_shape(column, text, start).is_none() {
+            self.leaves.clear();
+            self.values.clear();
+            self.siblings.clear();
+            self.name.clear();
+            self.name.push_str(column);
+            self.keys.clear();
+            self.nested = false;
+            let end = self.scan_text(text, start, 1)?;
+            if ws(text, end) != text.len() || self.unflattenable().is_some() {
+                return None;
+            }
+            self.remember_shape(column);
+        } else if self.unflattenable().is_some() {
             return None;
         }
         let inexact = self.values.iter().any(inexact);
@@ -164,6 +181,66 @@ impl Flattener {
             .map(|(&(slot, conv), value)| (slots[slot].name.clone(), conv.cell(value)))
             .collect();
         Some((Cell::Flat(out), inexact))
+    }
+
+    /// The object at `t[start]` read into `self.leaves` and `self.values` with the slots of the last flat object
+    /// of `column`, when it has exactly that object's keys in the same order and no nested object; None (the
+    /// caller then reads it from scratch) at the first difference, or for anything the plain case does not take.
+    fn same_shape(&mut self, column: &str, t: &[u8], start: usize) -> Option<()> {
+        let at = self.shapes.iter().position(|s| s.column == column)?;
+        self.leaves.clear();
+        self.values.clear();
+        let (mut i, mut k, mut from) = (ws(t, start + 1), 0, 0);
+        loop {
+            if *t.get(i)? != b'"' {
+                return None;
+            }
+            let end = skip_string(t, i)?;
+            let shape = &self.shapes[at];
+            let upto = from + end - i - 2;
+            if shape.keys.get(from..upto)? != &t[i + 1..end - 1]
+                || shape.keys.get(upto) != Some(&END)
+            {
+                return None;
+            }
+            let slot = *shape.slots.get(k)?;
+            (from, k) = (upto + 1, k + 1);
+            i = ws(t, end);
+            if *t.get(i)? != b':' {
+                return None;
+            }
+            i = ws(t, i + 1);
+            if *t.get(i)? == b'{' && self.depth > 1 {
+                return None;
+            }
+            let end = skip_value(t, i)?;
+            self.leaf(&t[i..end], Some(slot))?;
+            i = ws(t, end);
+            match t.get(i)? {
+                b',' => i = ws(t, i + 1),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        let whole = from == self.shapes[at].keys.len() && ws(t, i + 1) == t.len();
+        whole.then_some(())
+    }
+
+    /// The object just read is the shape of `column`'s next objects, when it is flat.
+    fn remember_shape(&mut self, column: &str) {
+        if self.nested {
+            return;
+        }
+        let slots = self.leaves.iter().map(|&(slot, _)| slot).collect();
+        let shape = Shape {
+            column: column.to_string(),
+            keys: std::mem::take(&mut self.keys),
+            slots,
+        };
+        match self.shapes.iter_mut().find(|s| s.column == column) {
+            Some(known) => *known = shape,
+            None => self.shapes.push(shape),
+        }
     }
 
     /// Reads the object at `t[i]` (a `{`) at `level` into `self.leaves` and `self.values`, as `scan` reads a map;
@@ -195,10 +272,15 @@ impl Flattener {
             self.name.push_str(&self.separator);
             self.name.push_str(key);
             if *t.get(i)? == b'{' && level < self.depth {
+                self.nested = true;
                 i = self.scan_text(t, i, level + 1)?;
             } else {
+                if level == 1 {
+                    self.keys.extend_from_slice(key.as_bytes());
+                    self.keys.push(END);
+                }
                 let end = skip_value(t, i)?;
-                self.leaf(&t[i..end])?;
+                self.leaf(&t[i..end], None)?;
                 i = end;
             }
             self.name.truncate(len);

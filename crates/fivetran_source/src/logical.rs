@@ -348,7 +348,7 @@ impl Writer {
     }
 
     /// The record of `change` into `out` (cleared first).
-    fn write(&self, change: Change, out: &mut Vec<u8>) {
+    fn write(&mut self, change: Change, out: &mut Vec<u8>) {
         out.clear();
         match change.op {
             Op::Upsert => {

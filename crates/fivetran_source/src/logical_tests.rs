@@ -48,7 +48,7 @@ fn change(op: Op, cells: Vec<Option<Cell>>) -> Change {
 }
 
 /// (type, sorted column names) of the record `writer` makes of `change`.
-fn written(writer: &Writer, change: Change) -> (i32, Vec<String>, Record) {
+fn written(writer: &mut Writer, change: Change) -> (i32, Vec<String>, Record) {
     let mut out = Vec::new();
     writer.write(change, &mut out);
     let r = Record::decode(out.as_slice()).expect("prost decodes our record");
@@ -67,10 +67,10 @@ fn flat() -> Cell {
 
 #[test]
 fn a_partial_update_carries_only_its_columns_and_never_a_null_for_the_others() {
-    let w = Writer::new(&table(), HashSet::new());
+    let mut w = Writer::new(&table(), HashSet::new());
     // the TOASTed `big` was left unchanged by the update: not in the record at all
     let (kind, names, r) = written(
-        &w,
+        &mut w,
         change(
             Op::Update,
             vec![
@@ -92,7 +92,7 @@ fn a_partial_update_carries_only_its_columns_and_never_a_null_for_the_others() {
 
 #[test]
 fn upserts_go_the_full_loads_way_deletes_carry_their_key_and_truncates_nothing() {
-    let w = Writer::new(&table(), HashSet::new());
+    let mut w = Writer::new(&table(), HashSet::new());
     let row = |gone: bool| {
         vec![
             Some(Cell::Int(7)),
@@ -102,29 +102,29 @@ fn upserts_go_the_full_loads_way_deletes_carry_their_key_and_truncates_nothing()
             Some(Cell::Bool(gone)),
         ]
     };
-    let (kind, names, _) = written(&w, change(Op::Upsert, row(false)));
+    let (kind, names, _) = written(&mut w, change(Op::Upsert, row(false)));
     assert_eq!(kind, RecordType::Upsert as i32);
     assert_eq!(names, ["big", "doc_n", "gone", "id", "note"]);
     // the soft-delete column set: a delete of the key, as a full load sends it
-    let (kind, names, _) = written(&w, change(Op::Upsert, row(true)));
+    let (kind, names, _) = written(&mut w, change(Op::Upsert, row(true)));
     assert_eq!(
         (kind, names),
         (RecordType::Delete as i32, vec!["id".to_string()])
     );
     let key_only = vec![Some(Cell::Int(7)), None, None, None, None];
-    let (kind, names, _) = written(&w, change(Op::Delete, key_only));
+    let (kind, names, _) = written(&mut w, change(Op::Delete, key_only));
     assert_eq!(
         (kind, names),
         (RecordType::Delete as i32, vec!["id".to_string()])
     );
-    let (kind, names, _) = written(&w, change(Op::Truncate, vec![None; 5]));
+    let (kind, names, _) = written(&mut w, change(Op::Truncate, vec![None; 5]));
     assert_eq!((kind, names.len()), (RecordType::Truncate as i32, 0));
 }
 
 #[test]
 fn columns_the_selection_leaves_out_stay_out_of_every_change() {
     let excluded: HashSet<String> = ["note".to_string(), "doc_n".to_string()].into();
-    let w = Writer::new(&table(), excluded);
+    let mut w = Writer::new(&table(), excluded);
     let cells = vec![
         Some(Cell::Int(7)),
         None,
@@ -132,8 +132,8 @@ fn columns_the_selection_leaves_out_stay_out_of_every_change() {
         Some(Cell::Text("n".into())),
         None,
     ];
-    let (_, names, _) = written(&w, change(Op::Update, cells.clone()));
+    let (_, names, _) = written(&mut w, change(Op::Update, cells.clone()));
     assert_eq!(names, ["id"]);
-    let (_, names, _) = written(&w, change(Op::Delete, cells));
+    let (_, names, _) = written(&mut w, change(Op::Delete, cells));
     assert_eq!(names, ["id"]);
 }

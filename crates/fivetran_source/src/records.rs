@@ -23,7 +23,8 @@ pub enum Made {
     Skipped,
 }
 
-/// Turns one table's rows into records; made once per table read.
+/// Turns one table's rows into records; made once per table read (cloned for each batch of its fetchers).
+#[derive(Clone)]
 pub struct RecordMaker {
     /// Fields 1-3 of each row's record (an upsert, or a key pass's update), and of a delete's.
     head: Vec<u8>,
@@ -39,6 +40,8 @@ pub struct RecordMaker {
     /// Columns (own or flattened) Fivetran's selection leaves out: never written; `skip` marks the own ones.
     excluded: std::collections::HashSet<String>,
     skip: Vec<bool>,
+    /// By place in a flattened cell: the name last met there and its index in `flat` (see `flattened`).
+    seen: Vec<(Arc<str>, usize)>,
 }
 
 /// Record fields 1 (schema_name, optional: written whenever set), 2 (table_name) and 3 (type), as prost skips a
@@ -95,6 +98,7 @@ impl RecordMaker {
             key_pass,
             excluded: Default::default(),
             skip: vec![false; table.columns.len()],
+            seen: Vec::new(),
         }
     }
 
@@ -115,7 +119,7 @@ impl RecordMaker {
     }
 
     /// Writes the record of one row into `out` (cleared first); what the row became.
-    pub fn write(&self, row: &[Cell], out: &mut Vec<u8>) -> Made {
+    pub fn write(&mut self, row: &[Cell], out: &mut Vec<u8>) -> Made {
         out.clear();
         let deleted = self.soft_delete.is_some_and(|i| is_deleted(row.get(i)));
         if deleted && self.key_pass {
@@ -135,28 +139,47 @@ impl RecordMaker {
                 continue;
             }
             match cell {
-                Cell::Flat(pairs) => self.flattened(pairs, out),
+                Cell::Flat(pairs) => {
+                    flattened(&self.flat, &self.excluded, &mut self.seen, pairs, out)
+                }
                 _ => put_entry(key, &view(cell, *declared), out),
             }
         }
         Made::Row
     }
+}
 
-    fn flattened(&self, pairs: &[(Arc<str>, Cell)], out: &mut Vec<u8>) {
-        for (name, cell) in pairs {
-            if !self.excluded.is_empty() && self.excluded.contains(&**name) {
-                continue;
+/// The entries of a flattened cell's leaves (see `RecordMaker::seen`).
+fn flattened(
+    flat: &[(Arc<str>, Vec<u8>, FivetranType)],
+    excluded: &std::collections::HashSet<String>,
+    seen: &mut Vec<(Arc<str>, usize)>,
+    pairs: &[(Arc<str>, Cell)],
+    out: &mut Vec<u8>,
+) {
+    for (at, (name, cell)) in pairs.iter().enumerate() {
+        if !excluded.is_empty() && excluded.contains(&**name) {
+            continue;
+        }
+        // Objects of a column mostly share a shape: the flattener's name in this place last time is the
+        // same `Arc`, so its declared column is known without comparing names.
+        let known = match seen.get(at) {
+            Some((last, i)) if Arc::ptr_eq(last, name) => Some(*i),
+            _ => {
+                let found = flat.iter().position(|f| f.0 == *name);
+                if let Some(i) = found {
+                    let entry = (name.clone(), i);
+                    match seen.get_mut(at) {
+                        Some(place) => *place = entry,
+                        None => seen.resize(at + 1, entry),
+                    }
+                }
+                found
             }
-            let same = |f: &&(Arc<str>, Vec<u8>, FivetranType)| Arc::ptr_eq(&f.0, name);
-            let declared = self
-                .flat
-                .iter()
-                .find(same)
-                .or_else(|| self.flat.iter().find(|f| f.0 == *name));
-            match declared {
-                Some((_, key, t)) => put_entry(key, &view(cell, *t), out),
-                None => put_entry(&map_key(name), &view(cell, FivetranType::Json), out),
-            }
+        };
+        match known.map(|i| &flat[i]) {
+            Some((_, key, t)) => put_entry(key, &view(cell, *t), out),
+            None => put_entry(&map_key(name), &view(cell, FivetranType::Json), out),
         }
     }
 }
@@ -175,7 +198,7 @@ pub struct Written {
 }
 
 struct Sink {
-    maker: Arc<RecordMaker>,
+    maker: RecordMaker,
     record: Vec<u8>,
     batcher: Batcher,
     written: Written,
@@ -184,7 +207,7 @@ struct Sink {
 impl RowWriter for Writer {
     fn sink(&self) -> Box<dyn RowSink> {
         Box::new(Sink {
-            maker: self.0.clone(),
+            maker: (*self.0).clone(),
             record: Vec::new(),
             batcher: Batcher::default(),
             written: Written::default(),

@@ -168,7 +168,7 @@ fn rows_decode_as_the_records_prost_would_send() {
     let mut row: Vec<Cell> = types.into_iter().map(|(c, _)| c).collect();
     row.push(flat);
     row.push(Cell::Bool(false));
-    let maker = RecordMaker::new(&table, false);
+    let mut maker = RecordMaker::new(&table, false);
     let mut ours = Vec::new();
     assert_eq!(maker.write(&row, &mut ours), Made::Row);
     let decoded = Record::decode(ours.as_slice()).expect("prost decodes our record");
@@ -207,6 +207,57 @@ fn rows_decode_as_the_records_prost_would_send() {
         RecordMaker::new(&table, true).write(&row, &mut ours),
         Made::Skipped
     );
+}
+
+/// One maker over rows whose flattened cells change shape (leaves swapped, a name in a new `Arc`, an undeclared
+/// leaf): each record is prost's for its own row, whatever the maker remembered from the rows before.
+#[test]
+fn flattened_leaves_keep_their_columns_when_the_shape_changes() {
+    let mut table = Table::new(
+        "s".into(),
+        "t".into(),
+        vec![
+            column("id", FivetranType::Long),
+            column("doc", FivetranType::Json),
+        ],
+        vec!["id".into()],
+    );
+    let declared = |name: &str, t| connector_accel_core::model::FlatColumn {
+        name: name.into(),
+        fivetran_type: t,
+    };
+    table.flat_columns = vec![
+        declared("doc_n", FivetranType::Int),
+        declared("doc_s", FivetranType::Xml),
+    ];
+    let (n, s): (Arc<str>, Arc<str>) = (Arc::from("doc_n"), Arc::from("doc_s"));
+    let leaves = [
+        vec![
+            (n.clone(), Cell::Int(1)),
+            (s.clone(), Cell::Text("<a/>".into())),
+        ],
+        vec![
+            (s.clone(), Cell::Text("<b/>".into())),
+            (n.clone(), Cell::Int(2)),
+        ],
+        vec![(Arc::from("doc_n"), Cell::Int(3))],
+        vec![
+            (Arc::from("doc_z"), Cell::Text("z".into())),
+            (n.clone(), Cell::Int(4)),
+        ],
+        vec![
+            (n.clone(), Cell::Int(5)),
+            (s.clone(), Cell::Text("<c/>".into())),
+        ],
+    ];
+    let mut maker = RecordMaker::new(&table, false);
+    let mut ours = Vec::new();
+    for (i, flat) in leaves.into_iter().enumerate() {
+        let row = vec![Cell::Int(i as i64), Cell::Flat(flat)];
+        maker.write(&row, &mut ours);
+        let decoded = Record::decode(ours.as_slice()).expect("prost decodes our record");
+        assert_eq!(decoded.data, reference(&table, &row), "row {i}");
+    }
 }
 
 #[test]
@@ -295,7 +346,7 @@ fn encoder_cost() {
             ]
         })
         .collect();
-    let maker = RecordMaker::new(&table, false);
+    let mut maker = RecordMaker::new(&table, false);
     let mut batcher = crate::batch::Batcher::default();
     let mut record = Vec::new();
     let started = std::time::Instant::now();
