@@ -119,6 +119,9 @@ def test_a_query_streams_with_the_types_the_server_describes(pg, sql, arrow_tabl
     assert err.value.sqlstate == "42703"
     with pytest.raises(ValueError):
         ca.read_arrow(connection_config(pg), query="SELECT 1", partitions=2)
+    # Two result columns of one name: one would take the other's place in every row, so the query is refused.
+    with pytest.raises(ca.ConfigurationError, match="column 'id' appears twice; give the columns distinct names"):
+        ca.read_arrow(connection_config(pg), query="SELECT id, id + 1 AS id FROM arrow.types")
 
 
 MEMORY_PROBE = """

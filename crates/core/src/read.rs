@@ -201,6 +201,27 @@ pub fn place(table: &Table, span: &Span, key: Result<Vec<String>>) -> String {
     }
 }
 
+/// A query's result columns (`read_arrow(query=...)`) must have distinct names: its rows are read as a table's,
+/// cells named by column, so a second column of one name would take the first one's place.
+pub fn distinct_query_columns<S: AsRef<str>>(names: &[S]) -> Result<()> {
+    let twice = names.iter().enumerate().find_map(|(i, n)| {
+        names[..i]
+            .iter()
+            .any(|m| m.as_ref() == n.as_ref())
+            .then_some(n)
+    });
+    match twice {
+        Some(twice) => Err(Error::config(
+            "query",
+            format!(
+                "column '{}' appears twice; give the columns distinct names (AS ...)",
+                twice.as_ref()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A value of the `column`th column of `table` that could not be converted, named by table and column.
 pub fn conversion_error(table: &Table, column: usize, message: &str) -> Error {
     let name = table.columns.get(column).map_or("?", |c| c.name.as_str());
@@ -270,4 +291,20 @@ where
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_query_columns;
+
+    #[test]
+    fn a_query_column_named_twice_is_refused_naming_it() {
+        assert!(distinct_query_columns(&["a", "b", "A"]).is_ok());
+        assert!(distinct_query_columns::<&str>(&[]).is_ok());
+        let err = distinct_query_columns(&["a", "b", "c", "b"]).expect_err("b twice");
+        assert_eq!(
+            err.to_string(),
+            "configuration key 'query': column 'b' appears twice; give the columns distinct names (AS ...)"
+        );
+    }
 }

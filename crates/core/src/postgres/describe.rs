@@ -3,7 +3,7 @@
 
 use super::errors;
 use super::types::{map_type, PgType};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fetch::Fetch;
 use crate::model::{Column, Table};
 use tokio_postgres::Client;
@@ -28,16 +28,7 @@ pub async fn describe(client: &Client, query: &str) -> Result<(Table, Vec<String
         .iter()
         .map(|c| c.name().to_string())
         .collect();
-    if let Some(twice) = names
-        .iter()
-        .enumerate()
-        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
-    {
-        return Err(Error::config(
-            "query",
-            format!("column '{twice}' appears twice; give the columns distinct names (AS ...)"),
-        ));
-    }
+    crate::read::distinct_query_columns(&names)?;
     let oids: Vec<u32> = statement
         .columns()
         .iter()

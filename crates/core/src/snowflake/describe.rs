@@ -5,7 +5,7 @@
 use super::client::Client;
 use super::result::RowType;
 use super::types::map;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fetch::{Fetch, SfFetch};
 use crate::model::{Column, Table};
 use std::sync::Arc;
@@ -16,16 +16,7 @@ pub async fn describe(client: &Arc<Client>, query: &str) -> Result<(Table, Vec<S
     let sql = format!("SELECT * FROM ({query}) AS src");
     let answer = client.describe(&sql, "describing the query").await?;
     let names: Vec<&str> = answer.columns.iter().map(|c| c.name.as_str()).collect();
-    if let Some(twice) = names
-        .iter()
-        .enumerate()
-        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
-    {
-        return Err(Error::config(
-            "query",
-            format!("column '{twice}' appears twice; give the columns distinct names (AS ...)"),
-        ));
-    }
+    crate::read::distinct_query_columns(&names)?;
     let mut warnings = Vec::new();
     let columns = answer
         .columns
