@@ -1,8 +1,6 @@
 """`connector_accel/auto.py`, the SDK connector's door to the core's `update_method=auto` (`catchup.rs`): which of
 the source's refusals decide cursor and which fail the sync. The servers' outcomes are in tests/test_logical_auto.py;
 here a stand-in source raises what `Source.open_replication` raises, to reach the refusals no test server gives."""
-import json
-
 import pytest
 from connector_accel import auto
 from connector_accel._core import ConfigurationError
@@ -37,8 +35,8 @@ def test_a_refused_check_is_cursor_said_by_its_message(capfd):
     assert auto.method(Refusing(refusal("publication", "creating it needs CREATE")), state) == ("cursor", None)
     assert state["update_method"]["method"] == "cursor"
     assert state["update_method"]["why"] == "creating it needs CREATE"
-    said = json.loads(capfd.readouterr().out)
-    assert said["level"] == "WARNING" and said["message"].endswith("Not logical because creating it needs CREATE")
+    said = capfd.readouterr().out  # one line, as JSON or as the runner's debug text (once a runner ran in-process)
+    assert said.count("\n") == 1 and "WARNING" in said and "Not logical because creating it needs CREATE" in said
 
 
 @pytest.mark.parametrize("error", [refusal("host", "no such host"), ConfigurationError("no key"), OSError("gone")])
