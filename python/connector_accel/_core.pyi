@@ -1,6 +1,6 @@
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypedDict, final
+from typing import Any, Literal, TypedDict, final, overload
 
 from typing_extensions import NotRequired
 
@@ -260,3 +260,22 @@ def form_fields(source: str) -> list[FormField]: ...
 HAS_SERVER: bool
 
 def serve(port: int = ..., source: str = "postgres") -> None: ...
+
+# update_method=auto (the core's catchup::auto_*): the decision kept in state[AUTO_KEY], its record and its lines.
+AUTO_KEY: str
+
+class AutoDecision(TypedDict):
+    method: Literal["cursor", "logical"]
+    why: str
+    at: str
+
+def auto_start(
+    recorded_json: str, has_position: bool, slot: str, kind: str
+) -> tuple[Literal["kept", "decided", "open"], bool, bool, str]: ...
+@overload
+def auto_opened(error: None = None) -> str: ...
+@overload
+def auto_opened(error: BaseException) -> str | None: ...
+def auto_record(logical: bool, why: str) -> AutoDecision: ...
+def auto_decided_line(logical: bool, why: str) -> tuple[bool, str]: ...
+def auto_kept_line(recorded_json: str, now_possible: bool) -> tuple[bool, str]: ...

@@ -13,17 +13,20 @@ Later syncs keep the decision, whatever the server does meanwhile:
 - cursor stays cursor until the user sets `update_method=logical`: the switch loads every table again in full (a
   load consistent with the new slot), which is the user's call, not a side effect of a DBA's change. Each such sync
   says so, and warns when the server has meanwhile become able to decode its log.
+
+What is decided, recorded and said is the core's (`catchup.rs`'s `auto_*`, through `_core`), the same the Partner
+SDK server uses, so that a connection keeps its decision and its lines under either door; this module calls the
+source and logs.
 """
-from datetime import datetime, timezone
+import json
 
 from fivetran_connector_sdk import Logging as log
 
+from connector_accel import _core
 from connector_accel import state as st
 from connector_accel._core import ConfigurationError
 
-KEY = "update_method"
-# The configuration keys of the checks logical makes at the start of a sync: their failure means "not possible here".
-CHECKS = {"update_method", "publication", "replication_slot"}
+KEY = _core.AUTO_KEY
 
 
 def method(source, state: dict) -> tuple[str, dict | None]:
@@ -31,54 +34,47 @@ def method(source, state: dict) -> tuple[str, dict | None]:
     the slot's status (the catch-up goes on from it rather than opening it again)."""
     if source.update_method != "auto":
         return source.update_method, None
-    recorded = state.get(KEY)
-    if isinstance(recorded, dict) and recorded.get("method") in ("cursor", "logical"):
-        _say_kept(source, recorded)
-        return recorded["method"], None
-    slot = source.replication_slot
-    if st.replication_position(state, slot) is not None:
-        _decide(state, "logical", f"this connection already reads slot {slot} (its state holds a log position)")
-        return "logical", None
-    if source.kind != "postgres":
-        _decide(state, "cursor", f"logical replication is PostgreSQL's only; this source is {source.kind}")
-        return "cursor", None
+    recorded = json.dumps(state.get(KEY))
+    has_position = st.replication_position(state, source.replication_slot) is not None
+    step, logical, recheck, why = _core.auto_start(recorded, has_position, source.replication_slot, source.kind)
+    if step == "kept":
+        _say(*_core.auto_kept_line(recorded, recheck and _logical_possible(source)))
+        return _name(logical), None
+    if step == "decided":
+        _decide(state, logical, why)
+        return _name(logical), None
     try:
         status = source.open_replication(None)
     except ConfigurationError as e:
-        key = getattr(e, "key", None)
-        if key not in CHECKS:
+        refused = _core.auto_opened(e)
+        if refused is None:  # not one of the checks: the sync fails with it, as logical's would
             raise
-        _decide(state, "cursor", str(e).removeprefix(f"configuration key '{key}': "))
+        _decide(state, False, refused)
         return "cursor", None
-    _decide(state, "logical", "wal_level is logical and this login may use the publication and the slot")
+    _decide(state, True, _core.auto_opened())
     return "logical", status
 
 
-def _decide(state: dict, chosen: str, why: str) -> None:
-    state[KEY] = {"method": chosen, "why": why, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if chosen == "logical":
-        log.info("update_method=auto: logical for this connection (recorded in the state: later syncs keep it, and "
-                 f"one whose server no longer allows it fails rather than switching to cursor), because {why}")
+def _name(logical: bool) -> str:
+    return "logical" if logical else "cursor"
+
+
+def _logical_possible(source) -> bool:
+    """A kept cursor's check: whether the server now decodes its log (a refusal is the ordinary answer)."""
+    try:
+        source.check_logical()
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _decide(state: dict, logical: bool, why: str) -> None:
+    state[KEY] = _core.auto_record(logical, why)
+    _say(*_core.auto_decided_line(logical, why))
+
+
+def _say(warn: bool, line: str) -> None:
+    if warn:
+        log.warning(line)
     else:
-        log.warning("update_method=auto: cursor for this connection (recorded in the state: later syncs keep it); "
-                    "rows deleted in the source are seen only by delete_reconciliation_hours. To capture deletes, "
-                    "key changes and truncates from the log, make logical possible and set update_method=logical "
-                    f"(every table is then loaded again once). Not logical because {why}")
-
-
-def _say_kept(source, recorded: dict) -> None:
-    text = f"update_method=auto: {recorded['method']}, as decided on {recorded.get('at')} (because {recorded.get('why')})"
-    if recorded["method"] == "logical":
-        log.info(text)
-        return
-    if source.kind == "postgres":
-        try:
-            source.check_logical()
-        except ConfigurationError:
-            pass
-        else:
-            log.warning(f"{text}; the server now decodes its log (wal_level = logical): set update_method=logical "
-                        "to capture deletes, key changes and truncates (every table is loaded again once; the sync "
-                        "says what a DBA must still grant, if anything). auto keeps cursor until you do")
-            return
-    log.info(text)
+        log.info(line)

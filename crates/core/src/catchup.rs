@@ -2,8 +2,9 @@
 //! tables must be loaded again in full (a gap in the slot, changed partitions), when the position is checkpointed,
 //! and the lines each sync says about it. The Partner SDK server uses these; the SDK connector
 //! (`connector_accel/logical.py`) says the same lines in the same words, so that a user switching doors reads the
-//! same log. `update_method=auto`'s decision lives here too (the SDK connector's `connector_accel/auto.py` makes
-//! the same one, in the same state key and words, so that a connection keeps its decision under either door).
+//! same log. `update_method=auto`'s decision, its state record and its lines live here too, once: the server's
+//! `auto.rs` and the SDK connector's `connector_accel/auto.py` (through the binding's `auto.rs`) only open the
+//! replication and log, so that a connection keeps its decision and its lines under either door.
 
 use crate::changes::{Lsn, SlotStatus};
 use crate::error::Error;

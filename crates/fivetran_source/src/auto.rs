@@ -1,5 +1,5 @@
-//! `update_method=auto` in the Partner SDK server, as the SDK connector's `connector_accel/auto.py` makes it, with
-//! the same state key and lines (the core's `catchup::auto_*`): decided once per connection and kept in the state.
+//! `update_method=auto` in the Partner SDK server: the core's `catchup::auto_*` (which the SDK connector's
+//! `connector_accel/auto.py` calls through the binding), decided once per connection and kept in the state.
 //! The first sync whose state holds no decision opens the replication exactly as `update_method=logical` does at
 //! its start; success makes the connection logical (and the catch-up goes on from that status, so the slot is
 //! opened once), a failed check makes it cursor with one warning giving the reason and the fix. Later syncs keep

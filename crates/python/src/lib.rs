@@ -3,6 +3,7 @@
 
 mod aio;
 mod arrow;
+mod auto;
 mod changes;
 mod convert;
 mod exceptions;
@@ -37,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(records::_probe_cell, m)?)?;
     m.add_function(wrap_pyfunction!(form::form_fields, m)?)?;
     m.add_function(wrap_pyfunction!(serve::serve, m)?)?;
+    auto::register(m)?;
     // Whether `serve` works in this build (a first ./scripts/demo.sh leaves the server out).
     m.add("HAS_SERVER", cfg!(feature = "server"))?;
     Ok(())
