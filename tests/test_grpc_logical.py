@@ -8,9 +8,10 @@ import json
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
+from testkit.compare import fresh, same
 from testkit.grpc_relay import run_relayed
 from testkit.grpc_server import Server
-from testkit.logical import fresh, logical_config, same
+from testkit.logical import logical_config
 
 UPSERT, UPDATE, DELETE, TRUNCATE = 0, 1, 2, 3
 

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
-from testkit.logical import fresh, logical_config, same, slots
+from testkit.compare import fresh, same
+from testkit.logical import logical_config, slots
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])

@@ -4,7 +4,8 @@ silently afterwards."""
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
-from testkit.logical import fresh, same, slots
+from testkit.compare import fresh, same
+from testkit.logical import slots
 
 SECRET = "Auto-Secret-pw-3317"
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from testkit import embedded_pg, run_sync, runner, warehouse
-from testkit.logical import fresh, logical_config, same, start_server
+from testkit.compare import fresh, same
+from testkit.logical import logical_config, start_server
 
 MB = 1024 * 1024
 SECRET = "Cdc-Secret-pw-4821"

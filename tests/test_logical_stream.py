@@ -11,7 +11,8 @@ import zlib
 import psycopg
 
 from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside
-from testkit.logical import fresh, logical_config, same
+from testkit.compare import fresh, same
+from testkit.logical import logical_config
 
 PEEKING = "SELECT pid, state FROM pg_stat_activity WHERE query LIKE 'SELECT data FROM pg_logical_slot_peek_binary%%' " \
           "AND pid <> pg_backend_pid()"
