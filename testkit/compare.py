@@ -27,3 +27,8 @@ def same(run, project, schema: str, table: str, columns: str) -> None:
         f"{[r for r in dest if r not in src][:3]} vs {[r for r in src if r not in dest][:3]}"
     )
 
+
+def id_val_table(run, schema: str, rows: int, table: str = "t") -> None:
+    """`schema`.`table` (id int PRIMARY KEY, val text) holding the rows (g, 'v' || g) for g in 1..`rows`."""
+    run(f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, val text)")
+    run(f"INSERT INTO {schema}.{table} SELECT g, 'v' || g FROM generate_series(1, {rows}) g")

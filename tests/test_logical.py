@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
-from testkit.compare import fresh, same
+from testkit.compare import fresh, id_val_table, same
 from testkit.logical import logical_config, slots
 
 
@@ -64,8 +64,7 @@ def test_changes_written_during_the_first_load_converge(lpg, lsql, tmp_path):
 
     schema = "cdc_during"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100000) g")
+    id_val_table(lsql, schema, 100000)
     config = logical_config(lpg, schema, batch_size=2000)
 
     def writer(done):
@@ -122,8 +121,7 @@ def test_a_sync_killed_during_catch_up_loses_nothing(lpg, lsql, tmp_path):
 def test_a_dropped_slot_is_said_and_every_table_loaded_again(lpg, lsql, tmp_path, capfd):
     schema = "cdc_dropped"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 3000) g")
+    id_val_table(lsql, schema, 3000)
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     slot = state["replication"]["slot"]

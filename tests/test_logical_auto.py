@@ -4,7 +4,7 @@ silently afterwards."""
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
-from testkit.compare import fresh, same
+from testkit.compare import fresh, id_val_table, same
 from testkit.logical import slots
 
 SECRET = "Auto-Secret-pw-3317"
@@ -16,8 +16,7 @@ def auto_config(server, schema: str, **extra) -> dict:
 
 def table(sql, schema: str) -> None:
     fresh(sql, schema)
-    sql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    sql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 500) g")
+    id_val_table(sql, schema, 500)
 
 
 def line(out: str, start: str) -> str:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from testkit import embedded_pg, run_sync, runner, warehouse
-from testkit.compare import fresh, same
+from testkit.compare import fresh, id_val_table, same
 from testkit.logical import logical_config, start_server
 
 MB = 1024 * 1024
@@ -19,8 +19,7 @@ def loaded(lsql, schema: str, rows: int = 3000) -> None:
     """`schema`.t with `rows` rows, and `schema`_outside.filler: a table no sync selects, to write WAL with."""
     fresh(lsql, schema)
     fresh(lsql, f"{schema}_outside")
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, {rows}) g")
+    id_val_table(lsql, schema, rows)
     lsql(f"CREATE TABLE {schema}_outside.filler (id serial, pad text)")
 
 
