@@ -5,7 +5,7 @@ from pathlib import Path
 
 from testkit import embedded_pg
 from testkit.embedded_pg import connection_config
-from testkit.sync import free_port
+from testkit.sync import free_port, run_sync
 
 
 def start_server(datadir: Path, **conf) -> dict:
@@ -19,4 +19,11 @@ def logical_config(lpg, schema: str, **extra) -> dict:
 
 def slots(lsql) -> list:
     return [r[0] for r in lsql("SELECT slot_name FROM pg_replication_slots")]
+
+
+def sync_output(project: Path, config: dict, state: dict, capfd) -> tuple[dict, str]:
+    """One more sync: its final state, and what it alone printed (what came before is read off first)."""
+    capfd.readouterr()
+    state = run_sync(project, config, state)
+    return state, capfd.readouterr().out
 

@@ -11,7 +11,7 @@ from testkit import connection_config, run_sync, warehouse
 from testkit.compare import fresh, id_val_table, same
 from testkit.grpc_relay import run_relayed
 from testkit.grpc_server import Server
-from testkit.logical import logical_config
+from testkit.logical import logical_config, sync_output
 
 UPSERT, UPDATE, DELETE, TRUNCATE = 0, 1, 2, 3
 
@@ -121,9 +121,7 @@ def test_one_state_for_both_doors(server, lpg, lsql, tmp_path, capfd):
     state, _ = relayed(tmp_path, server, cfg)
     lsql(f"UPDATE {schema}.t SET val = 'sdk' WHERE id < 20")
     lsql(f"DELETE FROM {schema}.t WHERE id BETWEEN 30 AND 39")
-    capfd.readouterr()
-    state = run_sync(tmp_path, cfg, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, cfg, state, capfd)
     assert "29 change events applied" in out and f"{schema}.t: its changes came from the log" in out, out
     same(lsql, tmp_path, schema, "t", "id, val")
     lsql(f"UPDATE {schema}.t SET val = 'server' WHERE id BETWEEN 40 AND 44")

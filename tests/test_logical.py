@@ -12,7 +12,7 @@ import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
 from testkit.compare import fresh, id_val_table, same
-from testkit.logical import logical_config, slots
+from testkit.logical import logical_config, slots, sync_output
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])
@@ -129,9 +129,7 @@ def test_a_dropped_slot_is_said_and_every_table_loaded_again(lpg, lsql, tmp_path
     # changes made while no slot held them: only a reload can see them
     lsql(f"DELETE FROM {schema}.t WHERE id <= 100")
     lsql(f"UPDATE {schema}.t SET val = 'gap' WHERE id BETWEEN 200 AND 210")
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     same(lsql, tmp_path, schema, "t", "id, val")
     assert f"{schema}.t: slot {slot} no longer exists (dropped?)" in out and "loaded again in full" in out, out
     assert slot in slots(lsql)
@@ -199,9 +197,8 @@ def test_columns_added_and_dropped_reload_the_table(lpg, lsql, tmp_path, capfd):
     state = run_sync(tmp_path, config, state)
     same(lsql, tmp_path, schema, "t", "id, val, flag")
     lsql(f"UPDATE {schema}.t SET flag = 'again' WHERE id = 3")
-    capfd.readouterr()
-    run_sync(tmp_path, config, state)
-    assert "its changes came from the log" in capfd.readouterr().out
+    _, out = sync_output(tmp_path, config, state, capfd)
+    assert "its changes came from the log" in out
     same(lsql, tmp_path, schema, "t", "id, val, flag")
 
 
@@ -223,9 +220,7 @@ def test_partition_changes_land_in_the_parent_and_attach_detach_reload(lpg, lsql
     lsql(f"INSERT INTO {schema}.p3 SELECT g, 'attached' FROM generate_series(2000, 2099) g")
     lsql(f"ALTER TABLE {schema}.p ATTACH PARTITION {schema}.p3 FOR VALUES FROM (2000) TO (3000)")
     lsql(f"ALTER TABLE {schema}.p DETACH PARTITION {schema}.p1")
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     same(lsql, tmp_path, schema, "p", "id, val")
     assert f"{schema}.p: its partitions changed" in out
 
@@ -237,9 +232,7 @@ def test_a_big_transaction_and_the_retained_wal_said(lpg, lsql, tmp_path, capfd)
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100000) g")  # one transaction
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     assert "100,000 change events applied" in out and "MB of WAL on the server" in out, out
     same(lsql, tmp_path, schema, "t", "id, val")
 

@@ -9,7 +9,7 @@ import pytest
 
 from testkit import embedded_pg, run_sync, runner, warehouse
 from testkit.compare import fresh, id_val_table, same
-from testkit.logical import logical_config, start_server
+from testkit.logical import logical_config, start_server, sync_output
 
 MB = 1024 * 1024
 SECRET = "Cdc-Secret-pw-4821"
@@ -47,9 +47,7 @@ def nothing_written(project, schema: str) -> None:
 def reloaded_exact(lsql, project, schema: str, config: dict, state: dict, capfd, says: str) -> dict:
     """The sync after a gap: the one line with `says`, the table loaded again, the destination the source's; and
     the next change comes from the log again."""
-    capfd.readouterr()
-    state = run_sync(project, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(project, config, state, capfd)
     line = next((ln for ln in out.splitlines() if says in ln), None)
     assert line is not None, out
     assert f"{schema}.t: " in line and "the table is loaded again in full (re-snapshot)" in line, line
@@ -210,9 +208,8 @@ def test_retained_wal_is_said_warned_above_the_threshold_and_a_quiet_sync_advanc
     write_wal(lsql, schema, 3)  # none of it for the slot's publication: nothing to read, WAL held all the same
     written = lsql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::int8", [before])[0][0]
     assert written > 2 * MB
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    mb, line = retained(capfd.readouterr().out, slot)
+    state, out = sync_output(tmp_path, config, state, capfd)
+    mb, line = retained(out, slot)
     assert mb * MB >= written - 0.05 * MB, (mb, written, line)
     assert line.endswith(f"above wal_retained_warn_mb=1. Sync more often, or drop the slot "
                          f"(SELECT pg_drop_replication_slot('{slot}');) if this connection is gone"), line
