@@ -27,3 +27,9 @@ def sync_output(project: Path, config: dict, state: dict, capfd) -> tuple[dict, 
     state = run_sync(project, config, state)
     return state, capfd.readouterr().out
 
+
+def toasted_text(digests: int) -> str:
+    """An SQL expression, for row `g`, of `digests` md5 digests (32 characters each): text that compresses poorly,
+    so that from about 2 kB on it is stored out of line (TOASTed)."""
+    return f"(SELECT string_agg(md5(random()::text || g || x), '') FROM generate_series(1, {digests}) x)"
+

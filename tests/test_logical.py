@@ -12,7 +12,7 @@ import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
 from testkit.compare import fresh, id_val_table, same
-from testkit.logical import logical_config, slots, sync_output
+from testkit.logical import logical_config, slots, sync_output, toasted_text
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])
@@ -145,8 +145,7 @@ def test_an_unchanged_toasted_value_is_never_written_over(lpg, lsql, tmp_path, c
     fresh(lsql, schema)
     lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, n int, big text)")
     # incompressible and far over the TOAST threshold, so it is stored out of line
-    lsql(f"INSERT INTO {schema}.t SELECT g, 0, (SELECT string_agg(md5(random()::text || g || x), '') "
-         "FROM generate_series(1, 400) x) FROM generate_series(1, 20) g")
+    lsql(f"INSERT INTO {schema}.t SELECT g, 0, {toasted_text(400)} FROM generate_series(1, 20) g")
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     lsql(f"UPDATE {schema}.t SET n = 1 WHERE id <= 10")
