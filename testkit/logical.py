@@ -33,3 +33,9 @@ def toasted_text(digests: int) -> str:
     so that from about 2 kB on it is stored out of line (TOASTed)."""
     return f"(SELECT string_agg(md5(random()::text || g || x), '') FROM generate_series(1, {digests}) x)"
 
+
+def login_role(run, role: str, password: str, schema: str) -> None:
+    """`role` made again: a login with USAGE on `schema` and nothing more (no REPLICATION, owns nothing)."""
+    run(f"DROP ROLE IF EXISTS {role}")
+    run(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    run(f"GRANT USAGE ON SCHEMA {schema} TO {role}")

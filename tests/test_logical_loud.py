@@ -9,7 +9,7 @@ import pytest
 
 from testkit import embedded_pg, run_sync, runner, warehouse
 from testkit.compare import fresh, id_val_table, same
-from testkit.logical import logical_config, start_server, sync_output
+from testkit.logical import logical_config, login_role, start_server, sync_output
 
 MB = 1024 * 1024
 SECRET = "Cdc-Secret-pw-4821"
@@ -158,9 +158,7 @@ def failed_sync(project, config: dict, capfd, key: str) -> str:
 def test_a_login_without_replication_is_told_the_sql_a_dba_must_run(lpg, lsql, tmp_path, capfd):
     schema, role = "cdc_norep", "cdc_norep_login"
     loaded(lsql, schema)
-    lsql(f"DROP ROLE IF EXISTS {role}")
-    lsql(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
-    lsql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+    login_role(lsql, role, SECRET, schema)
     lsql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
     config = logical_config(lpg, schema)
     config.update(user=role, password=SECRET)
