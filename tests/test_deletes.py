@@ -11,25 +11,12 @@ import pytest
 from connector_accel import sdk
 
 from testkit import ROOT, connection_config, run_sync, warehouse
-
-
-def live(tmp_path, schema: str, table: str, columns: str) -> list:
-    return warehouse(tmp_path).execute(
-        f'SELECT {columns} FROM "tester_{schema}"."{table}" WHERE NOT _fivetran_deleted ORDER BY ALL').fetchall()
+from testkit.compare import fresh, live, same
 
 
 def deleted(tmp_path, schema: str, table: str, columns: str) -> list:
     return warehouse(tmp_path).execute(
         f'SELECT {columns} FROM "tester_{schema}"."{table}" WHERE _fivetran_deleted ORDER BY ALL').fetchall()
-
-
-def source(sql, schema: str, table: str, columns: str) -> list:
-    return sql(f"SELECT {columns} FROM {schema}.{table} ORDER BY {columns}")
-
-
-def fresh_schema(sql, schema: str) -> None:
-    sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    sql(f"CREATE SCHEMA {schema}")
 
 
 def churn(sql, table: str) -> None:
@@ -42,7 +29,7 @@ def churn(sql, table: str) -> None:
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])
 def test_a_table_read_in_full_ends_with_exactly_the_source_rows_live(pg, sql, tmp_path, emit):
-    fresh_schema(sql, "del_full")
+    fresh(sql, "del_full")
     # no cursor: read in full every sync; one table with a key, one without (keyed by row hash)
     sql("CREATE TABLE del_full.keyed (id int PRIMARY KEY, val text, updated_at timestamptz DEFAULT now())")
     sql("CREATE TABLE del_full.keyless (id int, val text, updated_at timestamptz DEFAULT now())")
@@ -55,7 +42,7 @@ def test_a_table_read_in_full_ends_with_exactly_the_source_rows_live(pg, sql, tm
         churn(sql, f"del_full.{t}")
     state = run_sync(tmp_path, config, state)
     for t in ("keyed", "keyless"):
-        assert live(tmp_path, "del_full", t, "id, val") == source(sql, "del_full", t, "id, val"), t
+        same(sql, tmp_path, "del_full", t, "id, val")
     gone = deleted(tmp_path, "del_full", "keyed", "id")
     assert gone == sorted([(i,) for i in range(10, 3001, 10)] + [(3,)])
     # the keyless table's old version of the updated row is marked deleted next to the new one
@@ -64,7 +51,7 @@ def test_a_table_read_in_full_ends_with_exactly_the_source_rows_live(pg, sql, tm
 
 
 def cursor_table(sql, schema: str, rows: int = 3000) -> str:
-    fresh_schema(sql, schema)
+    fresh(sql, schema)
     sql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL DEFAULT now())")
     sql(f"INSERT INTO {schema}.t (id, val) SELECT g, 'v' || g FROM generate_series(1, {rows}) g")
     return f"{schema}.t"
@@ -79,7 +66,7 @@ def test_delete_reconciliation_marks_the_keys_a_cursor_read_cannot_see(pg, sql, 
     churn(sql, table)
     state = run_sync(tmp_path, config, state)
     assert state["tables"][table]["phase"] == "incremental"
-    assert live(tmp_path, "del_cursor", "t", "id, val") == source(sql, "del_cursor", "t", "id, val")
+    same(sql, tmp_path, "del_cursor", "t", "id, val")
     assert (3,) in deleted(tmp_path, "del_cursor", "t", "id")
     assert "del_cursor.t: delete reconciliation read 2,701 keys" in capfd.readouterr().out
 
@@ -105,7 +92,7 @@ def test_reconciliation_runs_on_its_schedule_only(pg, sql, tmp_path, capfd):
     assert "deletes since" in capfd.readouterr().out and (5,) in live(tmp_path, "del_sched", "t", "id")
     state["tables"][table]["reconciled_at"] = "2000-01-01T00:00:00+00:00"
     run_sync(tmp_path, config, state)
-    assert live(tmp_path, "del_sched", "t", "id, val") == source(sql, "del_sched", "t", "id, val")
+    same(sql, tmp_path, "del_sched", "t", "id, val")
 
 
 def test_a_sync_that_dies_during_reconciliation_leaves_every_live_row_live(pg, sql, tmp_path, monkeypatch):
@@ -134,13 +121,13 @@ def test_a_sync_that_dies_during_reconciliation_leaves_every_live_row_live(pg, s
     saved = json.loads((tmp_path / "files" / "state.json").read_text())
     assert saved == state
     run_sync(tmp_path, config, saved)
-    assert live(tmp_path, "del_dies", "t", "id, val") == source(sql, "del_dies", "t", "id, val")
+    same(sql, tmp_path, "del_dies", "t", "id, val")
 
 
 def test_the_key_scan_keeps_the_tables_filters_and_soft_deletes(pg, sql, tmp_path):
     """A filter on a column the key scan does not select is still applied and typed; a soft-deleted row stays
     deleted; a row leaving the filter is marked deleted."""
-    fresh_schema(sql, "del_filt")
+    fresh(sql, "del_filt")
     sql("CREATE TABLE del_filt.t (id int PRIMARY KEY, qty int, val text, gone boolean NOT NULL DEFAULT false, "
         "updated_at timestamptz NOT NULL DEFAULT now())")
     sql("INSERT INTO del_filt.t (id, qty, val) SELECT g, g % 7, 'v' || g FROM generate_series(1, 700) g")
@@ -173,7 +160,7 @@ KEY_TYPES = {
 def test_every_key_type_is_confirmed_by_its_key_pass(pg, sql, tmp_path):
     """The key pass's update finds each row by its key as the upsert wrote it: no key type leaves a live row
     marked deleted."""
-    fresh_schema(sql, "del_keys")
+    fresh(sql, "del_keys")
     for name, (kind, value) in KEY_TYPES.items():
         sql(f"CREATE TABLE del_keys.{name} (k {kind}, n int, val text, PRIMARY KEY (k, n))")
         sql(f"INSERT INTO del_keys.{name} SELECT {value}, g % 3, 'v' || g FROM generate_series(1, 300) g")
@@ -191,7 +178,7 @@ def test_a_column_added_with_a_default_reaches_every_old_row(pg, sql, tmp_path, 
     state = run_sync(tmp_path, connection_config(pg, schemas="sch_add"))
     sql(f"ALTER TABLE {table} ADD COLUMN extra int NOT NULL DEFAULT 7")
     state = run_sync(tmp_path, connection_config(pg, schemas="sch_add"), state)
-    assert live(tmp_path, "sch_add", "t", "id, val, extra") == source(sql, "sch_add", "t", "id, val, extra")
+    same(sql, tmp_path, "sch_add", "t", "id, val, extra")
     assert "sch_add.t: its columns changed (added extra) since the last sync; it is read again in full" in capfd.readouterr().out
 
 
@@ -200,7 +187,7 @@ def test_a_renamed_column_is_filled_for_old_rows(pg, sql, tmp_path, capfd):
     state = run_sync(tmp_path, connection_config(pg, schemas="sch_col"))
     sql(f"ALTER TABLE {table} RENAME COLUMN val TO label")
     run_sync(tmp_path, connection_config(pg, schemas="sch_col"), state)
-    assert live(tmp_path, "sch_col", "t", "id, label") == source(sql, "sch_col", "t", "id, label")
+    same(sql, tmp_path, "sch_col", "t", "id, label")
     assert "its columns changed (added label; removed val)" in capfd.readouterr().out
 
 
@@ -212,7 +199,7 @@ def test_a_table_dropped_and_created_again_with_older_cursor_values_leaves_no_gh
     sql(f"CREATE TABLE {table} (id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL)")
     sql(f"INSERT INTO {table} SELECT g, 'again' || g, '2001-01-01' FROM generate_series(251, 600) g")
     run_sync(tmp_path, config, state)
-    assert live(tmp_path, "sch_new", "t", "id, val") == source(sql, "sch_new", "t", "id, val")
+    same(sql, tmp_path, "sch_new", "t", "id, val")
     assert "sch_new.t: it was dropped and created again (id " in capfd.readouterr().out
 
 
@@ -222,7 +209,7 @@ def test_a_renamed_table_loads_under_its_new_name_and_the_old_one_is_said_gone(p
     state = run_sync(tmp_path, config)
     sql(f"ALTER TABLE {table} RENAME TO renamed")
     state = run_sync(tmp_path, config, state)
-    assert live(tmp_path, "sch_ren", "renamed", "id, val") == source(sql, "sch_ren", "renamed", "id, val")
+    same(sql, tmp_path, "sch_ren", "renamed", "id, val")
     assert live(tmp_path, "sch_ren", "t", "id") == [] and len(deleted(tmp_path, "sch_ren", "t", "id")) == 300
     assert ("sch_ren.t: gone from the source (dropped or renamed) or no longer selected; its rows in the destination "
             "are marked deleted") in capfd.readouterr().out
@@ -233,7 +220,7 @@ def test_a_full_read_killed_half_way_loses_no_live_row_and_the_rerun_is_exact(pg
     """A table read in full every sync, killed (SIGKILL) after a mid-table checkpoint of its second sync: what the
     destination shows then is every row it showed before (the deleted ones still live), and the rerun resumes the
     load, runs the key pass and ends equal to the source."""
-    fresh_schema(sql, "del_kill")
+    fresh(sql, "del_kill")
     sql("CREATE TABLE del_kill.t (id int PRIMARY KEY, val text)")
     sql("INSERT INTO del_kill.t SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
     config = connection_config(pg, schemas="del_kill", checkpoint_rows=5000, batch_size=1000,
@@ -258,13 +245,13 @@ def test_a_full_read_killed_half_way_loses_no_live_row_and_the_rerun_is_exact(pg
     halfway = dict(live(tmp_path, "del_kill", "t", "id, val"))
     assert sorted(halfway) == [i for i, _ in before], "no live row was marked deleted by the sync that died"
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert live(tmp_path, "del_kill", "t", "id, val") == source(sql, "del_kill", "t", "id, val")
+    same(sql, tmp_path, "del_kill", "t", "id, val")
 
 
 def test_a_first_load_starts_with_its_truncate_and_a_reset_state_ends_exact(pg, sql, tmp_path, capfd):
     """A table this state never loaded sends one truncate before its first row and no key pass after its last: the
     rows a reset state's destination held that the source no longer holds end marked deleted all the same."""
-    fresh_schema(sql, "del_reset")
+    fresh(sql, "del_reset")
     sql("CREATE TABLE del_reset.t (id int PRIMARY KEY, val text, updated_at timestamptz DEFAULT now())")
     sql("INSERT INTO del_reset.t SELECT g, 'v' || g FROM generate_series(1, 3000) g")
     config = connection_config(pg, schemas="del_reset", batch_size=500, checkpoint_rows=1000)
@@ -274,7 +261,7 @@ def test_a_first_load_starts_with_its_truncate_and_a_reset_state_ends_exact(pg, 
     assert "del_reset.t: delete reconciliation read" not in out
     churn(sql, "del_reset.t")
     state = run_sync(tmp_path, config, {})  # the state reset: the destination still holds the first load's rows
-    assert live(tmp_path, "del_reset", "t", "id, val") == source(sql, "del_reset", "t", "id, val")
+    same(sql, tmp_path, "del_reset", "t", "id, val")
     assert deleted(tmp_path, "del_reset", "t", "id") == sorted([(i,) for i in range(10, 3001, 10)] + [(3,)])
     assert "reconciled_at" in state["tables"]["del_reset.t"]
 
@@ -285,7 +272,7 @@ def test_a_first_load_killed_after_its_truncate_resumes_without_it_and_ends_exac
     kill and read before it are marked deleted, and every other row is live."""
     from testkit.resume import mid_table
 
-    fresh_schema(sql, "del_first")
+    fresh(sql, "del_first")
     sql("CREATE TABLE del_first.t (id int PRIMARY KEY, val text)")
     sql("INSERT INTO del_first.t SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
     config = connection_config(pg, schemas="del_first", checkpoint_rows=5000, batch_size=1000,
@@ -307,7 +294,7 @@ def test_a_first_load_killed_after_its_truncate_resumes_without_it_and_ends_exac
     sql("DELETE FROM del_first.t WHERE id % 100 = 0")
     rerun = subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
     assert "first load of this table" not in rerun.stdout + rerun.stderr, "the resume truncated again"
-    assert live(tmp_path, "del_first", "t", "id, val") == source(sql, "del_first", "t", "id, val")
+    same(sql, tmp_path, "del_first", "t", "id, val")
     # the rows deleted after the kill that the destination holds: those read before it (the others never landed)
     gone = [i for (i,) in deleted(tmp_path, "del_first", "t", "id")]
     assert gone == [i for i in read_before if i % 100 == 0] and gone

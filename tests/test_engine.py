@@ -17,10 +17,16 @@ from testkit.resume import keys_left, keys_synced_since, last_synced, upserted_b
 ROWS = "SELECT id, grp, payload FROM {} ORDER BY id"
 
 
-def make_big(sql, name: str, rows: int) -> None:
+def engine_table(sql, name: str, columns: str) -> None:
+    """engine.`name` made again, empty, with `columns`; the schema is made if missing, never dropped (it holds the
+    other tests' tables)."""
     sql("CREATE SCHEMA IF NOT EXISTS engine")
     sql(f"DROP TABLE IF EXISTS engine.{name}")
-    sql(f"CREATE TABLE engine.{name} (id bigint PRIMARY KEY, grp int NOT NULL, payload text)")
+    sql(f"CREATE TABLE engine.{name} ({columns})")
+
+
+def make_big(sql, name: str, rows: int) -> None:
+    engine_table(sql, name, "id bigint PRIMARY KEY, grp int NOT NULL, payload text")
     # Skewed keys: most ids are small, a tail is spread far out (equal-width ranges would be badly uneven).
     sql(f"INSERT INTO engine.{name} SELECT CASE WHEN g % 10 = 0 THEN g * 1000 ELSE g END, g % 7, md5(g::text) "
         f"FROM generate_series(1, {rows}) g")
@@ -76,9 +82,7 @@ def test_the_server_sends_only_the_cut_points_of_the_sample(pg, sql):
     """The cut points computed by the server from a whole sample (the table is small enough to sample every page)
     are the keys at ranks i*n/partitions of the sorted keys, also for a composite key with text in it."""
     import connector_accel as ca
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.cuts")
-    sql("CREATE TABLE engine.cuts (region text, n int, PRIMARY KEY (region, n))")
+    engine_table(sql, "cuts", "region text, n int, PRIMARY KEY (region, n)")
     sql("INSERT INTO engine.cuts SELECT 'r' || (g % 13), g FROM generate_series(1, 20000) g")
     sql("ANALYZE engine.cuts")
     keys = [[r, str(n)] for r, n in sql("SELECT region, n FROM engine.cuts ORDER BY region, n")]
@@ -250,10 +254,8 @@ def live_rows(tmp_path, table):
 
 
 def test_incremental_sync_captures_changes_deletes_and_a_late_commit(pg, sql, tmp_path):
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.changing")
-    sql("CREATE TABLE engine.changing (id int PRIMARY KEY, val text, _is_deleted boolean NOT NULL DEFAULT false, "
-        "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())")
+    engine_table(sql, "changing", "id int PRIMARY KEY, val text, _is_deleted boolean NOT NULL DEFAULT false, "
+                 "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now()")
     sql("INSERT INTO engine.changing (id, val) SELECT g, 'v' || g FROM generate_series(1, 1000) g")
     # look-back 0: only the open-writer guard can save the late commit
     config = connection_config(pg, schemas="engine", tables="engine.changing", soft_delete_column="_is_deleted",
@@ -279,9 +281,7 @@ def test_incremental_sync_captures_changes_deletes_and_a_late_commit(pg, sql, tm
 
 
 def test_incremental_reads_only_changed_rows(pg, sql, tmp_path):
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.quiet")
-    sql("CREATE TABLE engine.quiet (id int PRIMARY KEY, val text, modified timestamp NOT NULL DEFAULT now())")
+    engine_table(sql, "quiet", "id int PRIMARY KEY, val text, modified timestamp NOT NULL DEFAULT now()")
     sql("INSERT INTO engine.quiet SELECT g, 'v', now() - g * interval '1 second' FROM generate_series(1, 5000) g")
     config = connection_config(pg, schemas="engine", tables="engine.quiet", incremental_lookback_seconds="0")
     state = run_sync(tmp_path, config)
@@ -295,9 +295,7 @@ def test_incremental_reads_only_changed_rows(pg, sql, tmp_path):
 
 
 def test_a_future_dated_cursor_does_not_hide_later_changes(pg, sql, tmp_path, capsys):
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.future")
-    sql("CREATE TABLE engine.future (id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL)")
+    engine_table(sql, "future", "id int PRIMARY KEY, val text, updated_at timestamptz NOT NULL")
     sql("INSERT INTO engine.future SELECT g, 'v', now() - g * interval '1 minute' FROM generate_series(1, 100) g")
     sql("INSERT INTO engine.future VALUES (999, 'typo', '2099-01-01')")  # stamped in the future
     config = connection_config(pg, schemas="engine", tables="engine.future", incremental_lookback_seconds="0")
@@ -313,9 +311,7 @@ def test_a_future_dated_cursor_does_not_hide_later_changes(pg, sql, tmp_path, ca
 
 
 def test_a_json_value_outside_its_sampled_type_arrives_whole_and_the_sync_goes_on(pg, sql, tmp_path, capsys):
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.docs")
-    sql("CREATE TABLE engine.docs (id int PRIMARY KEY, doc jsonb)")
+    engine_table(sql, "docs", "id int PRIMARY KEY, doc jsonb")
     sql("INSERT INTO engine.docs SELECT g, jsonb_build_object('n', g, 'k', 'v') FROM generate_series(1, 10) g")
     sql("""INSERT INTO engine.docs VALUES (11, '{"n": "eleven", "k": "v"}'), (12, '{"n": 12, "k": "w"}')""")
     config = connection_config(pg, schemas="engine", tables="engine.docs", flatten_sample_rows="10")
@@ -329,10 +325,8 @@ def test_a_json_value_outside_its_sampled_type_arrives_whole_and_the_sync_goes_o
 def test_a_nullable_detected_cursor_is_not_trusted_and_inserts_arrive(pg, sql, tmp_path, capsys):
     """`updated_at` left NULL on insert (a common trigger pattern): an incremental read on it would never see the
     insert; the table is read in full every sync instead, and the log says why and how to do better."""
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.nullstamp")
-    sql("CREATE TABLE engine.nullstamp (id int PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), "
-        "updated_at timestamptz)")
+    engine_table(sql, "nullstamp", "id int PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), "
+                 "updated_at timestamptz")
     sql("INSERT INTO engine.nullstamp (id) SELECT g FROM generate_series(1, 50) g")
     config = connection_config(pg, schemas="engine", tables="engine.nullstamp")
     state = run_sync(tmp_path, config)
@@ -380,9 +374,7 @@ def test_hostile_filter_and_preprocessing_values_execute_nothing(pg, sql, tmp_pa
 
 
 def test_region_filters_orders_like_the_seed(pg, sql, tmp_path):
-    sql("CREATE SCHEMA IF NOT EXISTS engine")
-    sql("DROP TABLE IF EXISTS engine.orders")
-    sql("CREATE TABLE engine.orders (id int PRIMARY KEY, region text)")
+    engine_table(sql, "orders", "id int PRIMARY KEY, region text")
     sql("INSERT INTO engine.orders VALUES (1, 'Europe'), (2, 'Asia'), (3, 'Europe')")
     run_sync(tmp_path, connection_config(pg, schemas="engine", tables="engine.orders", region="Europe"))
     assert warehouse(tmp_path).execute("SELECT id FROM tester_engine.orders ORDER BY id").fetchall() == [(1,), (3,)]

@@ -144,7 +144,8 @@ def test_the_emit_path_is_said_once(pg, sql, tmp_path, capsys, emit, line):
 
 @pytest.fixture
 def zoned(pg, sql):
-    """Makes database tz_db whose sessions are on a given time zone; returns a function running statements in it."""
+    """Makes database tz_db whose sessions are on a given time zone, with an empty schema tz; returns a function
+    running statements in it."""
     import psycopg
 
     from testkit import conninfo
@@ -160,8 +161,14 @@ def zoned(pg, sql):
                 cur = conn.execute(statement, params)
                 return cur.fetchall() if cur.description else None
         run.info = info
+        run("CREATE SCHEMA tz")
         return run
     return make
+
+
+def tz_config(pg) -> dict:
+    """tz_db's schema tz with no look-back: only the cursor's own reading of the server's zone keeps a row."""
+    return connection_config(pg, database="tz_db", schemas="tz", incremental_lookback_seconds="0")
 
 
 def test_a_naive_cursor_on_a_server_behind_utc_keeps_a_late_writer(pg, zoned, tmp_path, capsys):
@@ -172,10 +179,9 @@ def test_a_naive_cursor_on_a_server_behind_utc_keeps_a_late_writer(pg, zoned, tm
 
     import psycopg
     db = zoned("America/Phoenix")
-    db("CREATE SCHEMA tz")
     db("CREATE TABLE tz.naive (id int PRIMARY KEY, val text, updated_at timestamp NOT NULL DEFAULT now())")
     db("INSERT INTO tz.naive (id, val) SELECT g, 'v' FROM generate_series(1, 100) g")
-    config = connection_config(pg, database="tz_db", schemas="tz", incremental_lookback_seconds="0")
+    config = tz_config(pg)
     state = run_sync(tmp_path, config)
     assert "cursor updated_at is a timestamp without time zone on a server whose time zone is America/Phoenix" \
         in capsys.readouterr().out
@@ -194,10 +200,9 @@ def test_a_naive_cursor_looks_back_over_the_repeated_hour(pg, zoned, tmp_path):
     """On 2026-11-01 New York's clocks went from 01:59 EDT back to 01:00 EST: a row written at 01:10 EST comes after
     one written at 01:50 EDT but looks 40 minutes earlier."""
     db = zoned("America/New_York")
-    db("CREATE SCHEMA tz")
     db("CREATE TABLE tz.dst (id int PRIMARY KEY, val text, updated_at timestamp NOT NULL)")
     db("INSERT INTO tz.dst VALUES (1, 'before the change', '2026-11-01 01:50')")
-    config = connection_config(pg, database="tz_db", schemas="tz", incremental_lookback_seconds="0")
+    config = tz_config(pg)
     state = run_sync(tmp_path, config)
     db("INSERT INTO tz.dst VALUES (2, 'in the repeated hour', '2026-11-01 01:10')")
     run_sync(tmp_path, config, state)

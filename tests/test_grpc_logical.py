@@ -8,9 +8,10 @@ import json
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
+from testkit.compare import fresh, id_val_table, same
 from testkit.grpc_relay import run_relayed
 from testkit.grpc_server import Server
-from testkit.logical import fresh, logical_config, same
+from testkit.logical import logical_config, sync_output, toasted_text
 
 UPSERT, UPDATE, DELETE, TRUNCATE = 0, 1, 2, 3
 
@@ -96,9 +97,8 @@ def test_an_unchanged_toasted_value_arrives_as_a_partial_update_not_null(server,
     schema = "gcdc_toast"
     fresh(lsql, schema)
     lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, big text, note text)")
-    # md5 text compresses poorly: 128 KB stays out of line (TOASTed)
-    lsql(f"INSERT INTO {schema}.t SELECT g, (SELECT string_agg(md5(g::text || i::text), '') "
-         "FROM generate_series(1, 4000) i), 'a' FROM generate_series(1, 3) g")
+    # 128 KB: out of line (TOASTed)
+    lsql(f"INSERT INTO {schema}.t SELECT g, {toasted_text(4000)}, 'a' FROM generate_series(1, 3) g")
     cfg = config(lpg, schema)
     state, _ = relayed(tmp_path, server, cfg)
     lsql(f"UPDATE {schema}.t SET note = 'b' WHERE id = 2")
@@ -115,15 +115,12 @@ def test_one_state_for_both_doors(server, lpg, lsql, tmp_path, capfd):
     connector's by the server, into one warehouse that stays equal to the source."""
     schema = "gcdc_both"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 500) g")
+    id_val_table(lsql, schema, 500)
     cfg = config(lpg, schema)
     state, _ = relayed(tmp_path, server, cfg)
     lsql(f"UPDATE {schema}.t SET val = 'sdk' WHERE id < 20")
     lsql(f"DELETE FROM {schema}.t WHERE id BETWEEN 30 AND 39")
-    capfd.readouterr()
-    state = run_sync(tmp_path, cfg, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, cfg, state, capfd)
     assert "29 change events applied" in out and f"{schema}.t: its changes came from the log" in out, out
     same(lsql, tmp_path, schema, "t", "id, val")
     lsql(f"UPDATE {schema}.t SET val = 'server' WHERE id BETWEEN 40 AND 44")
@@ -139,8 +136,7 @@ def test_a_table_left_out_of_the_selection_is_loaded_in_full_when_it_comes_back(
     schema = "gcdc_select"
     fresh(lsql, schema)
     for name in ("a", "b"):
-        lsql(f"CREATE TABLE {schema}.{name} (id int PRIMARY KEY, val text)")
-        lsql(f"INSERT INTO {schema}.{name} SELECT g, 'v' || g FROM generate_series(1, 100) g")
+        id_val_table(lsql, schema, 100, name)
     lsql(f"CREATE TABLE {schema}.bag (val text)")  # keyless, and left out: no line about it
     cfg = config(lpg, schema)
     state, _ = relayed(tmp_path, server, cfg)
@@ -226,8 +222,7 @@ def test_auto_on_a_logical_server_is_logical_recorded_and_captures_a_delete(serv
     created by that one opening), records logical in the state and keeps it; the next sync's delete arrives."""
     schema = "gcdc_auto"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 300) g")
+    id_val_table(lsql, schema, 300)
     state, _ = relayed(tmp_path, server, auto(lpg, schema))
     info = messages(server, "INFO")
     assert "update_method=auto: logical for this connection (recorded in the state: later syncs keep it, and one " \
@@ -253,8 +248,7 @@ def test_auto_keeps_the_sdk_connectors_cursor_and_says_logical_is_now_possible(s
     schema = "gcdc_auto_kept"
     for run in (sql, lsql):
         fresh(run, schema)
-        run(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-        run(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100) g")
+        id_val_table(run, schema, 100)
     state = run_sync(tmp_path, auto(pg, schema))
     decided = state["update_method"]
     assert decided["method"] == "cursor", state

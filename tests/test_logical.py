@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from testkit import ROOT, connection_config, conninfo, run_sync, warehouse
-from testkit.logical import fresh, logical_config, same, slots
+from testkit.compare import fresh, id_val_table, same
+from testkit.logical import logical_config, slots, sync_output, toasted_text
 
 
 @pytest.mark.parametrize("emit", ["auto", "sdk"])
@@ -63,8 +64,7 @@ def test_changes_written_during_the_first_load_converge(lpg, lsql, tmp_path):
 
     schema = "cdc_during"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100000) g")
+    id_val_table(lsql, schema, 100000)
     config = logical_config(lpg, schema, batch_size=2000)
 
     def writer(done):
@@ -121,8 +121,7 @@ def test_a_sync_killed_during_catch_up_loses_nothing(lpg, lsql, tmp_path):
 def test_a_dropped_slot_is_said_and_every_table_loaded_again(lpg, lsql, tmp_path, capfd):
     schema = "cdc_dropped"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 3000) g")
+    id_val_table(lsql, schema, 3000)
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     slot = state["replication"]["slot"]
@@ -130,9 +129,7 @@ def test_a_dropped_slot_is_said_and_every_table_loaded_again(lpg, lsql, tmp_path
     # changes made while no slot held them: only a reload can see them
     lsql(f"DELETE FROM {schema}.t WHERE id <= 100")
     lsql(f"UPDATE {schema}.t SET val = 'gap' WHERE id BETWEEN 200 AND 210")
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     same(lsql, tmp_path, schema, "t", "id, val")
     assert f"{schema}.t: slot {slot} no longer exists (dropped?)" in out and "loaded again in full" in out, out
     assert slot in slots(lsql)
@@ -148,8 +145,7 @@ def test_an_unchanged_toasted_value_is_never_written_over(lpg, lsql, tmp_path, c
     fresh(lsql, schema)
     lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, n int, big text)")
     # incompressible and far over the TOAST threshold, so it is stored out of line
-    lsql(f"INSERT INTO {schema}.t SELECT g, 0, (SELECT string_agg(md5(random()::text || g || x), '') "
-         "FROM generate_series(1, 400) x) FROM generate_series(1, 20) g")
+    lsql(f"INSERT INTO {schema}.t SELECT g, 0, {toasted_text(400)} FROM generate_series(1, 20) g")
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     lsql(f"UPDATE {schema}.t SET n = 1 WHERE id <= 10")
@@ -200,9 +196,8 @@ def test_columns_added_and_dropped_reload_the_table(lpg, lsql, tmp_path, capfd):
     state = run_sync(tmp_path, config, state)
     same(lsql, tmp_path, schema, "t", "id, val, flag")
     lsql(f"UPDATE {schema}.t SET flag = 'again' WHERE id = 3")
-    capfd.readouterr()
-    run_sync(tmp_path, config, state)
-    assert "its changes came from the log" in capfd.readouterr().out
+    _, out = sync_output(tmp_path, config, state, capfd)
+    assert "its changes came from the log" in out
     same(lsql, tmp_path, schema, "t", "id, val, flag")
 
 
@@ -224,9 +219,7 @@ def test_partition_changes_land_in_the_parent_and_attach_detach_reload(lpg, lsql
     lsql(f"INSERT INTO {schema}.p3 SELECT g, 'attached' FROM generate_series(2000, 2099) g")
     lsql(f"ALTER TABLE {schema}.p ATTACH PARTITION {schema}.p3 FOR VALUES FROM (2000) TO (3000)")
     lsql(f"ALTER TABLE {schema}.p DETACH PARTITION {schema}.p1")
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     same(lsql, tmp_path, schema, "p", "id, val")
     assert f"{schema}.p: its partitions changed" in out
 
@@ -238,9 +231,7 @@ def test_a_big_transaction_and_the_retained_wal_said(lpg, lsql, tmp_path, capfd)
     config = logical_config(lpg, schema)
     state = run_sync(tmp_path, config)
     lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 100000) g")  # one transaction
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(tmp_path, config, state, capfd)
     assert "100,000 change events applied" in out and "MB of WAL on the server" in out, out
     same(lsql, tmp_path, schema, "t", "id, val")
 

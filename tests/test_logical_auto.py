@@ -4,7 +4,8 @@ silently afterwards."""
 import pytest
 
 from testkit import connection_config, run_sync, warehouse
-from testkit.logical import fresh, same, slots
+from testkit.compare import fresh, id_val_table, same
+from testkit.logical import login_role, slots
 
 SECRET = "Auto-Secret-pw-3317"
 
@@ -15,8 +16,7 @@ def auto_config(server, schema: str, **extra) -> dict:
 
 def table(sql, schema: str) -> None:
     fresh(sql, schema)
-    sql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    sql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 500) g")
+    id_val_table(sql, schema, 500)
 
 
 def line(out: str, start: str) -> str:
@@ -98,10 +98,8 @@ def test_auto_without_replication_is_cursor_and_leaves_nothing_behind(lpg, lsql,
     slot's fix said, and the publication made for it dropped again."""
     schema, role = "auto_norep", "auto_norep_login"
     table(lsql, schema)
-    lsql(f"DROP ROLE IF EXISTS {role}")
-    lsql(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
+    login_role(lsql, role, SECRET, schema)
     lsql(f"GRANT CREATE ON DATABASE {lpg['database']} TO {role}")
-    lsql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
     lsql(f"ALTER TABLE {schema}.t OWNER TO {role}")
     config = auto_config(lpg, schema)
     config.update(user=role, password=SECRET)

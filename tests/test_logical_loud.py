@@ -8,7 +8,8 @@ import time
 import pytest
 
 from testkit import embedded_pg, run_sync, runner, warehouse
-from testkit.logical import fresh, logical_config, same, start_server
+from testkit.compare import fresh, id_val_table, same
+from testkit.logical import logical_config, login_role, start_server, sync_output
 
 MB = 1024 * 1024
 SECRET = "Cdc-Secret-pw-4821"
@@ -18,8 +19,7 @@ def loaded(lsql, schema: str, rows: int = 3000) -> None:
     """`schema`.t with `rows` rows, and `schema`_outside.filler: a table no sync selects, to write WAL with."""
     fresh(lsql, schema)
     fresh(lsql, f"{schema}_outside")
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, {rows}) g")
+    id_val_table(lsql, schema, rows)
     lsql(f"CREATE TABLE {schema}_outside.filler (id serial, pad text)")
 
 
@@ -47,9 +47,7 @@ def nothing_written(project, schema: str) -> None:
 def reloaded_exact(lsql, project, schema: str, config: dict, state: dict, capfd, says: str) -> dict:
     """The sync after a gap: the one line with `says`, the table loaded again, the destination the source's; and
     the next change comes from the log again."""
-    capfd.readouterr()
-    state = run_sync(project, config, state)
-    out = capfd.readouterr().out
+    state, out = sync_output(project, config, state, capfd)
     line = next((ln for ln in out.splitlines() if says in ln), None)
     assert line is not None, out
     assert f"{schema}.t: " in line and "the table is loaded again in full (re-snapshot)" in line, line
@@ -160,9 +158,7 @@ def failed_sync(project, config: dict, capfd, key: str) -> str:
 def test_a_login_without_replication_is_told_the_sql_a_dba_must_run(lpg, lsql, tmp_path, capfd):
     schema, role = "cdc_norep", "cdc_norep_login"
     loaded(lsql, schema)
-    lsql(f"DROP ROLE IF EXISTS {role}")
-    lsql(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
-    lsql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+    login_role(lsql, role, SECRET, schema)
     lsql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
     config = logical_config(lpg, schema)
     config.update(user=role, password=SECRET)
@@ -210,9 +206,8 @@ def test_retained_wal_is_said_warned_above_the_threshold_and_a_quiet_sync_advanc
     write_wal(lsql, schema, 3)  # none of it for the slot's publication: nothing to read, WAL held all the same
     written = lsql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::int8", [before])[0][0]
     assert written > 2 * MB
-    capfd.readouterr()
-    state = run_sync(tmp_path, config, state)
-    mb, line = retained(capfd.readouterr().out, slot)
+    state, out = sync_output(tmp_path, config, state, capfd)
+    mb, line = retained(out, slot)
     assert mb * MB >= written - 0.05 * MB, (mb, written, line)
     assert line.endswith(f"above wal_retained_warn_mb=1. Sync more often, or drop the slot "
                          f"(SELECT pg_drop_replication_slot('{slot}');) if this connection is gone"), line

@@ -11,7 +11,8 @@ import zlib
 import psycopg
 
 from testkit import ROOT, connection_config, conninfo, run_sync, sync_alongside
-from testkit.logical import fresh, logical_config, same
+from testkit.compare import fresh, id_val_table, same
+from testkit.logical import logical_config
 
 PEEKING = "SELECT pid, state FROM pg_stat_activity WHERE query LIKE 'SELECT data FROM pg_logical_slot_peek_binary%%' " \
           "AND pid <> pg_backend_pid()"
@@ -33,8 +34,7 @@ def terminate_peek(lsql, done: threading.Event | None = None) -> int | None:
 def test_a_terminated_catch_up_is_retried_in_place_and_ends_exact(lpg, lsql, tmp_path, capfd):
     schema = "cdc_retry"
     fresh(lsql, schema)
-    lsql(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, val text)")
-    lsql(f"INSERT INTO {schema}.t SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+    id_val_table(lsql, schema, 1000)
     config = logical_config(lpg, schema, retry_sleep_seconds="0.2", batch_size=2000)
     state = run_sync(tmp_path, config)
     for i in range(20):
