@@ -36,9 +36,10 @@ class Server:
 
     def __init__(self, *options: str):
         self.port = free_port()
+        python = peer_python()  # first: a missing peers' venv must not leave the log file open behind its error
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [peer_python(), "-m", "testkit.snowflake.server", "--port", str(self.port), "--account", ACCOUNT,
+            [python, "-m", "testkit.snowflake.server", "--port", str(self.port), "--account", ACCOUNT,
              "--user", USER, "--password", PASSWORD, *options],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
