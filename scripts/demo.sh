@@ -17,7 +17,7 @@ case "${1:-}" in
     echo "usage: $0 [stop]" >&2
     exit 2 ;;
 esac
-# A first build leaves the Partner SDK server out (the demo does not use it; 48 crates fewer, a minute or two on 2
+# A first build leaves the Partner SDK server out (the demo does not use it; 48 crates fewer to compile, a minute or two on 2
 # cores); once a build exists, every later one (this script's, test.sh's) links it in as the wheel does.
 if ! python3 -c "import connector_accel._core" >/dev/null 2>&1; then
   export CONNECTOR_ACCEL_SERVER=0
