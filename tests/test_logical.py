@@ -2,6 +2,7 @@
 PostgreSQL started with wal_level = logical: after each sync the destination's live rows are the source's, key by
 key and value by value."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -104,7 +105,10 @@ def test_a_sync_killed_during_catch_up_loses_nothing(lpg, lsql, tmp_path):
     for attempt in range(3):
         output = tmp_path / f"run{attempt}.log"
         with open(output, "w") as out:
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            # unbuffered: the log lines this loop waits for must reach the file as they are written (a shell
+            # without PYTHONUNBUFFERED, as a fresh clone's test.sh under `env -i` had, buffered them to the end)
+            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
         deadline = time.monotonic() + 120
         # the catch-up has begun: kill it at a random moment of it
         while proc.poll() is None and time.monotonic() < deadline and "reading changes up to" not in output.read_text():
