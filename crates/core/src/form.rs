@@ -79,6 +79,22 @@ const fn secret(name: &'static str, label: &'static str, description: &'static s
     }
 }
 
+/// A secret that may stay empty (another way of logging in replaces it).
+const fn optional_secret(
+    name: &'static str,
+    label: &'static str,
+    description: &'static str,
+) -> Field {
+    Field {
+        kind: Kind::Text {
+            required: false,
+            placeholder: None,
+            secret: true,
+        },
+        ..text(name, label, description)
+    }
+}
+
 const SELECTION: [Field; 6] = [
     text(
         "schemas",
@@ -254,42 +270,21 @@ const SNOWFLAKE: [Field; 11] = [
         "Login name with SELECT on the synced tables.",
         None,
     ),
-    Field {
-        kind: Kind::Text {
-            required: false,
-            placeholder: None,
-            secret: true,
-        },
-        ..text(
-            "password",
-            "Password",
-            "The login's password (or use a private key).",
-        )
-    },
-    Field {
-        kind: Kind::Text {
-            required: false,
-            placeholder: None,
-            secret: true,
-        },
-        ..text(
-            "private_key",
-            "Private key",
-            "PKCS#8 PEM for key-pair (JWT) authentication, encrypted or not; replaces the password.",
-        )
-    },
-    Field {
-        kind: Kind::Text {
-            required: false,
-            placeholder: None,
-            secret: true,
-        },
-        ..text(
-            "private_key_password",
-            "Private key passphrase",
-            "The passphrase of an encrypted private key (BEGIN ENCRYPTED PRIVATE KEY).",
-        )
-    },
+    optional_secret(
+        "password",
+        "Password",
+        "The login's password (or use a private key).",
+    ),
+    optional_secret(
+        "private_key",
+        "Private key",
+        "PKCS#8 PEM for key-pair (JWT) authentication, encrypted or not; replaces the password.",
+    ),
+    optional_secret(
+        "private_key_password",
+        "Private key passphrase",
+        "The passphrase of an encrypted private key (BEGIN ENCRYPTED PRIVATE KEY).",
+    ),
     required("database", "Database", "Database to sync.", None),
     text("warehouse", "Warehouse", "Warehouse the reads run on."),
     text(
