@@ -2,20 +2,9 @@
 
 use super::*;
 use crate::proto::Record;
-use connector_accel_core::fetch::{Fetch, PgFetch};
-use connector_accel_core::model::{Column, FlatColumn};
+use crate::wire::tests::column;
+use connector_accel_core::model::FlatColumn;
 use prost::Message;
-
-fn column(name: &str, t: FivetranType) -> Column {
-    Column {
-        name: name.into(),
-        source_type: "text".into(),
-        fivetran_type: t,
-        fetch: Fetch::Postgres(PgFetch::Text),
-        flattened: false,
-        nullable: true,
-    }
-}
 
 fn table() -> Arc<Table> {
     let mut t = Table::new(

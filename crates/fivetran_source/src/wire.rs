@@ -178,4 +178,4 @@ fn put_value(value: &View, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
-mod tests;
+pub(crate) mod tests;

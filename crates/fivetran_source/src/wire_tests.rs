@@ -106,7 +106,8 @@ fn record_heads_are_the_bytes_prost_writes() {
     }
 }
 
-fn column(name: &str, t: FivetranType) -> Column {
+/// A text column declared `t` (the record tests' columns, also `logical_tests.rs`'s).
+pub(crate) fn column(name: &str, t: FivetranType) -> Column {
     Column {
         name: name.into(),
         source_type: "text".into(),
