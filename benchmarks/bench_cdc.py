@@ -92,13 +92,13 @@ def sdk_catchup(settings, start: str) -> tuple[int, float]:
 def grpc_catchup(settings, start: str) -> tuple[int, float, float]:
     """The server's Update from a state at `start` whose table takes its changes from the log (no load after):
     (events, seconds, the server's peak RSS in MB)."""
-    from testkit.grpc_server import Server
+    from testkit.grpc_server import Server, as_configuration
 
     state = {"version": 2, "tables": {"bench.cdc": {"phase": "logical", "slot": SLOT, "partitions": ""}},
              "replication": {"slot": SLOT, "lsn": start}}
     server = Server()
     try:
-        request = server.stubs.connector_sdk.UpdateRequest(configuration={k: str(v) for k, v in config(settings).items()},
+        request = server.stubs.connector_sdk.UpdateRequest(configuration=as_configuration(config(settings)),
                                                           state_json=json.dumps(state))
         n, started = 0, time.perf_counter()
         for r in server.client.Update(request, timeout=3600):

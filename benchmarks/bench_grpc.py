@@ -47,6 +47,7 @@ import connector_accel as ca  # noqa: E402
 from grpc_servers import grpc_options  # noqa: E402
 
 from testkit import grpc_stubs  # noqa: E402
+from testkit.grpc_server import as_configuration  # noqa: E402
 from testkit.sync import free_port  # noqa: E402
 
 UPDATE = "/fivetran_sdk.v2.SourceConnector/Update"
@@ -153,7 +154,7 @@ def count_records(message):
 
 def configuration(settings):
     """Our connector's keys (testkit's connection_config), every value a string; the seed reads the same ones."""
-    return {k: str(v) for k, v in b.config_for(settings).items()}
+    return as_configuration(b.config_for(settings))
 
 
 def cpu_seconds(pid=None):

@@ -12,6 +12,11 @@ from testkit import grpc_stubs
 from testkit.sync import ROOT, free_port
 
 
+def as_configuration(config: dict) -> dict[str, str]:
+    """A connection configuration as the protocol carries it: `map<string, string>`, every value its text."""
+    return {k: str(v) for k, v in config.items()}
+
+
 class Server:
     def __init__(self, source: str = "postgres"):
         self.port = free_port()

@@ -8,7 +8,7 @@ import pytest
 
 from testkit import connection_config, run_sync, warehouse
 from testkit.grpc_relay import run_relayed
-from testkit.grpc_server import Server
+from testkit.grpc_server import Server, as_configuration
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def server():
 
 
 def config(pg, schema: str, **extra) -> dict:
-    return {k: str(v) for k, v in connection_config(pg, schemas=schema, **extra).items()}
+    return as_configuration(connection_config(pg, schemas=schema, **extra))
 
 
 def live(tmp_path, schema: str, table: str = "t") -> list:

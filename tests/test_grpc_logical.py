@@ -10,7 +10,7 @@ import pytest
 from testkit import connection_config, run_sync, warehouse
 from testkit.compare import fresh, id_val_table, same
 from testkit.grpc_relay import run_relayed
-from testkit.grpc_server import Server
+from testkit.grpc_server import Server, as_configuration
 from testkit.logical import logical_config, sync_output, toasted_text
 
 UPSERT, UPDATE, DELETE, TRUNCATE = 0, 1, 2, 3
@@ -24,7 +24,7 @@ def server():
 
 
 def config(lpg, schema: str, **extra) -> dict:
-    return {k: str(v) for k, v in logical_config(lpg, schema, **extra).items()}
+    return as_configuration(logical_config(lpg, schema, **extra))
 
 
 def records(responses) -> list:
@@ -214,7 +214,7 @@ def test_a_server_killed_mid_catch_up_resumes_from_its_last_checkpoint_and_ends_
 
 
 def auto(server, schema: str) -> dict:
-    return {k: str(v) for k, v in connection_config(server, schemas=schema, update_method="auto").items()}
+    return as_configuration(connection_config(server, schemas=schema, update_method="auto"))
 
 
 def test_auto_on_a_logical_server_is_logical_recorded_and_captures_a_delete(server, lpg, lsql, tmp_path):

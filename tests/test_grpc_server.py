@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from testkit import connection_config
-from testkit.grpc_server import Server, wait_for
+from testkit.grpc_server import Server, as_configuration, wait_for
 
 TABLE = "grpc_orders"
 
@@ -35,7 +35,7 @@ def orders(sql):
 
 
 def configuration(pg, **extra) -> dict:
-    config = {k: str(v) for k, v in connection_config(pg).items()}
+    config = as_configuration(connection_config(pg))
     config.update({"tables": f"public.{TABLE}", "flatten_json": "false", "sync_validation": "false",
                    "source_metadata": "false", **extra})
     return config
