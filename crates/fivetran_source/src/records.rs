@@ -31,9 +31,9 @@ pub struct RecordMaker {
     delete_head: Vec<u8>,
     /// Each column's encoded map key and declared type, in row order.
     columns: Vec<(Vec<u8>, FivetranType)>,
-    /// The flattened columns' names (the flattener's interned ones), encoded map keys and declared types: a few,
-    /// found by the name's pointer first.
-    flat: Vec<(Arc<str>, Vec<u8>, FivetranType)>,
+    /// The flattened columns' names, encoded map keys and declared types: a few, found by name once per place
+    /// (`seen`).
+    flat: Vec<(String, Vec<u8>, FivetranType)>,
     soft_delete: Option<usize>,
     keys: Vec<usize>,
     key_pass: bool,
@@ -81,13 +81,7 @@ impl RecordMaker {
             flat: table
                 .flat_columns
                 .iter()
-                .map(|f| {
-                    (
-                        Arc::from(f.name.as_str()),
-                        map_key(&f.name),
-                        f.fivetran_type,
-                    )
-                })
+                .map(|f| (f.name.clone(), map_key(&f.name), f.fivetran_type))
                 .collect(),
             soft_delete: table.soft_delete.as_deref().and_then(position),
             keys: table
@@ -151,7 +145,7 @@ impl RecordMaker {
 
 /// The entries of a flattened cell's leaves (see `RecordMaker::seen`).
 fn flattened(
-    flat: &[(Arc<str>, Vec<u8>, FivetranType)],
+    flat: &[(String, Vec<u8>, FivetranType)],
     excluded: &std::collections::HashSet<String>,
     seen: &mut Vec<(Arc<str>, usize)>,
     pairs: &[(Arc<str>, Cell)],
@@ -166,7 +160,7 @@ fn flattened(
         let known = match seen.get(at) {
             Some((last, i)) if Arc::ptr_eq(last, name) => Some(*i),
             _ => {
-                let found = flat.iter().position(|f| f.0 == *name);
+                let found = flat.iter().position(|f| f.0 == **name);
                 if let Some(i) = found {
                     let entry = (name.clone(), i);
                     match seen.get_mut(at) {
@@ -186,7 +180,7 @@ fn flattened(
 
 /// A read's records written in its fetchers (`RowWriter`), each batch of rows into the responses that carry it:
 /// the same records and batches `Out` makes of cells, cut where the batch ends (`Written`).
-pub struct Writer(pub Arc<RecordMaker>);
+pub struct Writer(pub RecordMaker);
 
 /// One batch of rows as responses: `Records` batches (the last one flushed where the rows end, so that what the
 /// sync sends after them, a checkpoint naming these rows, follows them) and the records too big for one.
@@ -207,7 +201,7 @@ struct Sink {
 impl RowWriter for Writer {
     fn sink(&self) -> Box<dyn RowSink> {
         Box::new(Sink {
-            maker: (*self.0).clone(),
+            maker: self.0.clone(),
             record: Vec::new(),
             batcher: Batcher::default(),
             written: Written::default(),

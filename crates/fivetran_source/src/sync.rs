@@ -448,7 +448,7 @@ impl<'a> TableSync<'a> {
         phase: Phase,
         every: u64,
     ) -> Step<u64> {
-        read.writer = Some(Arc::new(Writer(Arc::new(maker))));
+        read.writer = Some(Arc::new(Writer(maker)));
         let mut started = self.connector.start(read)?;
         let (mut total, mut since_checkpoint, mut last_progress) = (0u64, 0u64, Instant::now());
         // The truncate (or anything else) still in `Out`'s batch goes before the fetchers' records.
